@@ -1,0 +1,173 @@
+"""The centre's input files as CONTRACT.md §1 fixes them: tables, columns, ranges, grids.
+
+This module is the single source of truth for what a centre's folder may contain.
+The node's reader validates against it; derivation and the summary layout use the
+measure grids defined here. Nothing in this module touches patient data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+#: Length of a month in days (CONTRACT.md §2): 365.25 / 12.
+DAYS_PER_MONTH = 30.4375
+#: Length of a year in days, for patient-years (CONTRACT.md §2).
+DAYS_PER_YEAR = 365.25
+#: Baseline window around jaki_start, in days (CONTRACT.md §2): [start − 90, start + 14].
+BASELINE_DAYS_BEFORE = 90
+BASELINE_DAYS_AFTER = 14
+
+JAKI_DRUGS: tuple[str, ...] = (
+    "tofacitinib",
+    "baricitinib",
+    "upadacitinib",
+    "filgotinib",
+    "ruxolitinib",
+    "other",
+)
+SEXES: tuple[str, ...] = ("F", "M")
+SSC_SUBSETS: tuple[str, ...] = ("lcSSc", "dcSSc", "other")
+CALCINOSIS_COURSES: tuple[str, ...] = ("improved", "stable", "worsened")
+EVENT_TYPES: tuple[str, ...] = (
+    "infection",
+    "serious_infection",
+    "herpes_zoster",
+    "vte",
+    "mace",
+    "malignancy",
+    "death",
+    "digital_ulcer",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A numeric visit measure with its admissible range and its recording grid.
+
+    Values and changes are handled as integer *grid units*: value / resolution,
+    rounded half away from zero (CONTRACT.md §2). ``resolution`` is an exact
+    fraction so that 0.1 and 0.25 grids have exact unit sizes.
+    """
+
+    name: str
+    low: float
+    high: float
+    resolution: Fraction
+    integer: bool
+    label: str
+    unit: str
+
+    @property
+    def units_per_value(self) -> int:
+        """How many grid units make one unit of the measure (10 for a 0.1 grid)."""
+        inverse = 1 / self.resolution
+        if inverse.denominator != 1:
+            raise ValueError(f"resolution {self.resolution} of {self.name} is not 1/k")
+        return int(inverse)
+
+    @property
+    def low_units(self) -> int:
+        return round(Fraction(str(self.low)) * self.units_per_value)
+
+    @property
+    def high_units(self) -> int:
+        return round(Fraction(str(self.high)) * self.units_per_value)
+
+    @property
+    def max_abs_change_units(self) -> int:
+        """The largest possible |change| in grid units: the width of the range."""
+        return self.high_units - self.low_units
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        Measure("fvc_pct", 10, 200, Fraction(1, 10), False, "FVC", "% predicted"),
+        Measure("dlco_pct", 5, 200, Fraction(1, 10), False, "DLCO", "% predicted"),
+        Measure("mrss", 0, 51, Fraction(1), True, "mRSS", "points"),
+        Measure("tjc", 0, 28, Fraction(1), True, "Tender joint count", "joints"),
+        Measure("sjc", 0, 28, Fraction(1), True, "Swollen joint count", "joints"),
+        Measure("du_count", 0, 20, Fraction(1), True, "Active digital ulcers", "ulcers"),
+        Measure("gc_dose_mg", 0, 100, Fraction(1, 4), False, "Glucocorticoid dose",
+                "mg/day prednisone-equivalent"),
+    )
+}
+
+#: Measures whose change cell counts only patients with a baseline value > 0
+#: (CONTRACT.md §2: "For gc_dose_mg only patients with baseline dose > 0 count").
+POSITIVE_BASELINE_ONLY: frozenset[str] = frozenset({"gc_dose_mg"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an input table: its name, kind and whether it must be filled."""
+
+    name: str
+    kind: str  # "text", "date", "int", "number", "binary", "choice"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One input table (file base name, whether the file must exist, its columns)."""
+
+    name: str
+    required: bool
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+PATIENTS = Table(
+    "patients",
+    True,
+    (
+        Column("patient_id", "text", required=True),
+        Column("jaki_drug", "choice", required=True, choices=JAKI_DRUGS),
+        Column("jaki_start", "date", required=True),
+        Column("jaki_stop", "date"),
+        # required when jaki_stop is empty: checked as a row rule by the reader
+        Column("followup_end", "date"),
+        Column("sex", "choice", choices=SEXES),
+        Column("birth_year", "int", low=1900, high=2100),
+        Column("ssc_subset", "choice", choices=SSC_SUBSETS),
+    ),
+)
+
+VISITS = Table(
+    "visits",
+    True,
+    (
+        Column("patient_id", "text", required=True),
+        Column("visit_date", "date", required=True),
+        *(
+            Column(m.name, "int" if m.integer else "number", low=m.low, high=m.high)
+            for m in MEASURES.values()
+            if m.name != "gc_dose_mg"
+        ),
+        Column("calcinosis", "binary"),
+        Column("calcinosis_course", "choice", choices=CALCINOSIS_COURSES),
+        Column("gc_dose_mg", "number", low=0, high=100),
+    ),
+)
+
+EVENTS = Table(
+    "events",
+    False,
+    (
+        Column("patient_id", "text", required=True),
+        Column("event_date", "date", required=True),
+        Column("event_type", "choice", required=True, choices=EVENT_TYPES),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (PATIENTS, VISITS, EVENTS)
+#: File suffixes accepted for each table, in the order they are looked for.
+FILE_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx", ".parquet")
