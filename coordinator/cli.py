@@ -1,0 +1,25 @@
+"""``sscjak-coordinator``: the commands the study statistician runs (CONTRACT.md §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sscjak.shared.cli_support import run_cli
+
+#: One module per sub-command; each defines ``register(subparsers)``.
+COMMAND_MODULES: list[str] = [
+    "sscjak.coordinator.simulate_command",
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(
+        "sscjak-coordinator",
+        "Coordinate pooled sscjak analyses across centres' nodes.",
+        COMMAND_MODULES,
+        argv,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
