@@ -1,0 +1,220 @@
+"""The analysis plan: which changes a pooled round computes and releases (one plan = one analysis).
+
+A plan is a small TOML file. Its *canonical text* — regenerated from the parsed values in a
+fixed key order, so comments and spacing do not matter — is what a centre approves and what
+``plan_sha256`` hashes. The built-in default is the reference study of CONTRACT.md: seven
+measures at 12 and 24 months, ±2-month windows, minimum cell 5, ``smc`` = SMC on baseline SD.
+
+Example (the default plan)::
+
+    schema = "sscjak.plan/1"
+    title = "JAK inhibitors in systemic sclerosis: change from baseline"
+    outcomes = ["fvc_pct", "dlco_pct", "mrss", "tjc", "sjc", "du_count", "gc_dose_mg"]
+    months = [12, 24]
+    window_months = 2
+    min_cell = 5
+    smc = "baseline"
+    exact_conditional_p = false
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sscjak.shared.data_contract import MEASURES
+
+PLAN_SCHEMA = "sscjak.plan/1"
+SMC_KINDS: tuple[str, ...] = ("baseline", "change")
+#: Longest allowed follow-up time point; the summary's histograms are sized for it.
+MAX_MONTHS = 240
+#: Longest allowed half-width of a follow-up window (months).
+MAX_WINDOW_MONTHS = 12
+
+_KEYS: tuple[str, ...] = (
+    "schema",
+    "title",
+    "outcomes",
+    "months",
+    "window_months",
+    "min_cell",
+    "smc",
+    "exact_conditional_p",
+)
+
+
+class PlanError(ValueError):
+    """A plan file that cannot be used; the message names the file, key and expectation."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One analysis: outcomes × time points, window, minimum cell, which SMC is ``smc``.
+
+    Attributes
+    ----------
+    title : free text shown in reports and at approval.
+    outcomes : visit measures (CONTRACT.md §1 column names) whose changes are analysed.
+    months : follow-up time points T (months after JAKi initiation).
+    window_months : half-width of the window around each time point (CONTRACT.md §2: 2).
+    min_cell : pooled change cells with n below this are suppressed (CONTRACT.md §3: 5).
+    smc : which standardized mean change is reported as ``smc``: "baseline" or "change".
+    exact_conditional_p : also report the exact conditional signed-rank p-value with ties.
+    """
+
+    title: str = "JAK inhibitors in systemic sclerosis: change from baseline"
+    outcomes: tuple[str, ...] = tuple(MEASURES)
+    months: tuple[int, ...] = (12, 24)
+    window_months: float = 2.0
+    min_cell: int = 5
+    smc: str = "baseline"
+    exact_conditional_p: bool = False
+
+    @property
+    def canonical_toml(self) -> str:
+        """The plan as TOML in a fixed form: the text that is approved and hashed."""
+        lines = [
+            f"schema = {json.dumps(PLAN_SCHEMA)}",
+            f"title = {json.dumps(self.title, ensure_ascii=False)}",
+            "outcomes = [" + ", ".join(json.dumps(o) for o in self.outcomes) + "]",
+            "months = [" + ", ".join(str(m) for m in self.months) + "]",
+            f"window_months = {_toml_number(self.window_months)}",
+            f"min_cell = {self.min_cell}",
+            f"smc = {json.dumps(self.smc)}",
+            f"exact_conditional_p = {'true' if self.exact_conditional_p else 'false'}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of :attr:`canonical_toml` (UTF-8): the plan's identity (``plan_sha256``)."""
+        return hashlib.sha256(self.canonical_toml.encode("utf-8")).hexdigest()
+
+    @property
+    def cells(self) -> tuple[tuple[str, int], ...]:
+        """The change cells (outcome, months) in report order: outcome-major."""
+        return tuple((outcome, months) for outcome in self.outcomes for months in self.months)
+
+
+def _toml_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def default_plan() -> Plan:
+    """The reference study's plan (CONTRACT.md intro and §3 defaults)."""
+    return Plan()
+
+
+def load_plan(path: Path | str) -> Plan:
+    """Read and validate a plan file; raise :class:`PlanError` naming the file on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{path}: plan file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanError(f"{path}: cannot read plan file ({error})") from None
+    return parse_plan(text, source=str(path))
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    """Parse plan TOML text; every problem found is listed in one :class:`PlanError`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PlanError(f"{source}: not valid TOML ({error})") from None
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(_KEYS))
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_KEYS)}")
+    schema = raw.get("schema", PLAN_SCHEMA)
+    if schema != PLAN_SCHEMA:
+        problems.append(f"schema: expected {PLAN_SCHEMA!r}, got {schema!r}")
+    defaults = Plan()
+    values: dict[str, Any] = {
+        "title": _check_title(raw.get("title", defaults.title), problems),
+        "outcomes": _check_outcomes(raw.get("outcomes", list(defaults.outcomes)), problems),
+        "months": _check_months(raw.get("months", list(defaults.months)), problems),
+        "window_months": _check_window(raw.get("window_months", defaults.window_months), problems),
+        "min_cell": _check_min_cell(raw.get("min_cell", defaults.min_cell), problems),
+        "smc": _check_smc(raw.get("smc", defaults.smc), problems),
+        "exact_conditional_p": _check_bool(
+            "exact_conditional_p", raw.get("exact_conditional_p", False), problems
+        ),
+    }
+    if problems:
+        raise PlanError(f"{source}: " + "; ".join(problems))
+    return Plan(**values)
+
+
+def _check_title(value: object, problems: list[str]) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 500:
+        problems.append("title: expected a non-empty text of at most 500 characters")
+        return ""
+    return value.strip()
+
+
+def _check_outcomes(value: object, problems: list[str]) -> tuple[str, ...]:
+    allowed = ", ".join(MEASURES)
+    if not isinstance(value, list) or not value:
+        problems.append(f"outcomes: expected a non-empty list of measures from: {allowed}")
+        return ()
+    bad = [v for v in value if not isinstance(v, str) or v not in MEASURES]
+    if bad:
+        problems.append(f"outcomes: unknown measure(s) {bad}; expected names from: {allowed}")
+    if len(set(map(str, value))) != len(value):
+        problems.append("outcomes: each measure may appear only once")
+    return tuple(str(v) for v in value)
+
+
+def _check_months(value: object, problems: list[str]) -> tuple[int, ...]:
+    expectation = f"a non-empty list of distinct whole months from 1 to {MAX_MONTHS}"
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+        or any(not 1 <= v <= MAX_MONTHS for v in value)
+        or len(set(value)) != len(value)
+    ):
+        problems.append(f"months: expected {expectation}, got {value!r}")
+        return ()
+    return tuple(sorted(value))
+
+
+def _check_window(value: object, problems: list[str]) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_WINDOW_MONTHS
+    ):
+        problems.append(
+            f"window_months: expected a number above 0 and at most {MAX_WINDOW_MONTHS}, "
+            f"got {value!r}"
+        )
+        return 0.0
+    return float(value)
+
+
+def _check_min_cell(value: object, problems: list[str]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        problems.append(f"min_cell: expected a whole number from 1 to 1000, got {value!r}")
+        return 0
+    return value
+
+
+def _check_smc(value: object, problems: list[str]) -> str:
+    if value not in SMC_KINDS:
+        problems.append(f"smc: expected one of {', '.join(SMC_KINDS)}, got {value!r}")
+        return ""
+    return str(value)
+
+
+def _check_bool(key: str, value: object, problems: list[str]) -> bool:
+    if not isinstance(value, bool):
+        problems.append(f"{key}: expected true or false, got {value!r}")
+        return False
+    return value
