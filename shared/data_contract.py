@@ -90,8 +90,15 @@ MEASURES: dict[str, Measure] = {
         Measure("tjc", 0, 28, Fraction(1), True, "Tender joint count", "joints"),
         Measure("sjc", 0, 28, Fraction(1), True, "Swollen joint count", "joints"),
         Measure("du_count", 0, 20, Fraction(1), True, "Active digital ulcers", "ulcers"),
-        Measure("gc_dose_mg", 0, 100, Fraction(1, 4), False, "Glucocorticoid dose",
-                "mg/day prednisone-equivalent"),
+        Measure(
+            "gc_dose_mg",
+            0,
+            100,
+            Fraction(1, 4),
+            False,
+            "Glucocorticoid dose",
+            "mg/day prednisone-equivalent",
+        ),
     )
 }
 

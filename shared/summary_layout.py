@@ -1,0 +1,229 @@
+"""The one summary vector a node releases per analysis: its fixed layout, defined once.
+
+Everything that leaves a node is one vector of int64 whose shape depends only on the
+plan (never on the data): counts, exact fixed-point sums in grid units, and histograms on
+the measure's grid. Because every element is an integer count or sum, summing the nodes'
+vectors (securely) gives exactly the vector of the stacked cohort, and every pooled
+statistic is a function of that sum (see ``sscjak.coordinator.pooled_results``).
+
+Layout ``sscjak.summary/1``, in order:
+
+- ``centres`` — 1 per node (the pooled value is the number of contributing centres)
+- ``cohort`` — patients, total follow-up days on treatment
+- ``drugs``, ``sex``, ``ssc_subset`` — patient counts per category (``missing`` last)
+- ``followup_days_histogram`` — patients per whole day of follow-up, 0 … MAX_FOLLOWUP_DAYS
+- per change cell (outcome, months) of the plan:
+  ``change.<outcome>.<months>.sums`` — n, Σx₀, Σx₀², Σd, Σd², Σx₀·d in grid units
+  (x₀ = baseline, d = change), and
+  ``change.<outcome>.<months>.histogram`` — patients per change d on the grid, from −R to +R
+  where R is the width of the measure's range
+- ``calcinosis`` — baseline_present, improved
+- ``digital_ulcers`` — developed
+- ``glucocorticoids`` — baseline_on_gc
+- ``safety.events``, ``safety.patients`` — per event type: events, patients with ≥ 1 event
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES, SEXES, SSC_SUBSETS
+from sscjak.shared.plan import Plan
+
+LAYOUT_VERSION = "sscjak.summary/1"
+#: Longest follow-up representable in the follow-up histogram: 50 years (⌊50 × 365.25⌋ days).
+MAX_FOLLOWUP_DAYS = 18262
+CELL_SUM_LABELS: tuple[str, ...] = (
+    "n",
+    "sum_baseline",
+    "sum_baseline_sq",
+    "sum_change",
+    "sum_change_sq",
+    "sum_baseline_change",
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A named run of the vector.
+
+    A *count* segment has ``labels`` (one per element). A *histogram* segment has
+    ``origin`` (the integer value of its first bin) and ``units_per_value`` (grid units
+    per unit of the measure, 1 for whole days or whole points).
+    """
+
+    name: str
+    offset: int
+    length: int
+    meaning: str
+    labels: tuple[str, ...] = ()
+    origin: int | None = None
+    units_per_value: int = 1
+
+    @property
+    def is_histogram(self) -> bool:
+        return self.origin is not None
+
+    @property
+    def stop(self) -> int:
+        return self.offset + self.length
+
+    def bin_values(self) -> np.ndarray:
+        """Value of each histogram bin in grid units (origin, origin + 1, …)."""
+        if self.origin is None:
+            raise ValueError(f"segment {self.name} is not a histogram")
+        return np.arange(self.origin, self.origin + self.length, dtype=np.int64)
+
+
+def cell_prefix(outcome: str, months: int) -> str:
+    return f"change.{outcome}.{months}"
+
+
+class SummaryLayout:
+    """The fixed layout of the summary vector for one plan (version :data:`LAYOUT_VERSION`)."""
+
+    version = LAYOUT_VERSION
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._segments: list[Segment] = []
+        self._add_counts("centres", "1 per contributing centre", ("centres",))
+        self._add_counts(
+            "cohort",
+            "patients; total follow-up days on treatment",
+            ("patients", "followup_days_total"),
+        )
+        self._add_counts("drugs", "patients per JAK inhibitor", JAKI_DRUGS)
+        self._add_counts("sex", "patients per sex", (*SEXES, "missing"))
+        self._add_counts("ssc_subset", "patients per SSc subset", (*SSC_SUBSETS, "missing"))
+        self._add_histogram(
+            "followup_days_histogram",
+            "patients per whole day of follow-up on treatment",
+            origin=0,
+            length=MAX_FOLLOWUP_DAYS + 1,
+        )
+        for outcome, months in plan.cells:
+            measure = MEASURES[outcome]
+            prefix = cell_prefix(outcome, months)
+            self._add_counts(
+                f"{prefix}.sums",
+                f"{measure.label} at {months} months: n and exact sums of baseline and change "
+                f"in units of {measure.resolution}",
+                CELL_SUM_LABELS,
+            )
+            width = measure.max_abs_change_units
+            self._add_histogram(
+                f"{prefix}.histogram",
+                f"{measure.label} at {months} months: patients per change "
+                f"(grid {measure.resolution})",
+                origin=-width,
+                length=2 * width + 1,
+                units_per_value=measure.units_per_value,
+            )
+        self._add_counts(
+            "calcinosis",
+            "patients with calcinosis at baseline; of those, improved",
+            ("baseline_present", "improved"),
+        )
+        self._add_counts("digital_ulcers", "patients who developed digital ulcers", ("developed",))
+        self._add_counts(
+            "glucocorticoids", "patients on glucocorticoids at baseline", ("baseline_on_gc",)
+        )
+        self._add_counts("safety.events", "adverse events on treatment per type", EVENT_TYPES)
+        self._add_counts(
+            "safety.patients", "patients with at least one event per type", EVENT_TYPES
+        )
+        self._by_name = {segment.name: segment for segment in self._segments}
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> SummaryLayout:
+        return cls(plan)
+
+    def _next_offset(self) -> int:
+        return self._segments[-1].stop if self._segments else 0
+
+    def _add_counts(self, name: str, meaning: str, labels: tuple[str, ...]) -> None:
+        self._segments.append(Segment(name, self._next_offset(), len(labels), meaning, labels))
+
+    def _add_histogram(
+        self, name: str, meaning: str, *, origin: int, length: int, units_per_value: int = 1
+    ) -> None:
+        self._segments.append(
+            Segment(
+                name,
+                self._next_offset(),
+                length,
+                meaning,
+                origin=origin,
+                units_per_value=units_per_value,
+            )
+        )
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return tuple(self._segments)
+
+    @cached_property
+    def length(self) -> int:
+        return self._segments[-1].stop
+
+    def segment(self, name: str) -> Segment:
+        return self._by_name[name]
+
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.length, dtype=np.int64)
+
+    def view(self, vector: np.ndarray, name: str) -> np.ndarray:
+        """The part of ``vector`` holding segment ``name`` (a view: writes go through)."""
+        segment = self._by_name[name]
+        return vector[segment.offset : segment.stop]
+
+    def counts(self, vector: np.ndarray, name: str) -> dict[str, int]:
+        """A count segment as {label: value}."""
+        segment = self._by_name[name]
+        return {
+            label: int(v) for label, v in zip(segment.labels, self.view(vector, name), strict=True)
+        }
+
+    def check(self, vector: np.ndarray) -> None:
+        """Raise ValueError unless ``vector`` is a 1-d int64 vector of this layout's length."""
+        if vector.ndim != 1 or vector.dtype != np.int64 or vector.shape[0] != self.length:
+            raise ValueError(
+                f"summary vector must be 1-d int64 of length {self.length} "
+                f"({self.version}), got {vector.dtype} of shape {vector.shape}"
+            )
+
+    def describe(self, vector: np.ndarray) -> dict[str, Any]:
+        """The vector decoded in plain words: counts by label, histograms as {value: count}.
+
+        Histogram values are printed in the measure's units (e.g. "-2.5"), only non-empty bins.
+        Used for the audit log and ``sscjak-node preview``: it is exactly what is released.
+        """
+        self.check(vector)
+        decoded: dict[str, Any] = {"layout": self.version, "plan_sha256": self.plan.sha256}
+        for segment in self._segments:
+            values = self.view(vector, segment.name)
+            if segment.is_histogram:
+                nonzero = np.flatnonzero(values)
+                decoded[segment.name] = {
+                    _format_grid_value(int(segment.origin) + int(i), segment.units_per_value): int(
+                        values[i]
+                    )
+                    for i in nonzero
+                }
+            else:
+                decoded[segment.name] = {
+                    label: int(v) for label, v in zip(segment.labels, values, strict=True)
+                }
+        return decoded
+
+
+def _format_grid_value(units: int, units_per_value: int) -> str:
+    if units_per_value == 1:
+        return str(units)
+    value = units / units_per_value
+    return f"{value:g}"
