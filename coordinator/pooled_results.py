@@ -1,0 +1,244 @@
+"""Pooled results (CONTRACT.md §3–§4) computed from the pooled summary vector alone.
+
+The coordinator never sees a row or a single centre's vector: ``build_results`` takes the
+securely aggregated sum and the plan, decodes it with the shared layout, and calls the
+pure statistics of :mod:`sscjak.shared.statistics`. Undefined statistics are ``None``
+(JSON ``null``); change cells with pooled n below the plan's minimum are suppressed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sscjak.coordinator.results_table import format_results_table
+from sscjak.shared.data_contract import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    EVENT_TYPES,
+    MEASURES,
+)
+from sscjak.shared.plan import Plan
+from sscjak.shared.statistics.binning import merge_small_bins
+from sscjak.shared.statistics.moments import (
+    baseline_followup_correlation,
+    mean_from_sums,
+    sd_from_sums,
+)
+from sscjak.shared.statistics.poisson import poisson_rate_ci
+from sscjak.shared.statistics.quantiles import quantile_type7
+from sscjak.shared.statistics.signed_rank import exact_conditional_p, signed_rank_test
+from sscjak.shared.statistics.smc import smc_baseline, smc_change, smc_confidence_interval
+from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
+
+RESULTS_SCHEMA = "sscjak.results/1"
+
+__all__ = ["RESULTS_SCHEMA", "build_results", "format_results_table", "write_results"]
+
+
+def _software_versions() -> dict[str, str]:
+    versions = {}
+    for distribution in ("sscjak", "flwr"):
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[distribution] = "unknown"
+    return versions
+
+
+def _histogram(layout: SummaryLayout, pooled: np.ndarray, name: str) -> tuple[np.ndarray, ...]:
+    """(grid values in units, counts) of the non-empty bins of a histogram segment."""
+    segment = layout.segment(name)
+    counts = layout.view(pooled, name)
+    nonzero = np.flatnonzero(counts)
+    return segment.bin_values()[nonzero], counts[nonzero].astype(np.int64)
+
+
+def _bins(values: np.ndarray, counts: np.ndarray, min_count: int) -> list[list[float]]:
+    return [
+        [float(lo), float(hi), int(c)] for lo, hi, c in merge_small_bins(values, counts, min_count)
+    ]
+
+
+def change_cell_result(
+    layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One row of ``changes`` and its merged distribution (``None`` when suppressed)."""
+    plan = layout.plan
+    measure = MEASURES[outcome]
+    k = measure.units_per_value
+    prefix = cell_prefix(outcome, months)
+    n, s_x0, s_x0sq, s_d, s_dsq, s_x0d = (int(v) for v in layout.view(pooled, f"{prefix}.sums"))
+    row: dict[str, Any] = {
+        "outcome": outcome,
+        "months": months,
+        "label": measure.label,
+        "unit": measure.unit,
+        "resolution": float(measure.resolution),
+    }
+    if n < plan.min_cell:
+        row.update(suppressed=True, suppression_rule=f"pooled n < {plan.min_cell}")
+        return row, None
+    units, counts = _histogram(layout, pooled, f"{prefix}.histogram")
+    values = units / k
+    mean_change = mean_from_sums(n, s_d, k)
+    sd_change = sd_from_sums(n, s_d, s_dsq, k)
+    sd_baseline = sd_from_sums(n, s_x0, s_x0sq, k)
+    median, q1, q3 = quantile_type7(values, counts, [0.5, 0.25, 0.75])
+    r = baseline_followup_correlation(n, s_x0, s_x0sq, s_d, s_dsq, s_x0d)
+    smc_b = smc_baseline(mean_change, sd_baseline)
+    smc_c = smc_change(mean_change, sd_change)
+    smc = smc_b if plan.smc == "baseline" else smc_c
+    ci = smc_confidence_interval(smc, n, r, plan.smc) if smc is not None else None
+    test = signed_rank_test(units, counts)
+    row.update(
+        suppressed=False,
+        n=n,
+        n_pos=int(counts[units > 0].sum()),
+        n_neg=int(counts[units < 0].sum()),
+        n_zero=int(counts[units == 0].sum()),
+        mean_baseline=mean_from_sums(n, s_x0, k),
+        sd_baseline=sd_baseline,
+        mean_change=mean_change,
+        sd_change=sd_change,
+        median_change=median,
+        q1_change=q1,
+        q3_change=q3,
+        r_baseline_followup=r,
+        smc=smc,
+        smc_kind=plan.smc,
+        smc_baseline=smc_b,
+        smc_change=smc_c,
+        smc_ci=list(ci) if ci is not None else None,
+        V=test.statistic_v,
+        p_value=test.p_value,
+        p_method=test.method,
+    )
+    if plan.exact_conditional_p:
+        row["p_value_exact_conditional"] = exact_conditional_p(units, counts)
+    distribution = {
+        "outcome": outcome,
+        "months": months,
+        "bins": _bins(values, counts, plan.min_cell),
+    }
+    return row, distribution
+
+
+def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> dict[str, Any]:
+    """The results object of CONTRACT.md §4 from the pooled vector of ``nodes`` centres."""
+    layout = SummaryLayout.for_plan(plan)
+    pooled = np.asarray(pooled)
+    layout.check(pooled)
+    patients, followup_days_total = (int(v) for v in layout.view(pooled, "cohort"))
+    patient_years = followup_days_total / DAYS_PER_YEAR
+    days, day_counts = _histogram(layout, pooled, "followup_days_histogram")
+    months_values = days / DAYS_PER_MONTH
+    if patients:
+        median, q1, q3 = quantile_type7(months_values, day_counts, [0.5, 0.25, 0.75])
+        followup = {"median": median, "q1": q1, "q3": q3}
+    else:
+        followup = {"median": None, "q1": None, "q3": None}
+
+    changes: list[dict[str, Any]] = []
+    change_distributions: list[dict[str, Any]] = []
+    for outcome, months in plan.cells:
+        row, distribution = change_cell_result(layout, pooled, outcome, months)
+        changes.append(row)
+        if distribution is not None:
+            change_distributions.append(distribution)
+
+    return {
+        "schema": RESULTS_SCHEMA,
+        "plan_sha256": plan.sha256,
+        "nodes": nodes,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "software": _software_versions(),
+        "plan": {
+            "toml": plan.canonical_toml,
+            "title": plan.title,
+            "outcomes": list(plan.outcomes),
+            "months": list(plan.months),
+            "window_months": plan.window_months,
+            "min_cell": plan.min_cell,
+            "smc": plan.smc,
+            "exact_conditional_p": plan.exact_conditional_p,
+        },
+        "cohort": {
+            "patients": patients,
+            "centres": int(layout.view(pooled, "centres")[0]),
+            "patient_years": patient_years,
+            "followup_months": followup,
+            "drugs": layout.counts(pooled, "drugs"),
+            "sex": layout.counts(pooled, "sex"),
+            "ssc_subset": layout.counts(pooled, "ssc_subset"),
+        },
+        "changes": changes,
+        "calcinosis": layout.counts(pooled, "calcinosis"),
+        "digital_ulcers": {"patients": layout.counts(pooled, "digital_ulcers")["developed"]},
+        "glucocorticoids": layout.counts(pooled, "glucocorticoids"),
+        "safety": _safety_rows(layout, pooled, patient_years),
+        "distributions": {
+            "changes": change_distributions,
+            "followup_months": _bins(months_values, day_counts, plan.min_cell),
+        },
+    }
+
+
+def _safety_rows(
+    layout: SummaryLayout, pooled: np.ndarray, patient_years: float
+) -> list[dict[str, Any]]:
+    """Events, patients and rate per 100 patient-years with exact Poisson 95% CI, per type."""
+    events = layout.counts(pooled, "safety.events")
+    patients = layout.counts(pooled, "safety.patients")
+    rows = []
+    for event_type in EVENT_TYPES:
+        row: dict[str, Any] = {
+            "event_type": event_type,
+            "events": events[event_type],
+            "patients": patients[event_type],
+            "rate_per_100py": None,
+            "ci": None,
+        }
+        if patient_years > 0:
+            low, high = poisson_rate_ci(events[event_type], patient_years)
+            row["rate_per_100py"] = 100.0 * events[event_type] / patient_years
+            row["ci"] = [100.0 * low, 100.0 * high]
+        rows.append(row)
+    return rows
+
+
+def _json_ready(value: Any) -> Any:
+    """Replace any non-finite float by None so that the file never holds NaN or Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def write_results(results: dict[str, Any], path: Path | str) -> Path:
+    """Write the results JSON atomically: a temporary file beside ``path``, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_json_ready(results), indent=2, allow_nan=False) + "\n"
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
