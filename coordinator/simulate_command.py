@@ -1,0 +1,56 @@
+"""``sscjak-coordinator simulate DIR [DIR …] [--plan PLAN] --out FILE [--report DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sscjak.coordinator.pooled_results import build_results, format_results_table, write_results
+from sscjak.coordinator.simulate import pool_centre_summaries
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.plan import Plan, PlanError, default_plan, load_plan
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="pooled analysis of local centre folders, one in-process node per folder",
+        description=(
+            "Run the pooled analysis over local centre folders: each folder is read and "
+            "summarised by the node code, the summaries are pooled and the results file "
+            "is written. Needs no network."
+        ),
+    )
+    parser.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="centre folder")
+    parser.add_argument("--plan", type=Path, help="plan TOML (default: the reference study)")
+    parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="also write the study report")
+    parser.set_defaults(func=run)
+
+
+def read_plan_argument(path: Path | None) -> Plan:
+    """The plan named on the command line, or the default plan."""
+    if path is None:
+        return default_plan()
+    try:
+        return load_plan(path)
+    except PlanError as error:
+        raise UserError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = read_plan_argument(args.plan)
+    missing = [str(folder) for folder in args.folders if not folder.is_dir()]
+    if missing:
+        raise UserError(f"not a folder: {', '.join(missing)}")
+    pooled, nodes = pool_centre_summaries(args.folders, plan)
+    results = build_results(pooled, plan, nodes)
+    write_results(results, args.out)
+    print(format_results_table(results))
+    print(f"\nResults written to {args.out}")
+    if args.report is not None:
+        from sscjak.coordinator.report.write_report import write_report
+
+        files = write_report(results, args.report)
+        print(f"Report written to {files.html}")
+    return 0
