@@ -1,0 +1,258 @@
+"""The coordinator's side of a secure analysis: one exchange, reruns only after dropouts.
+
+:func:`run_secure_analysis` sends every roster member the same analysis request (plan,
+participant set S, fresh nonce), collects the masked summaries and adds them modulo
+2**64: the pairwise masks cancel and only the pooled summary appears
+(:mod:`sscjak.shared.secure_aggregation`). If a node does not answer, refuses, or
+answers something malformed, the masks of the others do not cancel, so the coordinator
+reruns with the nodes that did answer and a fresh nonce — never below ``min_nodes`` and
+at most ``max_attempts`` times in all. Masked replies of an incomplete attempt are
+discarded, never combined across attempts.
+
+How messages travel is a :class:`Transport`: Flower's Grid in deployment (the Flower
+ServerApp), :class:`InProcessTransport` for ``simulate`` and tests.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.plan import Plan
+from sscjak.shared.protocol import (
+    NONCE_BYTES,
+    AnalysisReply,
+    AnalysisRequest,
+    Payload,
+    ProtocolError,
+    Refusal,
+    decode_reply,
+    encode_request,
+)
+from sscjak.shared.roster import Roster
+from sscjak.shared.secure_aggregation import sum_masked
+from sscjak.shared.summary_layout import SummaryLayout
+
+#: Smallest participant set the protocol allows (docs/secure-aggregation.md).
+MIN_NODES = 3
+
+
+class Transport(Protocol):
+    """Delivers one request per node and collects the answers of one exchange."""
+
+    def exchange(self, requests: dict[str, Payload], timeout: float) -> dict[str, Payload]:
+        """Send ``requests[name]`` to each node; return node name → reply payload.
+
+        A node that did not answer within ``timeout`` seconds is simply absent from the
+        result. Must not raise for a single node's failure.
+        """
+        ...
+
+
+class InProcessTransport:
+    """Calls each node's handler directly (``simulate`` and tests): no network at all.
+
+    ``handlers`` maps a node name to a function taking the request payload and
+    returning the reply payload, typically
+    ``functools.partial(handle_analysis_request, node=context)``. A name missing from
+    ``handlers`` (or listed in :attr:`unreachable`) behaves like a node that dropped out.
+    """
+
+    def __init__(self, handlers: Mapping[str, Callable[[Payload], Payload]]) -> None:
+        self.handlers = dict(handlers)
+        self.unreachable: set[str] = set()
+        self.sent: list[dict[str, Payload]] = []
+
+    def exchange(self, requests: dict[str, Payload], timeout: float) -> dict[str, Payload]:
+        self.sent.append(dict(requests))
+        replies: dict[str, Payload] = {}
+        for name, request in requests.items():
+            handler = self.handlers.get(name)
+            if handler is None or name in self.unreachable:
+                continue
+            replies[name] = handler(request)
+        return replies
+
+
+@dataclass(frozen=True)
+class RoundProgress:
+    """What one attempt gave: nodes answered out of those asked, and why others did not."""
+
+    attempt: int
+    participants: tuple[str, ...]
+    answered: tuple[str, ...]
+    refused: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    malformed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.answered) == len(self.participants)
+
+    def describe(self) -> str:
+        """One line for the console: ``attempt 1: 3/4 nodes answered; …``."""
+        text = (
+            f"attempt {self.attempt}: {len(self.answered)}/{len(self.participants)} nodes answered"
+        )
+        details = [f"{n} refused: {r}" for n, r in sorted(self.refused.items())]
+        details += [f"{n} did not answer" for n in self.missing]
+        details += [f"{n} sent an invalid reply: {r}" for n, r in sorted(self.malformed.items())]
+        return text + ("; " + "; ".join(details) if details else "")
+
+
+@dataclass(frozen=True)
+class SecureRoundResult:
+    """The pooled summary and how it was obtained."""
+
+    pooled: np.ndarray
+    participants: list[str]
+    attempts: int
+    excluded: dict[str, str] = field(default_factory=dict)
+    history: list[RoundProgress] = field(default_factory=list)
+
+
+class SecureRoundError(UserError):
+    """The analysis could not be completed (too few nodes answered)."""
+
+
+def run_secure_analysis(
+    transport: Transport,
+    plan: Plan,
+    roster: Roster,
+    *,
+    participants: list[str] | None = None,
+    min_nodes: int = MIN_NODES,
+    max_attempts: int = 3,
+    timeout: float = 120.0,
+    progress: Callable[[RoundProgress], None] | None = None,
+) -> SecureRoundResult:
+    """Run the plan on the roster's nodes; return the pooled summary (int64, exact).
+
+    Parameters
+    ----------
+    transport : how requests reach the nodes (:class:`Transport`).
+    plan : the analysis plan; its canonical text and hash travel with the request.
+    roster : the study roster; its hash travels with the request and each node checks
+        it against the roster its centre pinned at approval.
+    participants : who to ask first; default every roster member.
+    min_nodes : default 3, never lower: below it a rerun is not attempted.
+    max_attempts : default 3. Attempts in all (first run and reruns). Each rerun after
+        a dropout gives the coordinator one more sum over a smaller set; nodes cap the
+        answers they give per plan too (docs/secure-aggregation.md).
+    timeout : seconds to wait for the answers of one attempt.
+    progress : called with a :class:`RoundProgress` after every attempt.
+
+    Raises
+    ------
+    SecureRoundError : fewer than ``min_nodes`` nodes left, or attempts exhausted.
+    """
+    if min_nodes < MIN_NODES:
+        raise ValueError(f"min_nodes must be at least {MIN_NODES}")
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    asked = sorted(set(roster.names if participants is None else participants))
+    outside = [name for name in asked if name not in roster]
+    if outside:
+        raise SecureRoundError(f"not in the study roster: {', '.join(outside)}")
+    vector_length = SummaryLayout.for_plan(plan).length
+    excluded: dict[str, str] = {}
+    history: list[RoundProgress] = []
+    for attempt in range(1, max_attempts + 1):
+        if len(asked) < min_nodes:
+            raise SecureRoundError(_too_few(asked, min_nodes, excluded))
+        request = AnalysisRequest(
+            plan_sha256=plan.sha256,
+            plan_toml=plan.canonical_toml,
+            roster_sha256=roster.sha256,
+            participants=tuple(asked),
+            nonce=secrets.token_hex(NONCE_BYTES),
+            attempt=attempt,
+        )
+        payload = encode_request(request)
+        replies = transport.exchange({name: dict(payload) for name in asked}, timeout)
+        outcome = _collect(replies, request, vector_length)
+        history.append(outcome.progress)
+        if progress is not None:
+            progress(outcome.progress)
+        if outcome.progress.complete:
+            pooled = sum_masked(outcome.masked[name] for name in asked)
+            return SecureRoundResult(
+                pooled=pooled,
+                participants=list(asked),
+                attempts=attempt,
+                excluded=excluded,
+                history=history,
+            )
+        excluded.update(outcome.progress.refused)
+        excluded.update(outcome.progress.malformed)
+        excluded.update({name: "did not answer" for name in outcome.progress.missing})
+        asked = list(outcome.progress.answered)
+    raise SecureRoundError(
+        f"no complete round after {max_attempts} attempts; "
+        + "; ".join(f"{n}: {r}" for n, r in sorted(excluded.items()))
+    )
+
+
+@dataclass
+class _AttemptOutcome:
+    progress: RoundProgress
+    masked: dict[str, np.ndarray]
+
+
+def _collect(
+    replies: Mapping[str, Any], request: AnalysisRequest, vector_length: int
+) -> _AttemptOutcome:
+    answered: list[str] = []
+    refused: dict[str, str] = {}
+    malformed: dict[str, str] = {}
+    masked: dict[str, np.ndarray] = {}
+    for name in request.participants:
+        if name not in replies:
+            continue
+        try:
+            reply = decode_reply(replies[name])
+        except ProtocolError as error:
+            malformed[name] = str(error)[:300]
+            continue
+        if reply.node != name:
+            malformed[name] = f"reply signed as {reply.node!r}"
+        elif isinstance(reply, Refusal):
+            refused[name] = reply.reason
+        elif not isinstance(reply, AnalysisReply):  # pragma: no cover - decode_reply's contract
+            malformed[name] = "not an analysis reply"
+        elif reply.plan_sha256 != request.plan_sha256 or reply.nonce != request.nonce:
+            malformed[name] = "reply for another plan or attempt"
+        elif len(reply.masked) != 8 * vector_length:
+            malformed[name] = f"{len(reply.masked)} bytes, expected {8 * vector_length}"
+        else:
+            answered.append(name)
+            masked[name] = reply.masked_vector()
+    missing = tuple(
+        n
+        for n in request.participants
+        if n not in answered and n not in refused and n not in malformed
+    )
+    return _AttemptOutcome(
+        RoundProgress(
+            attempt=request.attempt,
+            participants=request.participants,
+            answered=tuple(answered),
+            refused=refused,
+            missing=missing,
+            malformed=malformed,
+        ),
+        masked,
+    )
+
+
+def _too_few(asked: list[str], min_nodes: int, excluded: dict[str, str]) -> str:
+    reasons = "; ".join(f"{n}: {r}" for n, r in sorted(excluded.items()))
+    return (
+        f"only {len(asked)} node(s) left ({', '.join(asked) or 'none'}), at least {min_nodes} "
+        f"are needed for secure aggregation" + (f"; {reasons}" if reasons else "")
+    )

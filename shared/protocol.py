@@ -1,0 +1,295 @@
+"""The messages of one secure analysis round, and their strict validation.
+
+A round is one exchange (docs/secure-aggregation.md): the coordinator sends every node
+of the participant set S the same *analysis request*; each node answers with an
+*analysis reply* carrying its masked summary vector, or with a *refusal* saying in
+plain words why it will not answer. Nothing else ever travels between them.
+
+Payloads are flat dictionaries ``dict[str, str | int | bytes | list[str]]`` so that
+they map one to one onto a Flower ``ConfigRecord``. Every decoder here is strict: an
+unknown kind or version, a missing or extra key, a value of the wrong type, a value
+too long, a malformed hash, nonce or node name raise :class:`ProtocolError`; nothing
+is coerced. Sizes are bounded *before* anything expensive is done with a value.
+
+Request (coordinator → node), kind ``sscjak.analysis/1``:
+
+=================  ===========  ====================================================
+key                type         meaning
+=================  ===========  ====================================================
+``kind``           str          ``"sscjak.analysis/1"``
+``plan_sha256``    str          SHA-256 (hex) of the plan's canonical TOML text
+``plan_toml``      str          the plan's canonical TOML text itself
+``roster_sha256``  str          SHA-256 (hex) of the coordinator's study roster
+``participants``   list[str]    sorted, distinct roster names of the set S
+``nonce``          str          32 fresh random bytes (hex), new for every attempt
+``attempt``        int          1 for the first run, 2… for reruns after a dropout
+=================  ===========  ====================================================
+
+Reply (node → coordinator), kind ``sscjak.analysis-reply/1``: ``node``,
+``plan_sha256``, ``nonce`` (echoing the request) and ``masked`` (bytes: the masked
+summary as unsigned 64-bit little-endian words). Refusal, kind ``sscjak.refusal/1``:
+``node`` and ``reason``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A payload as it travels: it maps one to one onto a Flower ``ConfigRecord``.
+Payload = dict[str, str | int | bytes | list[str]]
+
+ANALYSIS_REQUEST_KIND = "sscjak.analysis/1"
+ANALYSIS_REPLY_KIND = "sscjak.analysis-reply/1"
+REFUSAL_KIND = "sscjak.refusal/1"
+
+#: Bytes of fresh randomness in a nonce (sent as 64 hex digits).
+NONCE_BYTES = 32
+#: Upper bound on the plan text a node will even look at.
+MAX_PLAN_TOML_BYTES = 64 * 1024
+#: Upper bound on the size of a participant set.
+MAX_PARTICIPANTS = 1000
+#: Upper bound on a summary vector (words of 8 bytes): 32 MiB, far above any plan's layout.
+MAX_SUMMARY_WORDS = 4 * 1024 * 1024
+#: Upper bound on a refusal reason, in characters.
+MAX_REASON_CHARS = 2000
+#: Upper bound on the attempt number.
+MAX_ATTEMPT = 1000
+
+#: A node name: 1 to 64 characters, letters, digits, ``.``, ``_`` and ``-``, starting
+#: with a letter or digit. Names are compared as exact strings and sorted by code point.
+NODE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+_NONCE_PATTERN = re.compile(f"[0-9a-f]{{{2 * NONCE_BYTES}}}")
+
+
+class ProtocolError(ValueError):
+    """A payload that is not a well-formed message of this protocol."""
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """What the coordinator asks every node of the participant set for one attempt."""
+
+    plan_sha256: str
+    plan_toml: str
+    roster_sha256: str
+    participants: tuple[str, ...]
+    nonce: str
+    attempt: int
+
+    def __post_init__(self) -> None:
+        _check_sha256("plan_sha256", self.plan_sha256)
+        _check_text("plan_toml", self.plan_toml, max_bytes=MAX_PLAN_TOML_BYTES)
+        _check_sha256("roster_sha256", self.roster_sha256)
+        _check_participants(self.participants)
+        _check_nonce(self.nonce)
+        _check_attempt(self.attempt)
+
+
+@dataclass(frozen=True)
+class AnalysisReply:
+    """A node's answer: its summary vector under pairwise masks (uint64 little-endian)."""
+
+    node: str
+    plan_sha256: str
+    nonce: str
+    masked: bytes
+
+    def __post_init__(self) -> None:
+        check_node_name(self.node, "node")
+        _check_sha256("plan_sha256", self.plan_sha256)
+        _check_nonce(self.nonce)
+        if not isinstance(self.masked, bytes):
+            raise ProtocolError(f"masked must be bytes, not {type(self.masked).__name__}")
+        if len(self.masked) == 0 or len(self.masked) % 8 != 0:
+            raise ProtocolError(
+                f"masked must be a whole number of 8-byte words, got {len(self.masked)} bytes"
+            )
+        if len(self.masked) > 8 * MAX_SUMMARY_WORDS:
+            raise ProtocolError(f"masked is too large: {len(self.masked)} bytes")
+
+    def masked_vector(self) -> np.ndarray:
+        """The masked summary as a ``uint64`` array (a copy, writable)."""
+        return np.frombuffer(self.masked, dtype="<u8").astype(np.uint64)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A node's refusal to take part, with the reason in plain words."""
+
+    node: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        check_node_name(self.node, "node")
+        _check_text("reason", self.reason, max_chars=MAX_REASON_CHARS)
+
+
+def check_node_name(name: object, what: str = "node name") -> str:
+    """Return ``name`` if it is a valid node name, else raise :class:`ProtocolError`."""
+    if not isinstance(name, str):
+        raise ProtocolError(f"{what} must be text, not {type(name).__name__}")
+    if NODE_NAME_PATTERN.fullmatch(name) is None:
+        raise ProtocolError(
+            f"{what} {name[:80]!r} is not a node name (1-64 letters, digits, '.', '_', '-')"
+        )
+    return name
+
+
+def encode_request(request: AnalysisRequest) -> Payload:
+    """The request as a flat payload."""
+    return {
+        "kind": ANALYSIS_REQUEST_KIND,
+        "plan_sha256": request.plan_sha256,
+        "plan_toml": request.plan_toml,
+        "roster_sha256": request.roster_sha256,
+        "participants": list(request.participants),
+        "nonce": request.nonce,
+        "attempt": request.attempt,
+    }
+
+
+def decode_request(payload: object) -> AnalysisRequest:
+    """Validate a payload as an analysis request; raise :class:`ProtocolError` if it is not."""
+    fields = _fields(
+        payload,
+        ANALYSIS_REQUEST_KIND,
+        {
+            "plan_sha256": str,
+            "plan_toml": str,
+            "roster_sha256": str,
+            "participants": list,
+            "nonce": str,
+            "attempt": int,
+        },
+    )
+    return AnalysisRequest(
+        plan_sha256=fields["plan_sha256"],
+        plan_toml=fields["plan_toml"],
+        roster_sha256=fields["roster_sha256"],
+        participants=tuple(fields["participants"]),
+        nonce=fields["nonce"],
+        attempt=fields["attempt"],
+    )
+
+
+def encode_reply(reply: AnalysisReply) -> Payload:
+    """The reply as a flat payload."""
+    return {
+        "kind": ANALYSIS_REPLY_KIND,
+        "node": reply.node,
+        "plan_sha256": reply.plan_sha256,
+        "nonce": reply.nonce,
+        "masked": reply.masked,
+    }
+
+
+def encode_refusal(refusal: Refusal) -> Payload:
+    """The refusal as a flat payload."""
+    return {"kind": REFUSAL_KIND, "node": refusal.node, "reason": refusal.reason}
+
+
+def decode_reply(payload: object) -> AnalysisReply | Refusal:
+    """Validate a node's answer: an analysis reply or a refusal, else :class:`ProtocolError`."""
+    kind = _kind(payload)
+    if kind == REFUSAL_KIND:
+        fields = _fields(payload, REFUSAL_KIND, {"node": str, "reason": str})
+        return Refusal(node=fields["node"], reason=fields["reason"])
+    fields = _fields(
+        payload,
+        ANALYSIS_REPLY_KIND,
+        {"node": str, "plan_sha256": str, "nonce": str, "masked": bytes},
+    )
+    return AnalysisReply(
+        node=fields["node"],
+        plan_sha256=fields["plan_sha256"],
+        nonce=fields["nonce"],
+        masked=fields["masked"],
+    )
+
+
+def _kind(payload: object) -> str:
+    if not isinstance(payload, Mapping):
+        raise ProtocolError(f"a message must be a mapping, not {type(payload).__name__}")
+    kind = payload.get("kind")
+    if not isinstance(kind, str):
+        raise ProtocolError("a message must have a text 'kind'")
+    if kind not in (ANALYSIS_REQUEST_KIND, ANALYSIS_REPLY_KIND, REFUSAL_KIND):
+        raise ProtocolError(f"unknown message kind or version {kind[:80]!r}")
+    return kind
+
+
+def _fields(payload: object, kind: str, types: dict[str, type]) -> dict:
+    """Check kind, the exact key set and each value's type; return the fields (no 'kind')."""
+    found = _kind(payload)
+    if found != kind:
+        raise ProtocolError(f"expected a {kind!r} message, got {found!r}")
+    assert isinstance(payload, Mapping)
+    keys = set(payload)
+    expected = set(types) | {"kind"}
+    if keys != expected:
+        missing = sorted(str(k) for k in expected - keys)
+        extra = sorted(str(k)[:40] for k in keys - expected)
+        raise ProtocolError(f"{kind} message: missing keys {missing}, unexpected keys {extra}")
+    fields = {}
+    for key, wanted in types.items():
+        value = payload[key]
+        # bool is an int in Python but never a valid integer field here
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            raise ProtocolError(
+                f"{kind} message: {key} must be {wanted.__name__}, not {type(value).__name__}"
+            )
+        fields[key] = value
+    return fields
+
+
+def _check_sha256(what: str, value: object) -> None:
+    if not isinstance(value, str) or _SHA256_PATTERN.fullmatch(value) is None:
+        raise ProtocolError(f"{what} must be 64 lower-case hex digits")
+
+
+def _check_nonce(value: object) -> None:
+    if not isinstance(value, str) or _NONCE_PATTERN.fullmatch(value) is None:
+        raise ProtocolError(f"nonce must be {2 * NONCE_BYTES} lower-case hex digits")
+
+
+def _check_text(
+    what: str, value: object, *, max_bytes: int | None = None, max_chars: int | None = None
+) -> None:
+    if not isinstance(value, str):
+        raise ProtocolError(f"{what} must be text, not {type(value).__name__}")
+    if max_chars is not None and len(value) > max_chars:
+        raise ProtocolError(f"{what} is too long: {len(value)} characters (at most {max_chars})")
+    if max_bytes is not None:
+        if len(value) > max_bytes:  # cheap bound before encoding
+            raise ProtocolError(f"{what} is too long: more than {max_bytes} bytes")
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            raise ProtocolError(f"{what} is not valid UTF-8 text") from error
+        if size > max_bytes:
+            raise ProtocolError(f"{what} is too long: {size} bytes (at most {max_bytes})")
+
+
+def _check_participants(participants: object) -> None:
+    if not isinstance(participants, tuple):
+        raise ProtocolError("participants must be a list of node names")
+    if len(participants) > MAX_PARTICIPANTS:
+        raise ProtocolError(
+            f"participants: {len(participants)} names, at most {MAX_PARTICIPANTS} allowed"
+        )
+    for name in participants:
+        check_node_name(name, "participant")
+    if list(participants) != sorted(set(participants)):
+        raise ProtocolError("participants must be sorted and distinct")
+
+
+def _check_attempt(attempt: object) -> None:
+    if not isinstance(attempt, int) or isinstance(attempt, bool):
+        raise ProtocolError("attempt must be an integer")
+    if not 1 <= attempt <= MAX_ATTEMPT:
+        raise ProtocolError(f"attempt must be between 1 and {MAX_ATTEMPT}, got {attempt}")

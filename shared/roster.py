@@ -1,0 +1,208 @@
+"""The study roster: which centres take part, and their long-term public keys.
+
+The roster is written by the coordinator (``sscjak-coordinator roster add``) from the
+entries each centre prints with ``sscjak-node keys``, and is *pinned* at every node
+when its data steward approves a plan (``sscjak-node approve PLAN --roster FILE``):
+from then on that node masks only with the pinned keys and refuses a participant
+outside the pinned roster or a request made under a roster with another hash.
+
+File format (TOML, UTF-8)::
+
+    schema = "sscjak.roster/1"
+
+    [[node]]
+    name = "centre-a"
+    x25519_public_key = "<64 hex digits: the raw 32-byte X25519 public key>"
+    flower_auth_public_key = \"\"\"-----BEGIN PUBLIC KEY-----
+    ...
+    -----END PUBLIC KEY-----
+    \"\"\"                        # optional: the node's Flower node-auth key (PEM)
+
+The canonical text (:attr:`Roster.canonical_toml`: members sorted by name, fixed
+layout) is what is hashed into :attr:`Roster.sha256`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.protocol import NODE_NAME_PATTERN
+
+ROSTER_SCHEMA = "sscjak.roster/1"
+_PUBLIC_KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
+_PEM_PATTERN = re.compile(
+    r"-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?"
+)
+
+
+class RosterError(UserError):
+    """A roster file or entry that is not valid; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class RosterMember:
+    """One centre of the study: its node name and public keys."""
+
+    name: str
+    x25519_public_key: str
+    flower_auth_public_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or NODE_NAME_PATTERN.fullmatch(self.name) is None:
+            raise RosterError(
+                f"node name {self.name!r} is not valid (1-64 letters, digits, '.', '_', '-')"
+            )
+        key = self.x25519_public_key
+        if not isinstance(key, str) or _PUBLIC_KEY_PATTERN.fullmatch(key) is None:
+            raise RosterError(
+                f"node {self.name}: x25519_public_key must be 64 lower-case hex digits"
+            )
+        pem = self.flower_auth_public_key
+        if pem is not None and (not isinstance(pem, str) or _PEM_PATTERN.fullmatch(pem) is None):
+            raise RosterError(
+                f"node {self.name}: flower_auth_public_key must be a PEM 'PUBLIC KEY' block"
+            )
+
+    def public_key(self) -> X25519PublicKey:
+        """The member's X25519 public key object."""
+        return X25519PublicKey.from_public_bytes(bytes.fromhex(self.x25519_public_key))
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The study roster: members with distinct names and distinct keys, sorted by name."""
+
+    members: tuple[RosterMember, ...]
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.members, key=lambda m: m.name))
+        object.__setattr__(self, "members", ordered)
+        names = [m.name for m in ordered]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise RosterError(f"roster names a node more than once: {', '.join(duplicates)}")
+        keys = [m.x25519_public_key for m in ordered]
+        if len(set(keys)) != len(keys):
+            raise RosterError("two roster members share the same x25519_public_key")
+
+    @property
+    def names(self) -> list[str]:
+        """Member names, sorted."""
+        return [m.name for m in self.members]
+
+    def __contains__(self, name: object) -> bool:
+        return any(m.name == name for m in self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def member(self, name: str) -> RosterMember:
+        """The member called ``name``; ``KeyError`` if none."""
+        for candidate in self.members:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def public_keys(self, names: list[str] | tuple[str, ...]) -> dict[str, X25519PublicKey]:
+        """Name → X25519 public key for ``names`` (each must be a member)."""
+        return {name: self.member(name).public_key() for name in names}
+
+    def with_member(self, member: RosterMember) -> Roster:
+        """A new roster with ``member`` added, or replacing the member of that name."""
+        others = tuple(m for m in self.members if m.name != member.name)
+        return Roster((*others, member))
+
+    @property
+    def canonical_toml(self) -> str:
+        """The roster's canonical TOML text (sorted, fixed layout): what is hashed."""
+        lines = [f'schema = "{ROSTER_SCHEMA}"']
+        for m in self.members:
+            lines += ["", "[[node]]", f'name = "{m.name}"']
+            lines.append(f'x25519_public_key = "{m.x25519_public_key}"')
+            if m.flower_auth_public_key is not None:
+                pem = m.flower_auth_public_key.rstrip("\n") + "\n"
+                lines.append(f'flower_auth_public_key = """\n{pem}"""')
+        return "\n".join(lines) + "\n"
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of :attr:`canonical_toml`."""
+        return hashlib.sha256(self.canonical_toml.encode("utf-8")).hexdigest()
+
+
+def parse_roster(text: str, source: str) -> Roster:
+    """Parse roster TOML text; ``source`` names it in error messages."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RosterError(f"{source}: not valid TOML: {error}") from error
+    schema = document.get("schema")
+    if schema != ROSTER_SCHEMA:
+        raise RosterError(f"{source}: schema must be {ROSTER_SCHEMA!r}, found {schema!r}")
+    unknown = sorted(set(document) - {"schema", "node"})
+    if unknown:
+        raise RosterError(f"{source}: unknown top-level keys {unknown}")
+    entries = document.get("node", [])
+    if not isinstance(entries, list):
+        raise RosterError(f"{source}: 'node' must be an array of tables ([[node]])")
+    members = []
+    for position, entry in enumerate(entries, start=1):
+        where = f"{source}: node entry {position}"
+        if not isinstance(entry, dict):
+            raise RosterError(f"{where}: must be a table")
+        extra = sorted(set(entry) - {"name", "x25519_public_key", "flower_auth_public_key"})
+        if extra:
+            raise RosterError(f"{where}: unknown keys {extra}")
+        for required in ("name", "x25519_public_key"):
+            if required not in entry:
+                raise RosterError(f"{where}: missing {required!r}")
+        try:
+            members.append(
+                RosterMember(
+                    name=entry["name"],
+                    x25519_public_key=entry["x25519_public_key"],
+                    flower_auth_public_key=entry.get("flower_auth_public_key"),
+                )
+            )
+        except RosterError as error:
+            raise RosterError(f"{where}: {error}") from error
+    try:
+        return Roster(tuple(members))
+    except RosterError as error:
+        raise RosterError(f"{source}: {error}") from error
+
+
+def load_roster(path: Path) -> Roster:
+    """Read a roster file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise RosterError(f"cannot read roster {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise RosterError(f"roster {path} is not UTF-8 text") from error
+    return parse_roster(text, str(path))
+
+
+def write_roster(roster: Roster, path: Path) -> None:
+    """Write the roster's canonical text to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(roster.canonical_toml)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
