@@ -1,0 +1,84 @@
+"""Standardized mean change of paired measurements and its large-sample CI.
+
+CONTRACT.md §3: ``smc_baseline`` = mean change / SD of the baseline values (Becker 1988,
+"Synthesizing standardized mean-change measures", Br. J. Math. Stat. Psychol.
+41:257-278; metafor's ``escalc(measure = "SMCR")`` without the small-sample bias
+correction) and ``smc_change`` = mean change / SD of the changes (metafor's "SMCC",
+Cohen's d_z). Both are ``None`` (JSON null) when the SD they divide by is 0 or missing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from scipy import stats
+
+SmcKind = Literal["baseline", "change"]
+
+
+def _ratio(mean_change: float | None, sd: float | None) -> float | None:
+    if mean_change is None or sd is None:
+        return None
+    if not (math.isfinite(mean_change) and math.isfinite(sd)):
+        return None
+    if sd < 0:
+        raise ValueError(f"a standard deviation must be >= 0, got {sd}")
+    if sd == 0:
+        return None
+    return mean_change / sd
+
+
+def smc_baseline(mean_change: float | None, sd_baseline: float | None) -> float | None:
+    """SMCR: mean change / SD of the baseline values (Becker 1988); ``None`` if SD is 0."""
+    return _ratio(mean_change, sd_baseline)
+
+
+def smc_change(mean_change: float | None, sd_change: float | None) -> float | None:
+    """SMCC (d_z): mean change / SD of the changes; ``None`` if the SD is 0 or missing."""
+    return _ratio(mean_change, sd_change)
+
+
+def smc_variance(smc: float, n: int, r: float | None, kind: SmcKind) -> float | None:
+    """Large-sample sampling variance of an SMC (CONTRACT.md §3).
+
+    * ``kind="baseline"``: v = 2(1 − r)/n + smc²/(2n) (Becker 1988, eq. for the
+      raw-score standardized change; metafor ``escalc`` "SMCR" without correction),
+      r = Pearson correlation of baseline and follow-up.
+    * ``kind="change"``: v = 1/n + smc²/(2n) (d_z; metafor "SMCC" large-sample form).
+
+    ``None`` when r is needed but missing, or n < 1.
+    """
+    if kind not in ("baseline", "change"):
+        raise ValueError(f"kind must be 'baseline' or 'change', got {kind!r}")
+    if n < 1:
+        return None
+    if kind == "baseline":
+        if r is None or not math.isfinite(r):
+            return None
+        if not -1.0 <= r <= 1.0:
+            raise ValueError(f"a correlation must lie in [-1, 1], got {r}")
+        return 2.0 * (1.0 - r) / n + smc * smc / (2.0 * n)
+    return 1.0 / n + smc * smc / (2.0 * n)
+
+
+def smc_confidence_interval(
+    smc: float | None,
+    n: int,
+    r: float | None,
+    kind: SmcKind,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Wald interval smc ± qnorm((1 + level)/2)·√v with v from :func:`smc_variance`.
+
+    ``None`` when the SMC itself or its variance is undefined.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+    if smc is None or not math.isfinite(smc):
+        return None
+    variance = smc_variance(smc, n, r, kind)
+    if variance is None:
+        return None
+    half_width = float(stats.norm.ppf(0.5 + level / 2.0)) * math.sqrt(variance)
+    return (smc - half_width, smc + half_width)
