@@ -1,0 +1,483 @@
+"""Finding and loading a centre's table files as columns of cell texts (CONTRACT.md §1).
+
+Each table (``patients``, ``visits``, ``events``) may be a CSV, an Excel workbook or a
+parquet file with the table's base name. This module finds the one file of each table,
+loads it whatever its format into the same shape -- :class:`TableCells`, the known
+columns as stripped cell texts with the row number of every record -- and reports what
+stops it from doing so as :class:`Problem` values. Judging the values is left to
+:mod:`sscjak.node.centre_reader`.
+
+Decisions where the contract is silent (documented for the data steward):
+
+* CSV must be UTF-8 (a byte-order mark is fine), comma-separated, with a header row;
+  CRLF line ends and quoted fields (also with embedded commas, quotes and line breaks)
+  are fine. A header with ``;`` (or a tab) and no comma is reported as the wrong
+  delimiter. A record with more or fewer fields than the header is an error of its row.
+* Row numbers count records: the header is row 1, the first record row 2. For xlsx the
+  row number is the sheet's row; for parquet, which has no header row, record *k*
+  (from 0) is row *k* + 2, as it would be in the same table written as CSV.
+* Whitespace around values and column names is stripped. Completely empty rows are
+  skipped (their row numbers are still counted).
+* Column names are matched exactly (lower-case). A known column spelled in another
+  case is an error naming the right spelling; unknown columns are dropped as soon as
+  the file is read and never go further.
+* xlsx: the sheet named like the table (``patients`` in ``patients.xlsx``); native
+  Excel dates and numbers are accepted, a date with a time of day is not.
+* parquet: native dates, timestamps at midnight, integers and floats are accepted;
+  a float NaN is a missing value, a boolean is not a number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sscjak.shared.data_contract import FILE_SUFFIXES, TABLES, Table
+
+#: At most this many problems are listed for one (file, column, rule); the rest are
+#: summarised in one line, so that a 1,000,000-row bad file gives a readable report.
+PROBLEMS_LISTED_PER_RULE = 20
+#: CSV files bigger than this are refused before reading (a centre's tables are far smaller).
+MAX_CSV_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a centre's folder.
+
+    ``row`` is 1-based with the header as row 1 (first record = row 2), ``None`` for a
+    problem of the whole file or column. Messages say what was expected and what was
+    found; they may quote cell values but never a patient_id (row numbers locate the
+    record for the data steward, who alone sees these messages).
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        location = [self.file]
+        if self.row is not None:
+            location.append(f"row {self.row}")
+        if self.column is not None:
+            location.append(f"column {self.column}")
+        return f"{', '.join(location)}: {self.message}"
+
+
+@dataclass
+class ProblemList:
+    """Problems collected while reading a folder, at most a few listed per rule.
+
+    ``count`` is the number of problems found, including those not listed.
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, file: str, row: int | None, column: str | None, message: str) -> None:
+        """Record one problem."""
+        self.problems.append(Problem(file, row, column, message))
+        self.count += 1
+
+    def add_rows(
+        self,
+        file: str,
+        column: str | None,
+        mask: np.ndarray,
+        row_numbers: np.ndarray,
+        message: str | Callable[[int], str],
+    ) -> None:
+        """Record the problem of every row where ``mask`` is true, listing at most a few.
+
+        ``message`` is one text for all flagged rows, or a function of a flagged row's
+        position (0-based, as in ``mask``) giving its text; it is called only for the
+        first :data:`PROBLEMS_LISTED_PER_RULE` rows, the rest are counted in one line.
+        """
+        flagged = np.flatnonzero(mask)
+        if flagged.size == 0:
+            return
+        listed = flagged[:PROBLEMS_LISTED_PER_RULE]
+        for position in listed:
+            text = message if isinstance(message, str) else message(int(position))
+            self.problems.append(Problem(file, int(row_numbers[position]), column, text))
+        more = flagged.size - listed.size
+        if more:
+            self.problems.append(
+                Problem(file, None, column, f"… and {more:,} more rows with the same problem")
+            )
+        self.count += flagged.size
+
+    def extend(self, other: ProblemList) -> None:
+        self.problems.extend(other.problems)
+        self.count += other.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+@dataclass(frozen=True)
+class TableCells:
+    """One table as loaded: its known columns as stripped cell texts.
+
+    ``cells`` holds, for each column of the table present in the file, a pandas string
+    column (``""`` = empty cell), on a 0..n-1 index; ``row_numbers[i]`` is the row
+    number of record ``i`` in the file. Completely empty rows are already dropped.
+    """
+
+    table: Table
+    file: str
+    cells: pd.DataFrame
+    row_numbers: np.ndarray
+
+
+def find_table_files(folder: Path, problems: ProblemList) -> dict[str, Path]:
+    """The file of each table present in ``folder``; problems for missing or doubled files."""
+    label = str(folder)
+    try:
+        if not folder.exists():
+            problems.add(label, None, None, "no such folder")
+            return {}
+        if not folder.is_dir():
+            problems.add(label, None, None, "not a folder: expected the centre's data folder")
+            return {}
+        entries = {path.name: path for path in folder.iterdir()}
+    except OSError as error:
+        problems.add(label, None, None, f"the folder cannot be read ({error.strerror})")
+        return {}
+    found: dict[str, Path] = {}
+    lower_names = {name.lower(): name for name in entries}
+    for table in TABLES:
+        candidates = [table.name + suffix for suffix in FILE_SUFFIXES]
+        present = [name for name in candidates if name in entries]
+        if len(present) > 1:
+            problems.add(
+                label,
+                None,
+                None,
+                f"table {table.name} is given twice ({' and '.join(present)}): keep one file",
+            )
+            continue
+        if present:
+            found[table.name] = entries[present[0]]
+            continue
+        miscased = [lower_names[c] for c in candidates if c in lower_names]
+        if miscased:
+            problems.add(
+                label,
+                None,
+                None,
+                f"found {miscased[0]!r}: name it {miscased[0].lower()!r} (file names are "
+                "lower-case)",
+            )
+        elif table.required:
+            problems.add(
+                f"{table.name}.csv",
+                None,
+                None,
+                f"required file missing: expected {table.name}.csv (or .xlsx or .parquet) "
+                f"in {folder}",
+            )
+    return found
+
+
+def read_table_cells(path: Path, table: Table, problems: ProblemList) -> TableCells | None:
+    """Load one table file as :class:`TableCells`; ``None`` (with problems) if it can't be.
+
+    Any failure of the underlying parsers on a damaged file is reported as a problem of
+    the file, never raised.
+    """
+    file = path.name
+    try:
+        if path.suffix == ".csv":
+            header, columns, rows = _read_csv(path, file, problems)
+        elif path.suffix == ".xlsx":
+            header, columns, rows = _read_xlsx(path, table, file, problems)
+        else:
+            header, columns, rows = _read_parquet(path, table, file, problems)
+    except (OSError, MemoryError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        problems.add(file, None, None, f"the file cannot be read ({reason})")
+        return None
+    except Exception as error:  # third-party parsers raise many types on damaged files
+        problems.add(file, None, None, f"the file cannot be read as {path.suffix[1:]}: {error}")
+        return None
+    if header is None:
+        return None
+    return _known_columns(table, file, header, columns, rows, problems)
+
+
+def _known_columns(
+    table: Table,
+    file: str,
+    header: list[str],
+    columns: list[pd.Series],
+    rows: np.ndarray,
+    problems: ProblemList,
+) -> TableCells | None:
+    """Match the header to the table's columns; keep only known ones, strip, drop empty rows."""
+    before = problems.count
+    position_of: dict[str, int] = {}
+    for position, name in enumerate(header):
+        if name in table.column_names:
+            if name in position_of:
+                problems.add(
+                    file,
+                    1,
+                    name,
+                    f"column {name!r} appears more than once (columns "
+                    f"{position_of[name] + 1} and {position + 1})",
+                )
+            else:
+                position_of[name] = position
+    miscased = {
+        name.lower(): name
+        for name in header
+        if name not in table.column_names and name.lower() in table.column_names
+    }
+    for expected, found_name in miscased.items():
+        if expected not in position_of:
+            problems.add(
+                file,
+                1,
+                found_name,
+                f"column {found_name!r} must be named {expected!r} (column names are lower-case)",
+            )
+    for column in table.columns:
+        if column.required and column.name not in position_of and column.name not in miscased:
+            problems.add(file, 1, column.name, f"required column {column.name!r} is missing")
+    if problems.count > before:
+        return None
+    cells = pd.DataFrame(
+        {
+            name: columns[position].astype("str").fillna("").str.strip()
+            for name, position in position_of.items()
+        },
+        index=pd.RangeIndex(len(rows)),
+    )
+    if len(cells.columns) and len(cells):
+        empty_row = (cells == "").all(axis=1).to_numpy()
+        if empty_row.any():
+            cells = cells.loc[~empty_row].reset_index(drop=True)
+            rows = rows[~empty_row]
+    return TableCells(table=table, file=file, cells=cells, row_numbers=rows)
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _read_csv(
+    path: Path, file: str, problems: ProblemList
+) -> tuple[list[str] | None, list[pd.Series], np.ndarray]:
+    """Read a CSV file with pyarrow, every field as text; check encoding and delimiter."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    nothing: tuple[None, list[pd.Series], np.ndarray] = (None, [], np.empty(0, np.int64))
+    if path.stat().st_size > MAX_CSV_BYTES:
+        problems.add(file, None, None, f"the file is larger than {MAX_CSV_BYTES:,} bytes")
+        return nothing
+    data = path.read_bytes()
+    if not data.strip():
+        problems.add(file, None, None, "the file is empty: expected a header row")
+        return nothing
+    if data.startswith(_UTF16_BOMS):
+        problems.add(file, None, None, "the file is UTF-16 text: save it as CSV in UTF-8")
+        return nothing
+    if b"\x00" in data:
+        problems.add(
+            file,
+            _line_of(data, data.index(b"\x00")),
+            None,
+            "the file contains NUL bytes: it is not a CSV text file (a binary or UTF-16 "
+            "file?)",
+        )
+        return nothing
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad_byte = data[error.start]
+        problems.add(
+            file,
+            _line_of(data, error.start),
+            None,
+            f"the file is not UTF-8 text (byte 0x{bad_byte:02x} here is not UTF-8, perhaps "
+            "Latin-1 or Windows-1252): save it as 'CSV UTF-8'",
+        )
+        return nothing
+    body = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
+    first_line = body.split(b"\n", 1)[0]
+    if b"," not in first_line:
+        for delimiter, name in ((b";", "semicolons"), (b"\t", "tabs")):
+            if delimiter in first_line:
+                problems.add(
+                    file,
+                    1,
+                    None,
+                    f"the header is separated by {name}, not commas: save the file as "
+                    "comma-separated CSV",
+                )
+                return nothing
+    invalid_rows: list[tuple[int, int, int, str]] = []
+
+    def remember_invalid(row: pacsv.InvalidRow) -> str:
+        invalid_rows.append((row.number or 0, row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+        parse_options=pacsv.ParseOptions(
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=remember_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f"f{i}": pa.string() for i in range(4096)},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    del data, body
+    for number, expected, actual, text in invalid_rows:
+        if expected and text.strip() == "":
+            continue  # an empty line
+        hint = " (a quoted field is not closed)" if text.count('"') % 2 else ""
+        problems.add(
+            file, number or None, None, f"expected {expected} fields, found {actual}{hint}"
+        )
+    frame = table.to_pandas()
+    del table
+    if len(frame) == 0:
+        problems.add(file, None, None, "the file has no header row")
+        return nothing
+    header = [str(name).strip() for name in frame.iloc[0].fillna("").tolist()]
+    columns = [frame[name].iloc[1:].reset_index(drop=True) for name in frame.columns]
+    skipped = np.array(sorted(n for n, *_ in invalid_rows if n), dtype=np.int64)
+    all_rows = np.arange(2, len(frame) + 1 + len(skipped) + 1, dtype=np.int64)
+    rows = np.setdiff1d(all_rows, skipped, assume_unique=True)[: len(frame) - 1]
+    return header, columns, rows
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The 1-based line number of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
+
+
+# --- xlsx ---------------------------------------------------------------------------------
+
+
+def _cell_text(value: object) -> str:
+    """The text of one Excel cell as the reader judges it (native dates and numbers kept)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(
+    path: Path, table: Table, file: str, problems: ProblemList
+) -> tuple[list[str] | None, list[pd.Series], np.ndarray]:
+    """Read the sheet named like the table with openpyxl (read-only, cached values)."""
+    import openpyxl
+
+    nothing: tuple[None, list[pd.Series], np.ndarray] = (None, [], np.empty(0, np.int64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            if table.name not in workbook.sheetnames:
+                sheets = ", ".join(repr(s) for s in workbook.sheetnames)
+                problems.add(
+                    file, None, None, f"no sheet named {table.name!r} (the workbook has {sheets})"
+                )
+                return nothing
+            records = list(workbook[table.name].iter_rows(min_row=1, values_only=True))
+        finally:
+            with contextlib.suppress(Exception):
+                workbook.close()
+    if not records or all(v is None for v in records[0]):
+        problems.add(file, 1, None, "the header row (row 1) is empty")
+        return nothing
+    width = max(len(r) for r in records)
+    texts = [[_cell_text(v) for v in record] + [""] * (width - len(record)) for record in records]
+    header = [t.strip() for t in texts[0]]
+    body = texts[1:]
+    columns = [pd.Series([r[i] for r in body], dtype="str") for i in range(width)]
+    rows = np.arange(2, len(body) + 2, dtype=np.int64)
+    return header, columns, rows
+
+
+# --- parquet ------------------------------------------------------------------------------
+
+
+def _arrow_column_text(column: object) -> pd.Series:
+    """A pyarrow column as cell texts: native dates and numbers written the CSV way."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        stamps = pd.Series(array.to_pandas(), dtype="datetime64[ns]")
+        at_midnight = stamps.dt.normalize() == stamps
+        text = stamps.dt.strftime("%Y-%m-%d").where(at_midnight, stamps.astype("str"))
+        return text.astype("str").fillna("")
+    if pa.types.is_floating(kind):
+        # Arrow writes the shortest text that reads back to the same float ("80.3").
+        text = pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str").fillna("")
+        return text.mask(text.isin(["nan", "-nan"]), "")  # a float NaN is a missing value
+    if pa.types.is_boolean(kind):
+        return pd.Series(array.to_pandas(), dtype="object").map(_cell_text).astype("str")
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pd.Series(array.to_pandas(), dtype="str").fillna("")
+    return pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str").fillna("")
+
+
+def _read_parquet(
+    path: Path, table: Table, file: str, problems: ProblemList
+) -> tuple[list[str] | None, list[pd.Series], np.ndarray]:
+    """Read only the table's known columns (and their mis-cased variants) with pyarrow."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    names = [str(name).strip() for name in schema.names]
+    wanted = [
+        raw
+        for raw, name in zip(schema.names, names, strict=True)
+        if name.lower() in table.column_names
+    ]
+    parquet_table = pq.read_table(path, columns=wanted) if wanted else None
+    count = parquet_table.num_rows if parquet_table is not None else pq.read_metadata(path).num_rows
+    header = [name for name in names if name.lower() in table.column_names]
+    columns = (
+        [_arrow_column_text(parquet_table.column(i)) for i in range(parquet_table.num_columns)]
+        if parquet_table is not None
+        else []
+    )
+    return header, columns, np.arange(2, count + 2, dtype=np.int64)
+
