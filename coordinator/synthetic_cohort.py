@@ -126,7 +126,7 @@ _PRESENT_LATER = {
     "tjc": 0.60,
     "sjc": 0.60,
     "du_count": 0.55,
-    "gc_dose_mg": 0.70,
+    "gc_dose_mg": 0.80,
 }
 #: Share of patients never given pulmonary function tests during the study.
 _NO_PFT_SHARE = 0.08
@@ -145,7 +145,7 @@ _EVENT_RATES_PER_100PY = {
     "serious_infection": 4.0,
     "herpes_zoster": 4.5,
     "vte": 0.8,
-    "mace": 0.8,
+    "mace": 1.0,
     "malignancy": 1.0,
     "other": 10.0,
 }
@@ -238,7 +238,10 @@ def generate_cohort(
     forced = np.zeros(len(visit_day), dtype=bool)
     extra_patient, extra_day = [], []
     if equidistant_visits:
-        patients, days = _equidistant_visit_days(rng, cohort)
+        patients, days, closer = _equidistant_visit_days(rng, cohort, visit_patient, visit_day)
+        # Drop ordinary visits closer to a target than its pair, so the tie decides.
+        visit_patient, visit_day = visit_patient[~closer], visit_day[~closer]
+        forced = forced[~closer]
         extra_patient.append(patients)
         extra_day.append(days)
     if window_edge_visits:
@@ -537,22 +540,31 @@ def _draw_visit_days(
 
 
 def _equidistant_visit_days(
-    rng: np.random.Generator, cohort: _PatientDraw
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of visits exactly equidistant from jaki_start and from the 24-month target."""
+    rng: np.random.Generator,
+    cohort: _PatientDraw,
+    visit_patient: np.ndarray,
+    visit_day: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of visits exactly equidistant from jaki_start and from the 24-month target.
+
+    Returns the pairs' (patient, day) and a mask of the given visits lying strictly
+    closer to one of those targets than its pair (they would decide instead of the tie).
+    """
     n = len(cohort.start)
     idx = np.arange(n)
     k = rng.integers(1, BASELINE_DAYS_AFTER + 1, size=n)
-    base_patients = np.concatenate([idx, idx])
-    base_days = np.concatenate([cohort.start - k, cohort.start + k])
-    # 24 months = 730.5 days: days 730 − j and 731 + j are both j + 0.5 days away.
+    # 24 months = 730.5 days: days 730 − j and 731 + j are both j + 0.5 days away; the
+    # pair is placed only where both are on treatment (≤ treatment end).
     j = rng.integers(0, 60, size=n)
     early, late = cohort.start + 730 - j, cohort.start + 731 + j
-    seen = late <= cohort.last_contact
-    return (
-        np.concatenate([base_patients, idx[seen], idx[seen]]),
-        np.concatenate([base_days, early[seen], late[seen]]),
+    seen = late <= cohort.treatment_end
+    offset = visit_day - cohort.start[visit_patient]
+    closer = (np.abs(offset) < k[visit_patient]) | (
+        seen[visit_patient] & (np.abs(offset - 730.5) < j[visit_patient] + 0.5)
     )
+    patients = np.concatenate([idx, idx, idx[seen], idx[seen]])
+    days = np.concatenate([cohort.start - k, cohort.start + k, early[seen], late[seen]])
+    return patients, days, closer
 
 
 def _window_edge_visit_days(
@@ -594,7 +606,7 @@ def _draw_visit_values(
     offset = day - cohort.start[patient]
     in_baseline_window = (offset >= -BASELINE_DAYS_BEFORE) & (offset <= BASELINE_DAYS_AFTER)
     t = np.clip(offset / DAYS_PER_MONTH, 0.0, None)  # months on treatment (0 before)
-    t36 = np.minimum(t, 36.0)
+    t12 = np.minimum(t, 12.0)  # lung function drifts up during the first year, then holds
     subset = cohort.subset[patient]
 
     def present(name: str) -> np.ndarray:
@@ -605,22 +617,22 @@ def _draw_visit_values(
         return values[patient]
 
     values: dict[str, np.ndarray] = {}
-    # FVC% and DLCO%: stable on average with a small positive drift, per-patient slopes.
+    # FVC% and DLCO%: stable on average, a small positive drift in the first year.
     no_pft = per_patient(cohort.no_pft)
     fvc0 = per_patient(np.clip(rng.normal(82, 17, n), 35, 140))
-    fvc_slope = per_patient(rng.normal(0.12, 0.25, n))
-    fvc = fvc0 + fvc_slope * t36 + rng.normal(0, 2.5, m)
+    fvc_slope = per_patient(rng.normal(0.2, 0.25, n))
+    fvc = fvc0 + fvc_slope * t12 + rng.normal(0, 2.5, m)
     values["fvc_pct"] = _on_grid(fvc, "fvc_pct", present("fvc_pct") & ~no_pft)
     dlco0 = per_patient(np.clip(rng.normal(58, 16, n), 15, 130))
-    dlco_slope = per_patient(rng.normal(0.10, 0.30, n))
-    dlco = dlco0 + dlco_slope * t36 + rng.normal(0, 3.5, m)
+    dlco_slope = per_patient(rng.normal(0.2, 0.30, n))
+    dlco = dlco0 + dlco_slope * t12 + rng.normal(0, 3.5, m)
     values["dlco_pct"] = _on_grid(dlco, "dlco_pct", present("dlco_pct") & ~no_pft)
     # mRSS: higher in diffuse disease; most patients soften, about 15% progress.
     mrss_mean = np.select([subset == "dcSSc", subset == "lcSSc"], [17.0, 6.0], 10.0)
     mrss_sd = np.select([subset == "dcSSc", subset == "lcSSc"], [8.0, 4.0], 6.0)
     mrss0_patient = np.clip(rng.normal(0, 1, n), -2.5, 2.5)
     mrss0 = np.clip(mrss_mean + mrss_sd * per_patient(mrss0_patient), 0, 45)
-    response = per_patient(rng.uniform(0.0, 0.5, n))
+    response = per_patient(rng.uniform(0.0, 0.6, n))
     progress = per_patient((rng.random(n) < 0.15) * rng.uniform(0, 6, n))
     ramp12 = np.minimum(t / 12.0, 1.0)
     mrss = mrss0 * (1 - response * ramp12) + progress * ramp12 + rng.normal(0, 1.2, m)
@@ -656,9 +668,9 @@ def _draw_visit_values(
     # Glucocorticoids: about 30% on a low dose at baseline, tapering; a few start later.
     on_gc = per_patient(cohort.on_gc)
     gc0 = per_patient(rng.choice(_GC_START_DOSES, size=n))
-    taper = per_patient(rng.uniform(0.0, 0.06, n))
-    floor = per_patient(rng.uniform(0.25, 1.0, n))
-    stops_gc = per_patient(rng.random(n) < 0.15)
+    taper = per_patient(rng.uniform(0.0, 0.04, n))
+    floor = per_patient(rng.uniform(0.4, 1.0, n))
+    stops_gc = per_patient(rng.random(n) < 0.10)
     # Tapering goes in the usual steps: 2.5 mg above 10 mg/day, 1.25 mg at or below.
     gc_on = gc0 * np.maximum(floor, 1 - taper * t)
     gc_on = np.where(gc_on > 10, np.round(gc_on / 2.5) * 2.5, np.round(gc_on / 1.25) * 1.25)
