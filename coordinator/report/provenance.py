@@ -1,0 +1,94 @@
+"""Where the numbers come from: the provenance list and a citable methods paragraph.
+
+Both are written from the results dict alone: the plan (its text and SHA-256), the
+software versions, the creation date, the number of centres and the suppression rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sscjak.coordinator.report.tables import SMC_LABELS, min_cell
+
+#: The schema this report understands (CONTRACT.md §4).
+RESULTS_SCHEMA = "sscjak.results/1"
+
+
+def report_title(results: Mapping[str, Any]) -> str:
+    """The study's title from the plan, or a plain default."""
+    plan = results.get("plan") or {}
+    return str(plan.get("title") or "Pooled analysis of JAK inhibitors in systemic sclerosis")
+
+
+def provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs stating what produced the results."""
+    software = results.get("software") or {}
+    plan = results.get("plan") or {}
+    months = plan.get("months")
+    items = [
+        ("Results schema", str(results.get("schema"))),
+        ("Created", str(results.get("created", "not recorded"))),
+        ("Centres (nodes) contributing", str(results.get("nodes"))),
+        ("Plan SHA-256", str(results.get("plan_sha256"))),
+        ("Outcomes", ", ".join(map(str, plan.get("outcomes") or [])) or "not recorded"),
+        ("Time points", ", ".join(f"{m} months" for m in months) if months else "not recorded"),
+        ("Window", f"±{plan.get('window_months', 2)} months"),
+        (
+            "Suppression rule",
+            f"change cells with pooled n < {min_cell(results)} are "
+            f"suppressed; histogram bars hold ≥ {min_cell(results)} patients",
+        ),
+        (
+            "SMC reported",
+            SMC_LABELS.get(str(plan.get("smc", "baseline")), str(plan.get("smc", "baseline"))),
+        ),
+    ]
+    items += [(f"{name} version", str(version)) for name, version in software.items()]
+    return items
+
+
+def methods_paragraph(results: Mapping[str, Any]) -> str:
+    """One paragraph a manuscript's statistical-methods section can cite as it stands."""
+    plan = results.get("plan") or {}
+    software = results.get("software") or {}
+    months = plan.get("months") or [12, 24]
+    when = " and ".join(str(m) for m in months)
+    window = plan.get("window_months", 2)
+    minimum = min_cell(results)
+    smc_kind = str(plan.get("smc", "baseline"))
+    smc_text = (
+        "the mean change divided by the standard deviation of the baseline values "
+        "(standardized mean change, Becker 1988), with a 95% confidence interval from its "
+        "large-sample variance 2(1 − r)/n + SMC²/(2n), r being the correlation of baseline "
+        "and follow-up values"
+        if smc_kind == "baseline"
+        else "the mean change divided by the standard deviation of the changes (d_z), with "
+        "a 95% confidence interval from its large-sample variance 1/n + SMC²/(2n)"
+    )
+    versions = f"sscjak {software.get('sscjak', '(version not recorded)')}"
+    if software.get("flwr"):
+        versions += f" on Flower {software['flwr']}"
+    return (
+        f"Data from {results.get('nodes')} centres were analysed by federated analysis "
+        f"({versions}): no patient-level data left any centre. Each centre derived, on its "
+        "own premises, each patient's change from baseline (the value closest to JAK "
+        "inhibitor initiation within 90 days before to 14 days after it) to the value "
+        f"closest to {when} months (within ±{window} months, on treatment), rounded to "
+        "the measure's recording resolution, and released only a fixed-layout vector of "
+        "integer summaries (counts, exact sums and histograms of the changes on the "
+        "recording grid); the coordinating centre combined these vectors by secure "
+        "aggregation and saw only their sum. Pooled statistics computed from the summed "
+        "vector equal those computed on the stacked patient-level data. Quantiles follow "
+        "R's default (type 7; Hyndman and Fan 1996). Paired changes were tested with the "
+        "two-sided Wilcoxon signed-rank test (Wilcoxon 1945) as implemented in R's "
+        "wilcox.test: zero changes dropped, an exact p value with fewer than 50 non-zero "
+        "changes and no ties, otherwise the normal approximation with tie and continuity "
+        f"corrections. Effect sizes are {smc_text}. Incidence rates are events per 100 "
+        "patient-years on treatment with exact Poisson 95% confidence intervals (Garwood "
+        "1936); recurrent events were counted. Follow-up on treatment ran from JAK "
+        "inhibitor initiation to its stop or the last contact (a month being 30.4375 "
+        f"days). To protect patients, results for cells of fewer than {minimum} patients "
+        f"were suppressed and histogram bins merged so that no bar shows fewer than "
+        f"{minimum} patients."
+    )

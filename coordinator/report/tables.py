@@ -1,0 +1,461 @@
+"""The paper's tables, built from the pooled results dict alone (CONTRACT.md §4).
+
+Each builder takes the results dict and returns a :class:`ReportTable`: the cells a
+reader sees (formatted by :mod:`.formatting`) and, for spreadsheets, the same rows
+with the unrounded values of ``results.json``. The HTML and Markdown writers only lay
+these tables out; no number is computed or rounded anywhere else.
+
+A change cell with ``"suppressed": true`` (pooled n below the plan's minimum cell,
+CONTRACT.md §3) is shown with the rule that suppressed it and no statistic at all,
+its n included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sscjak.coordinator.report.formatting import (
+    UNDEFINED,
+    decimals_for_resolution,
+    format_count_percent,
+    format_estimate_interval,
+    format_mean_sd,
+    format_median_iqr,
+    format_number,
+    format_p_value,
+    format_percent,
+    format_rank_statistic,
+)
+from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES
+
+#: The measure whose cells form the glucocorticoid table rather than Table 2.
+GLUCOCORTICOID_OUTCOME = "gc_dose_mg"
+#: Default minimum cell when the results carry no plan (CONTRACT.md §3).
+DEFAULT_MIN_CELL = 5
+
+DRUG_LABELS: dict[str, str] = {
+    "tofacitinib": "Tofacitinib",
+    "baricitinib": "Baricitinib",
+    "upadacitinib": "Upadacitinib",
+    "filgotinib": "Filgotinib",
+    "ruxolitinib": "Ruxolitinib",
+    "other": "Other JAK inhibitor",
+}
+SEX_LABELS: dict[str, str] = {"F": "Female", "M": "Male", "missing": "Not recorded"}
+SUBSET_LABELS: dict[str, str] = {
+    "lcSSc": "Limited cutaneous (lcSSc)",
+    "dcSSc": "Diffuse cutaneous (dcSSc)",
+    "other": "Other",
+    "missing": "Not recorded",
+}
+EVENT_LABELS: dict[str, str] = {
+    "infection": "Infection",
+    "serious_infection": "Serious infection",
+    "herpes_zoster": "Herpes zoster",
+    "vte": "Venous thromboembolism",
+    "mace": "Major adverse cardiovascular event",
+    "malignancy": "Malignancy",
+    "death": "Death",
+    "digital_ulcer": "Digital ulcer",
+    "other": "Other",
+}
+P_METHOD_LABELS: dict[str, str] = {
+    "exact": "exact",
+    "normal": "normal approx.",
+    "exact_conditional": "exact conditional",
+}
+SMC_LABELS: dict[str, str] = {
+    "baseline": "mean change / SD of baseline values (SMCR; Becker 1988)",
+    "change": "mean change / SD of changes (SMCC, d_z)",
+}
+
+CHANGE_HEADER: tuple[str, ...] = (
+    "Measure",
+    "Month",
+    "n",
+    "Baseline, mean (SD)",
+    "Change, median (IQR)",
+    "Change, mean (SD)",
+    "SMC (95% CI)",
+    "V",
+    "p",
+    "Test",
+)
+#: Columns of ``changes``-type CSV files: the results keys, unrounded.
+CHANGE_CSV_KEYS: tuple[str, ...] = (
+    "n",
+    "n_pos",
+    "n_neg",
+    "n_zero",
+    "mean_baseline",
+    "sd_baseline",
+    "median_change",
+    "q1_change",
+    "q3_change",
+    "mean_change",
+    "sd_change",
+    "smc",
+    "smc_ci_low",
+    "smc_ci_high",
+    "smc_baseline",
+    "smc_change",
+    "V",
+    "p_value",
+    "p_method",
+)
+
+
+#: Columns holding words rather than numbers (left-aligned in HTML and Markdown).
+TEXT_COLUMNS: frozenset[str] = frozenset(
+    {"Measure", "Characteristic", "Outcome", "Event type", "Test"}
+)
+
+
+def is_numeric_column(header: str) -> bool:
+    """Whether a column holds numbers (right-aligned, tabular figures)."""
+    return header not in TEXT_COLUMNS
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One row of a table as displayed.
+
+    ``kind`` is ``"data"`` (one cell per column), ``"section"`` (a heading row: its
+    single cell spans the table) or ``"suppressed"`` (cells before ``span_from`` as
+    usual, then one cell stating the suppression rule across the remaining columns).
+    """
+
+    cells: tuple[str, ...]
+    kind: str = "data"
+    span_from: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table of the report: displayed rows plus the unrounded rows for its CSV file."""
+
+    key: str
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[ReportRow, ...]
+    csv_header: tuple[str, ...]
+    csv_rows: tuple[tuple[Any, ...], ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def min_cell(results: Mapping[str, Any]) -> int:
+    """The plan's minimum cell (pooled n below it is suppressed), default 5."""
+    plan = results.get("plan") or {}
+    value = plan.get("min_cell", DEFAULT_MIN_CELL)
+    return int(value) if value is not None else DEFAULT_MIN_CELL
+
+
+def suppression_rule(cell: Mapping[str, Any], minimum: int) -> str:
+    """The rule that suppressed ``cell``, as the results state it or the plan implies."""
+    return str(cell.get("suppression_rule") or f"pooled n < {minimum}")
+
+
+def measure_label(cell: Mapping[str, Any]) -> str:
+    """``label (unit)`` of a change cell, from the cell or the data contract."""
+    measure = MEASURES.get(str(cell.get("outcome")))
+    label = cell.get("label") or (measure.label if measure else str(cell.get("outcome")))
+    unit = cell.get("unit") or (measure.unit if measure else "")
+    return f"{label} ({unit})" if unit else str(label)
+
+
+def measure_resolution(cell: Mapping[str, Any]) -> float | None:
+    """The recording grid of a change cell's measure, from the cell or the data contract."""
+    if cell.get("resolution") is not None:
+        return float(cell["resolution"])
+    measure = MEASURES.get(str(cell.get("outcome")))
+    return float(measure.resolution) if measure else None
+
+
+def _change_row(cell: Mapping[str, Any], minimum: int) -> ReportRow:
+    label, months = measure_label(cell), str(cell.get("months"))
+    if cell.get("suppressed"):
+        rule = suppression_rule(cell, minimum)
+        return ReportRow((label, months, f"Suppressed: {rule}"), "suppressed", span_from=2)
+    decimals = decimals_for_resolution(measure_resolution(cell))
+    method = cell.get("p_method")
+    return ReportRow(
+        (
+            label,
+            months,
+            str(cell.get("n")),
+            format_mean_sd(cell.get("mean_baseline"), cell.get("sd_baseline"), decimals),
+            format_median_iqr(
+                cell.get("median_change"), cell.get("q1_change"), cell.get("q3_change"), decimals
+            ),
+            format_mean_sd(cell.get("mean_change"), cell.get("sd_change"), decimals),
+            format_estimate_interval(cell.get("smc"), cell.get("smc_ci"), 2),
+            format_rank_statistic(cell.get("V")),
+            format_p_value(cell.get("p_value")),
+            P_METHOD_LABELS.get(str(method), str(method))
+            if method is not None and cell.get("p_value") is not None
+            else UNDEFINED,
+        )
+    )
+
+
+def _change_csv_row(cell: Mapping[str, Any], minimum: int) -> tuple[Any, ...]:
+    suppressed = bool(cell.get("suppressed"))
+    rule = suppression_rule(cell, minimum) if suppressed else ""
+    head = (cell.get("outcome"), measure_label(cell), cell.get("months"), suppressed, rule)
+    if suppressed:
+        return head + tuple(None for _ in CHANGE_CSV_KEYS)
+    ci = cell.get("smc_ci") or [None, None]
+    values = {**cell, "smc_ci_low": ci[0], "smc_ci_high": ci[1]}
+    return head + tuple(values.get(key) for key in CHANGE_CSV_KEYS)
+
+
+def _change_notes(results: Mapping[str, Any], minimum: int) -> tuple[str, ...]:
+    plan = results.get("plan") or {}
+    smc_kind = str(plan.get("smc", "baseline"))
+    window = plan.get("window_months", 2)
+    return (
+        f"Change = value at the month ±{window} months minus the baseline value (JAKi "
+        "initiation); n = patients with both values. IQR given as (Q1, Q3), R quantile type 7.",
+        f"SMC, standardized mean change = {SMC_LABELS.get(smc_kind, smc_kind)}; 95% CI from "
+        "its large-sample variance.",
+        "V, Wilcoxon signed-rank statistic (sum of the ranks of positive changes, zero "
+        "changes dropped); p two-sided, exact when fewer than 50 non-zero changes without "
+        "ties, otherwise normal approximation with tie and continuity correction "
+        "(R wilcox.test).",
+        f"Cells with pooled n < {minimum} are suppressed: no statistic is shown.",
+        f"{UNDEFINED}: statistic undefined for these data (e.g. SD of 0).",
+    )
+
+
+def change_table(
+    results: Mapping[str, Any],
+    outcomes: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    key: str = "table2_change_from_baseline",
+    title: str = "Table 2. Change from baseline by measure and time point",
+    extra_notes: Sequence[str] = (),
+) -> ReportTable:
+    """Change-from-baseline cells as a table, in the order of ``results["changes"]``.
+
+    ``outcomes`` keeps only those measures; ``exclude`` drops some (Table 2 leaves the
+    glucocorticoid dose to its own table).
+    """
+    minimum = min_cell(results)
+    cells = [
+        cell
+        for cell in results.get("changes", [])
+        if (outcomes is None or cell.get("outcome") in outcomes)
+        and cell.get("outcome") not in exclude
+    ]
+    return ReportTable(
+        key=key,
+        title=title,
+        header=CHANGE_HEADER,
+        rows=tuple(_change_row(cell, minimum) for cell in cells),
+        csv_header=(
+            "outcome",
+            "measure",
+            "months",
+            "suppressed",
+            "suppression_rule",
+            *CHANGE_CSV_KEYS,
+        ),
+        csv_rows=tuple(_change_csv_row(cell, minimum) for cell in cells),
+        notes=tuple(extra_notes) + _change_notes(results, minimum),
+    )
+
+
+def cohort_table(results: Mapping[str, Any]) -> ReportTable:
+    """Table 1: the pooled cohort (patients, centres, drugs, sex, subset, follow-up)."""
+    cohort = results.get("cohort") or {}
+    patients = cohort.get("patients")
+    centres = cohort.get("centres", results.get("nodes"))
+    rows: list[ReportRow] = [
+        ReportRow(("Patients", str(patients))),
+        ReportRow(("Centres contributing", str(centres))),
+    ]
+    csv_rows: list[tuple[Any, ...]] = [
+        ("patients", "", patients, None, None),
+        ("centres", "", centres, None, None),
+    ]
+
+    def categorical(key: str, heading: str, order: Sequence[str], labels: dict[str, str]):
+        counts = cohort.get(key)
+        if not counts:
+            return
+        rows.append(ReportRow((heading,), "section"))
+        names = [name for name in order if name in counts]
+        names += [name for name in counts if name not in names]
+        for name in names:
+            count = counts[name]
+            rows.append(ReportRow((labels.get(name, name), format_count_percent(count, patients))))
+            share = 100 * count / patients if patients else None
+            csv_rows.append((key, name, count, share, None))
+
+    categorical("drugs", "JAK inhibitor, n (%)", JAKI_DRUGS, DRUG_LABELS)
+    categorical("sex", "Sex, n (%)", ("F", "M", "missing"), SEX_LABELS)
+    categorical(
+        "ssc_subset", "SSc subset, n (%)", ("lcSSc", "dcSSc", "other", "missing"), SUBSET_LABELS
+    )
+    followup = cohort.get("followup_months") or {}
+    rows.append(
+        ReportRow(
+            (
+                "Follow-up on treatment, months, median (IQR)",
+                format_median_iqr(
+                    followup.get("median"), followup.get("q1"), followup.get("q3"), 1
+                ),
+            )
+        )
+    )
+    for statistic in ("median", "q1", "q3"):
+        csv_rows.append(("followup_months", statistic, None, None, followup.get(statistic)))
+    rows.append(
+        ReportRow(("Patient-years on treatment", format_number(cohort.get("patient_years"), 1)))
+    )
+    csv_rows.append(("patient_years", "", None, None, cohort.get("patient_years")))
+    return ReportTable(
+        key="table1_cohort",
+        title="Table 1. Cohort",
+        header=("Characteristic", f"All patients (n = {patients})"),
+        rows=tuple(rows),
+        csv_header=("characteristic", "category", "n", "percent", "value"),
+        csv_rows=tuple(csv_rows),
+        notes=(
+            "Follow-up on treatment from JAKi initiation to stop or last contact; "
+            "IQR given as (Q1, Q3), R quantile type 7. Percentages of all patients.",
+        ),
+    )
+
+
+def other_outcomes_table(results: Mapping[str, Any]) -> ReportTable:
+    """Calcinosis improvement and patients who developed digital ulcers."""
+    patients = (results.get("cohort") or {}).get("patients")
+    calcinosis = results.get("calcinosis") or {}
+    ulcers = results.get("digital_ulcers") or {}
+    with_calcinosis = calcinosis.get("baseline_present")
+    improved = calcinosis.get("improved")
+    developed = ulcers.get("patients")
+
+    def share(count: Any, total: Any) -> str:
+        if count is None or total is None:
+            return UNDEFINED
+        return f"{count}/{total} ({format_percent(count, total)})"
+
+    rows = (
+        ReportRow(("Calcinosis at baseline", format_count_percent(with_calcinosis, patients))),
+        ReportRow(
+            (
+                "Calcinosis improved, of those with calcinosis at baseline",
+                share(improved, with_calcinosis),
+            )
+        ),
+        ReportRow(("Developed digital ulcers on treatment", share(developed, patients))),
+    )
+    csv_rows = (
+        (
+            "calcinosis_baseline",
+            with_calcinosis,
+            patients,
+            100 * with_calcinosis / patients if with_calcinosis is not None and patients else None,
+        ),
+        (
+            "calcinosis_improved",
+            improved,
+            with_calcinosis,
+            100 * improved / with_calcinosis if improved is not None and with_calcinosis else None,
+        ),
+        (
+            "digital_ulcers_developed",
+            developed,
+            patients,
+            100 * developed / patients if developed is not None and patients else None,
+        ),
+    )
+    return ReportTable(
+        key="table3_calcinosis_digital_ulcers",
+        title="Table 3. Calcinosis and digital ulcers",
+        header=("Outcome", "n/N (%)"),
+        rows=rows,
+        csv_header=("outcome", "n", "denominator", "percent"),
+        csv_rows=csv_rows,
+        notes=(
+            "Calcinosis improved: the last calcinosis course recorded on treatment after "
+            "baseline is 'improved'. Developed digital ulcers: a visit on treatment after "
+            "baseline with active ulcers, or a digital-ulcer event on treatment.",
+        ),
+    )
+
+
+def glucocorticoid_table(results: Mapping[str, Any]) -> ReportTable:
+    """Glucocorticoid dose change among patients on glucocorticoids at baseline."""
+    on_gc = (results.get("glucocorticoids") or {}).get("baseline_on_gc")
+    count = f" (n = {on_gc} on glucocorticoids at baseline)" if on_gc is not None else ""
+    return change_table(
+        results,
+        outcomes=(GLUCOCORTICOID_OUTCOME,),
+        key="table4_glucocorticoid_dose",
+        title=f"Table 4. Glucocorticoid dose change among patients on glucocorticoids at "
+        f"baseline{count}",
+        extra_notes=("Prednisone-equivalent mg/day; only patients with a baseline dose > 0.",),
+    )
+
+
+def safety_table(results: Mapping[str, Any]) -> ReportTable:
+    """Adverse events by type: events, patients, rate per 100 patient-years (exact CI)."""
+    patients = (results.get("cohort") or {}).get("patients")
+    entries = list(results.get("safety") or [])
+    order = {name: index for index, name in enumerate(EVENT_TYPES)}
+    entries.sort(key=lambda entry: order.get(entry.get("event_type"), len(order)))
+    rows = []
+    csv_rows = []
+    for entry in entries:
+        name = str(entry.get("event_type"))
+        rows.append(
+            ReportRow(
+                (
+                    EVENT_LABELS.get(name, name),
+                    str(entry.get("events")),
+                    format_count_percent(entry.get("patients"), patients),
+                    format_estimate_interval(entry.get("rate_per_100py"), entry.get("ci"), 1),
+                )
+            )
+        )
+        ci = entry.get("ci") or [None, None]
+        csv_rows.append(
+            (
+                name,
+                entry.get("events"),
+                entry.get("patients"),
+                entry.get("rate_per_100py"),
+                ci[0],
+                ci[1],
+            )
+        )
+    patient_years = (results.get("cohort") or {}).get("patient_years")
+    return ReportTable(
+        key="table5_safety",
+        title="Table 5. Adverse events on treatment",
+        header=("Event type", "Events", "Patients, n (%)", "Rate per 100 patient-years (95% CI)"),
+        rows=tuple(rows),
+        csv_header=("event_type", "events", "patients", "rate_per_100py", "ci_low", "ci_high"),
+        csv_rows=tuple(csv_rows),
+        notes=(
+            f"Events from JAKi initiation to end of treatment; recurrent events counted; "
+            f"rate = 100 × events / {format_number(patient_years, 1)} patient-years; "
+            "exact Poisson 95% CI (Garwood 1936).",
+        ),
+    )
+
+
+def report_tables(results: Mapping[str, Any]) -> tuple[ReportTable, ...]:
+    """Every table of the report, in the order the report shows them."""
+    return (
+        cohort_table(results),
+        change_table(results, exclude=(GLUCOCORTICOID_OUTCOME,)),
+        other_outcomes_table(results),
+        glucocorticoid_table(results),
+        safety_table(results),
+    )
