@@ -1,0 +1,283 @@
+"""The node's guards: every bad request is refused with a reason and an audit line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sscjak.node.analysis_handler import handle_analysis_request, summary_digest
+from sscjak.node.node_context import NodeContext
+from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.shared.plan import Plan, default_plan
+from sscjak.shared.protocol import (
+    ANALYSIS_REPLY_KIND,
+    REFUSAL_KIND,
+    AnalysisRequest,
+    decode_reply,
+    encode_request,
+)
+from sscjak.shared.roster import Roster, RosterMember
+from sscjak.shared.secure_aggregation import sum_masked
+from sscjak.shared.summary_layout import SummaryLayout
+
+PLAN = default_plan()
+LAYOUT = SummaryLayout.for_plan(PLAN)
+
+
+class Federation:
+    """Four simulated nodes with known (random) summary vectors."""
+
+    def __init__(self, root: Path, count: int = 4, **settings: object) -> None:
+        rng = np.random.default_rng(count)
+        self.vectors: dict[str, np.ndarray] = {}
+        folders = [root / "data" / f"centre-{i}" for i in range(count)]
+
+        def summarise(folder: Path, plan: Plan) -> np.ndarray:
+            return self.vectors[folder.name]
+
+        for folder in folders:
+            self.vectors[folder.name] = rng.integers(0, 100, LAYOUT.length, dtype=np.int64)
+        self.roster, self.nodes = prepare_simulated_nodes(
+            folders, PLAN, root / "state", summarise=summarise, **settings
+        )
+
+    def request(self, **changes: object) -> dict:
+        participants = changes.pop("participants", tuple(self.nodes))
+        fields = {
+            "plan_sha256": PLAN.sha256,
+            "plan_toml": PLAN.canonical_toml,
+            "roster_sha256": self.roster.sha256,
+            "participants": tuple(sorted(participants)),
+            "nonce": secrets.token_hex(32),
+            "attempt": 1,
+        }
+        fields.update(changes)
+        return encode_request(AnalysisRequest(**fields))
+
+    def audit(self, name: str) -> list[dict]:
+        return list(self.nodes[name].audit_log.entries())
+
+
+@pytest.fixture
+def federation(tmp_path: Path) -> Federation:
+    return Federation(tmp_path)
+
+
+def _refusal_reason(reply: dict) -> str:
+    assert reply["kind"] == REFUSAL_KIND, reply
+    return str(reply["reason"])
+
+
+def test_all_nodes_answer_and_the_masked_sum_is_the_plain_sum(federation: Federation) -> None:
+    request = federation.request()
+    replies = {n: handle_analysis_request(request, node) for n, node in federation.nodes.items()}
+    assert all(r["kind"] == ANALYSIS_REPLY_KIND for r in replies.values())
+    decoded = [decode_reply(r) for r in replies.values()]
+    pooled = sum_masked(d.masked_vector() for d in decoded)
+    np.testing.assert_array_equal(pooled, sum(federation.vectors.values()))
+    for name, reply in replies.items():
+        assert len(reply["masked"]) == 8 * LAYOUT.length
+        masked = np.frombuffer(reply["masked"], "<u8").view(np.int64)
+        assert not np.array_equal(masked, federation.vectors[name])
+        (entry,) = federation.audit(name)
+        assert entry["event"] == "analysis-reply"
+        assert entry["summary_sha256"] == summary_digest(federation.vectors[name])
+
+
+def test_node_outside_the_participant_set_refuses(federation: Federation) -> None:
+    others = [n for n in federation.nodes if n != "centre-0"]
+    reply = handle_analysis_request(
+        federation.request(participants=others), federation.nodes["centre-0"]
+    )
+    assert "not in the participant set" in _refusal_reason(reply)
+
+
+def test_participant_set_below_three_is_refused(federation: Federation) -> None:
+    reply = handle_analysis_request(
+        federation.request(participants=("centre-0", "centre-1")), federation.nodes["centre-0"]
+    )
+    assert "below the minimum of 3" in _refusal_reason(reply)
+
+
+def test_participant_outside_the_pinned_roster_is_refused(federation: Federation) -> None:
+    reply = handle_analysis_request(
+        federation.request(participants=("centre-0", "centre-1", "sock-puppet")),
+        federation.nodes["centre-0"],
+    )
+    assert "outside the approved roster: sock-puppet" in _refusal_reason(reply)
+
+
+def test_changed_roster_hash_is_refused(federation: Federation) -> None:
+    # the coordinator swapped centre-3's key for its own: the roster hash changes
+    forged = federation.roster.with_member(
+        RosterMember("centre-3", hashlib.sha256(b"coordinator's key").hexdigest())
+    )
+    assert forged.sha256 != federation.roster.sha256
+    reply = handle_analysis_request(
+        federation.request(roster_sha256=forged.sha256), federation.nodes["centre-0"]
+    )
+    assert "roster changed" in _refusal_reason(reply)
+
+
+def test_unapproved_plan_is_refused(federation: Federation) -> None:
+    other = Plan(min_cell=10)
+    reply = handle_analysis_request(
+        federation.request(plan_sha256=other.sha256, plan_toml=other.canonical_toml),
+        federation.nodes["centre-0"],
+    )
+    assert "not approved" in _refusal_reason(reply)
+
+
+def test_plan_text_not_matching_its_hash_is_refused(federation: Federation) -> None:
+    tampered = PLAN.canonical_toml.replace("min_cell = 5", "min_cell = 1")
+    reply = handle_analysis_request(
+        federation.request(plan_toml=tampered), federation.nodes["centre-0"]
+    )
+    assert "does not match the plan hash" in _refusal_reason(reply)
+
+
+def test_replayed_nonce_is_refused(federation: Federation) -> None:
+    node = federation.nodes["centre-0"]
+    request = federation.request()
+    assert handle_analysis_request(request, node)["kind"] == ANALYSIS_REPLY_KIND
+    assert "already used" in _refusal_reason(handle_analysis_request(request, node))
+    # a fresh node context over the same state directory remembers it too
+    again = NodeContext(node.name, node.data_folder, node.state_dir, summarise=node.summarise)
+    assert "already used" in _refusal_reason(handle_analysis_request(request, again))
+
+
+def test_answers_per_plan_are_capped_until_approved_again(tmp_path: Path) -> None:
+    federation = Federation(tmp_path, max_answers_per_plan=2)
+    node = federation.nodes["centre-0"]
+    for _ in range(2):
+        assert handle_analysis_request(federation.request(), node)["kind"] == ANALYSIS_REPLY_KIND
+    assert "already answered 2 times" in _refusal_reason(
+        handle_analysis_request(federation.request(), node)
+    )
+    node.approvals.record(PLAN, federation.roster)
+    assert handle_analysis_request(federation.request(), node)["kind"] == ANALYSIS_REPLY_KIND
+    answered = node.ledger.answered_sets(PLAN.sha256)
+    assert len(answered) == 3
+    assert all(row["participants"] == sorted(federation.nodes) for row in answered)
+
+
+def test_node_whose_key_differs_from_the_pinned_one_refuses(federation: Federation) -> None:
+    node = federation.nodes["centre-0"]
+    roster = federation.roster.with_member(
+        RosterMember("centre-0", hashlib.sha256(b"another key").hexdigest())
+    )
+    node.approvals.record(PLAN, roster)
+    reply = handle_analysis_request(federation.request(roster_sha256=roster.sha256), node)
+    assert "key is not the one pinned" in _refusal_reason(reply)
+
+
+def test_failing_centre_data_gives_a_refusal_not_an_exception(tmp_path: Path) -> None:
+    federation = Federation(tmp_path)
+
+    def broken(folder: Path, plan: Plan) -> np.ndarray:
+        raise ValueError("patients.csv row 7: patient_id SECRET-ID duplicated")
+
+    node = federation.nodes["centre-1"]
+    broken_node = NodeContext(node.name, node.data_folder, node.state_dir, summarise=broken)
+    reason = _refusal_reason(handle_analysis_request(federation.request(), broken_node))
+    assert "could not be summarised" in reason
+    assert "SECRET-ID" not in reason
+    assert "SECRET-ID" not in broken_node.audit_log.path.read_text()
+
+
+def test_wrong_length_summary_is_refused(tmp_path: Path) -> None:
+    federation = Federation(tmp_path)
+    node = federation.nodes["centre-1"]
+    short = NodeContext(
+        node.name,
+        node.data_folder,
+        node.state_dir,
+        summarise=lambda folder, plan: np.zeros(5, dtype=np.int64),
+    )
+    assert "failed" in _refusal_reason(handle_analysis_request(federation.request(), short))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "sscjak.analysis/1",
+        {},
+        {"kind": "sscjak.analysis/9"},
+        {"kind": "sscjak.analysis/1", "nonce": 5},
+        {"kind": ["sscjak.analysis/1"]},
+    ],
+)
+def test_malformed_payloads_are_refused_and_logged(federation: Federation, payload: object) -> None:
+    node = federation.nodes["centre-2"]
+    reason = _refusal_reason(handle_analysis_request(payload, node))  # type: ignore[arg-type]
+    assert reason.startswith("malformed request")
+    (entry,) = federation.audit("centre-2")
+    assert entry["event"] == "refusal" and entry["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("attempt", "1"),
+        ("participants", "centre-0,centre-1,centre-2"),
+        ("nonce", "00" * 31),
+        ("plan_toml", "x" * 70_000),
+        ("masked", b"\x00" * 8),
+    ],
+)
+def test_wrong_types_lengths_and_sizes_are_refused(
+    federation: Federation, key: str, value: object
+) -> None:
+    payload = {**federation.request(), key: value}
+    node = federation.nodes["centre-2"]
+    assert _refusal_reason(handle_analysis_request(payload, node)).startswith("malformed")
+    assert [e["event"] for e in federation.audit("centre-2")] == ["refusal"]
+
+
+_junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=50),
+    st.binary(max_size=50),
+    st.lists(st.text(max_size=20), max_size=6),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_random_dicts_never_raise(federation: Federation, data: st.DataObject) -> None:
+    node = federation.nodes["centre-3"]
+    base = federation.request()
+    payload = data.draw(
+        st.one_of(
+            st.dictionaries(st.text(max_size=12), _junk, max_size=8),
+            st.builds(lambda k, v: {**base, k: v}, st.sampled_from(sorted(base)), _junk),
+        )
+    )
+    before = len(federation.audit("centre-3"))
+    reply = handle_analysis_request(payload, node)
+    assert reply["kind"] in (REFUSAL_KIND, ANALYSIS_REPLY_KIND)
+    assert len(federation.audit("centre-3")) == before + 1
+    json.dumps({k: v for k, v in reply.items() if k != "masked"})
+
+
+def test_roster_from_another_study_cannot_be_used(tmp_path: Path) -> None:
+    first = Federation(tmp_path / "one")
+    second = Federation(tmp_path / "two")
+    mixed = Roster(first.roster.members[:2] + second.roster.members[2:])
+    reply = handle_analysis_request(
+        first.request(roster_sha256=mixed.sha256), first.nodes["centre-0"]
+    )
+    assert "roster changed" in _refusal_reason(reply)
