@@ -1,0 +1,85 @@
+"""The centre's Flower node-authentication key (an EC key on a NIST curve).
+
+Separate from the node's X25519 masking key (``sscjak.node.node_keys``): this one only
+proves to the coordinator's SuperLink that a connecting SuperNode is a registered centre
+(Flower node authentication, ``flower-superlink --enable-supernode-auth``; the SuperLink
+accepts only public keys registered with ``flwr supernode register`` and, in flwr 1.42,
+only EC keys on NIST curves). The private key stays in the node's state directory in
+OpenSSH format, mode 0600, as ``flower-supernode --auth-supernode-private-key`` reads it;
+the public key is what the centre sends to the coordinator (PEM SubjectPublicKeyInfo, as
+the SuperLink stores it, and an OpenSSH line, as ``flwr supernode register`` reads it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+#: File names inside the node's state directory.
+FLOWER_AUTH_PRIVATE_KEY_FILE = "flower_auth_key"
+FLOWER_AUTH_PUBLIC_KEY_FILE = "flower_auth_key.pub"
+FLOWER_AUTH_PUBLIC_PEM_FILE = "flower_auth_key.pem"
+
+
+@dataclass(frozen=True)
+class FlowerAuthKey:
+    """Where the node-authentication key lives and its public half."""
+
+    private_key_path: Path
+    public_key_openssh_path: Path
+    public_key_pem: str
+
+    @property
+    def public_key_pem_path(self) -> Path:
+        return self.private_key_path.parent / FLOWER_AUTH_PUBLIC_PEM_FILE
+
+
+def _public_pem(key: ec.EllipticCurvePublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def load_flower_auth_key(state_dir: Path) -> FlowerAuthKey:
+    """Read the node-authentication key of ``state_dir``; ``FileNotFoundError`` if absent."""
+    private_path = state_dir / FLOWER_AUTH_PRIVATE_KEY_FILE
+    key = serialization.load_ssh_private_key(private_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{private_path} is not an EC private key")
+    return FlowerAuthKey(
+        private_key_path=private_path,
+        public_key_openssh_path=state_dir / FLOWER_AUTH_PUBLIC_KEY_FILE,
+        public_key_pem=_public_pem(key.public_key()),
+    )
+
+
+def ensure_flower_auth_key(state_dir: Path) -> FlowerAuthKey:
+    """Create the node-authentication key in ``state_dir`` unless it exists; return it.
+
+    Idempotent: an existing key is never replaced (the coordinator registered its public
+    half). ECDSA P-384 (NIST SP 800-186 curve, accepted by flwr's ``uses_nist_ec_curve``).
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    private_path = state_dir / FLOWER_AUTH_PRIVATE_KEY_FILE
+    if private_path.exists():
+        return load_flower_auth_key(state_dir)
+    key = ec.generate_private_key(ec.SECP384R1())
+    private_bytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_bytes)
+    public = key.public_key()
+    (state_dir / FLOWER_AUTH_PUBLIC_KEY_FILE).write_bytes(
+        public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        + b"\n"
+    )
+    (state_dir / FLOWER_AUTH_PUBLIC_PEM_FILE).write_text(_public_pem(public), encoding="ascii")
+    return load_flower_auth_key(state_dir)

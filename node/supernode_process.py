@@ -1,0 +1,242 @@
+"""How a centre's node runs Flower's SuperNode, and answers with locally installed code only.
+
+A centre runs two processes (``sscjak-node serve`` starts and supervises both):
+
+1. ``flower-supernode`` (flwr 1.42, pinned): connects *out* to the coordinator's
+   SuperLink Fleet API (HTTPS, server certificate checked against the study CA given
+   by ``--root-certificates``; ``--insecure`` only when asked), authenticates with the
+   centre's EC node key (``--auth-supernode-private-key``), and queues the messages it
+   pulls. It is started with ``--isolation process``: it then launches *nothing* itself
+   (no ``flower-superexec``, no ``flwr-clientapp``) and only exposes its Runtime API on
+   ``127.0.0.1`` for an app executor of the centre's choosing.
+2. this module's :class:`LocalClientAppRunner`, in the ``sscjak-node serve`` process:
+   it polls that loopback Runtime API for ClientApp tasks and answers each with the
+   **locally installed** ``sscjak.node.flower_client_app`` handler. The app bundle
+   (FAB) the coordinator pushes with every run is pulled with the task (Flower's
+   Runtime API hands it over) but is never unpacked, installed or imported; only its
+   hash is logged. Flower's own executor (``flwr-clientapp``) would instead install the
+   bundle and import whatever ClientApp it names — code chosen by whoever can reach the
+   SuperLink's control API, which the open-source SuperLink does not authenticate.
+
+Flower internals touched (see docs/federation.md; re-check them when bumping flwr):
+``flwr.proto.runtime_pb2.AcquireTaskRequest``, ``flwr.supercore.runtime.RuntimeHttpClient``,
+``flwr.supercore.interceptors.RuntimeTokenHttpInterceptor``,
+``flwr.supernode.runtime.run_clientapp.pull_task_input / push_message /
+push_task_output`` and ``flwr.supercore.heartbeat``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from flwr.app import Message
+
+#: Environment every Flower process of sscjak runs with: no telemetry, no online update
+#: check (a hospital node must not phone home), state under the node's own FLWR_HOME.
+FLOWER_QUIET_ENVIRONMENT: Mapping[str, str] = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+}
+
+#: The Runtime API task type a ClientApp executor asks for (``flwr.supercore.constant``).
+CLIENT_APP_TASK_TYPE = "flwr-clientapp"
+
+logger = logging.getLogger("sscjak.node.supernode")
+
+
+def flower_environment(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a Flower process: ``base`` (default ``os.environ``) + quiet flags."""
+    environment = dict(os.environ if base is None else base)
+    environment.update(FLOWER_QUIET_ENVIRONMENT)
+    environment["FLWR_HOME"] = str(flwr_home)
+    return environment
+
+
+@dataclass(frozen=True)
+class SuperNodeSettings:
+    """How the centre's SuperNode reaches the coordinator.
+
+    ``superlink`` is ``host:port`` of the coordinator's Fleet API. TLS is on unless
+    ``insecure``; then ``root_certificates`` (the study CA, PEM) is required.
+    ``auth_private_key`` is the node's EC key in OpenSSH format
+    (``sscjak.node.auth_keys``); ``runtime_port`` is the loopback port of the
+    SuperNode's Runtime API, which only the local runner uses.
+    """
+
+    superlink: str
+    runtime_port: int
+    root_certificates: Path | None = None
+    insecure: bool = False
+    auth_private_key: Path | None = None
+    max_wait_time: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.insecure and self.root_certificates is None:
+            raise ValueError(
+                "TLS is on by default: give the study CA certificate (--root-certificates) "
+                "or ask for --insecure explicitly"
+            )
+        if self.insecure and self.auth_private_key is not None:
+            raise ValueError("node authentication needs TLS; it cannot be used with --insecure")
+
+    @property
+    def runtime_api_address(self) -> str:
+        return f"127.0.0.1:{self.runtime_port}"
+
+
+def supernode_command(settings: SuperNodeSettings) -> list[str]:
+    """The ``flower-supernode`` command line for ``settings`` (see the module docstring)."""
+    command = ["flower-supernode", "--superlink", settings.superlink]
+    if settings.insecure:
+        command.append("--insecure")
+    else:
+        command += ["--root-certificates", str(settings.root_certificates)]
+    if settings.auth_private_key is not None:
+        command += ["--auth-supernode-private-key", str(settings.auth_private_key)]
+    if settings.max_wait_time is not None:
+        command += ["--max-wait-time", str(settings.max_wait_time)]
+    command += [
+        # No Flower executor at all: the local runner below answers the tasks.
+        "--isolation",
+        "process",
+        # The Runtime API (task queue and message store) only on loopback.
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.runtime_port),
+    ]
+    return command
+
+
+#: What the runner calls for every message: the reply to send (never raises).
+MessageHandler = Callable[[Message], Message]
+
+
+class LocalClientAppRunner:
+    """Answer the SuperNode's ClientApp tasks with the local handler, never a pushed bundle.
+
+    ``handler`` receives the Flower ``Message`` the coordinator sent and returns the reply
+    ``Message`` (``sscjak.node.flower_client_app.reply_to_message`` bound to the node's
+    context). One task at a time, in this process; ``on_task(fab_hash, message_type)``
+    is told about each task (the bundle's hash is what the coordinator *offered* to run).
+    """
+
+    def __init__(
+        self,
+        runtime_api_address: str,
+        handler: MessageHandler,
+        *,
+        poll_interval: float = 0.1,
+        on_task: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.runtime_api_address = runtime_api_address
+        self.handler = handler
+        self.poll_interval = poll_interval
+        self.on_task = on_task
+        self.tasks_answered = 0
+
+    def _acquire_client(self):
+        from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor
+        from flwr.supercore.retry import make_simple_http_retry_invoker
+        from flwr.supercore.runtime import RuntimeHttpClient
+
+        return RuntimeHttpClient.from_server_address(
+            server_address=self.runtime_api_address,
+            insecure=True,  # loopback only; the SuperNode serves its Runtime API on 127.0.0.1
+            root_certificates=None,
+            interceptors=[RuntimeVersionHttpInterceptor(component_name="SuperExec")],
+            retry_invoker=make_simple_http_retry_invoker(),
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll for tasks until ``stop`` is set."""
+        from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
+
+        client = self._acquire_client()
+        try:
+            while not stop.is_set():
+                try:
+                    response = client.AcquireTask(
+                        AcquireTaskRequest(supported_task_types=[CLIENT_APP_TASK_TYPE])
+                    )
+                except Exception as error:  # the SuperNode is starting or restarting
+                    logger.debug("runtime API not reachable yet: %s", error)
+                    stop.wait(max(self.poll_interval, 0.5))
+                    continue
+                if response.HasField("task") and response.token:
+                    self.serve_task(response.token)
+                    continue
+                stop.wait(self.poll_interval)
+        finally:
+            client.close()
+
+    def serve_task(self, token: str) -> None:
+        """Answer one task: pull its message, reply with the local handler, push the reply."""
+        from flwr.common.constant import SubStatus
+        from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
+        from flwr.supercore.interceptors import (
+            RuntimeTokenHttpInterceptor,
+            RuntimeVersionHttpInterceptor,
+        )
+        from flwr.supercore.retry import make_simple_http_retry_invoker
+        from flwr.supercore.runtime import RuntimeHttpClient
+        from flwr.supernode.runtime.run_clientapp import (
+            pull_task_input,
+            push_message,
+            push_task_output,
+        )
+
+        client = RuntimeHttpClient.from_server_address(
+            server_address=self.runtime_api_address,
+            insecure=True,
+            root_certificates=None,
+            interceptors=[
+                RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
+                RuntimeTokenHttpInterceptor(token),
+            ],
+            retry_invoker=make_simple_http_retry_invoker(),
+        )
+        heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
+        context = None
+        status, details = SubStatus.FAILED, "sscjak node could not answer the task"
+        try:
+            heartbeat.start()
+            # The bundle (fab) comes with the task; it is deliberately left untouched.
+            message, context, _run, fab = pull_task_input(client)
+            if self.on_task is not None:
+                self.on_task(fab.hash_str, message.metadata.message_type)
+            reply = self.handler(message)
+            push_message(client, reply, context)
+            status, details = SubStatus.COMPLETED, ""
+            self.tasks_answered += 1
+        except Exception:
+            logger.exception("task failed")
+        finally:
+            try:
+                push_task_output(client, context, status, details)
+            finally:
+                if heartbeat.is_running:
+                    heartbeat.stop()
+                client.close()
+
+
+def wait_for_runtime_api(address: str, timeout: float = 30.0) -> None:
+    """Block until the SuperNode's loopback Runtime API accepts TCP connections."""
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"SuperNode Runtime API {address} did not open") from None
+            time.sleep(0.1)
