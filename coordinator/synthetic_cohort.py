@@ -131,10 +131,10 @@ _PRESENT_LATER = {
 #: Share of patients never given pulmonary function tests during the study.
 _NO_PFT_SHARE = 0.08
 
-_ON_GC_SHARE = 0.30
+_ON_GC_SHARE = 0.36  # about 30% with a recorded baseline dose > 0
 _GC_START_DOSES = np.array([2.5, 5.0, 5.0, 5.0, 7.5, 7.5, 10.0, 10.0, 12.5, 15.0, 20.0])
 _CALCINOSIS_SHARE = 0.30
-_CALCINOSIS_OUTCOMES = {"improved": 0.45, "stable": 0.40, "worsened": 0.15}
+_CALCINOSIS_OUTCOMES = {"improved": 0.55, "stable": 0.33, "worsened": 0.12}
 _ARTHRITIS_SHARE = 0.55
 _DU_PRONE_SHARE = 0.30
 
@@ -702,7 +702,8 @@ def _move_off_grid(rng: np.random.Generator, values: dict[str, np.ndarray], shar
     for name, choices in shifts.items():
         column = values[name]
         measure = MEASURES[name]
-        chosen = ~np.isnan(column) & (rng.random(len(column)) < share)
+        # only positive values move: a dose of 0 stays 0 (it decides the GC subgroup)
+        chosen = (column > 0) & (rng.random(len(column)) < share)
         moved = np.round(column + rng.choice(choices, size=len(column)), 3)
         in_range = (moved >= measure.low) & (moved <= measure.high)
         values[name] = np.where(chosen & in_range, moved, column)
