@@ -1,0 +1,131 @@
+"""``sscjak-coordinator simulate`` as a user runs it: files in, results file and table out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sscjak.coordinator.synthetic_cohort import generate_cohort, split_into_centres, write_centre
+from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS
+from sscjak.shared.plan import default_plan
+
+REQUIRED_CHANGE_KEYS = {
+    "outcome",
+    "months",
+    "suppressed",
+    "n",
+    "n_pos",
+    "n_neg",
+    "n_zero",
+    "mean_baseline",
+    "sd_baseline",
+    "mean_change",
+    "sd_change",
+    "median_change",
+    "q1_change",
+    "q3_change",
+    "smc",
+    "smc_baseline",
+    "smc_change",
+    "smc_ci",
+    "V",
+    "p_value",
+    "p_method",
+}
+
+
+def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sscjak.coordinator.cli", "simulate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def centres(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("centres")
+    folders = []
+    cohort = generate_cohort(160, seed=11)
+    for index, tables in enumerate(split_into_centres(cohort, 3, seed=12)):
+        folder = root / f"centre_{index}"
+        write_centre(tables, folder, fmt=["csv", "xlsx", "parquet"][index])
+        folders.append(folder)
+    return folders
+
+
+def test_simulate_writes_the_contract_results_file(centres: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    completed = simulate(*centres, "--out", out)
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(out.read_text())
+    assert results["schema"] == "sscjak.results/1"
+    assert results["plan_sha256"] == default_plan().sha256
+    assert results["nodes"] == 3
+    assert results["cohort"]["patients"] == 160
+    assert set(results["cohort"]["drugs"]) == set(JAKI_DRUGS)
+    assert [row["event_type"] for row in results["safety"]] == list(EVENT_TYPES)
+    assert len(results["changes"]) == 14
+    assert {row["p_method"] for row in results["changes"] if not row["suppressed"]} <= {
+        "exact",
+        "normal",
+        None,
+    }
+    for row in results["changes"]:
+        if not row["suppressed"]:
+            assert set(row) >= REQUIRED_CHANGE_KEYS
+    assert "NaN" not in out.read_text()
+    assert "Pooled analysis: 160 patients from 3 centres" in completed.stdout
+    assert "mRSS" in completed.stdout
+
+
+def test_simulate_with_a_plan_file(centres: list[Path], tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text('outcomes = ["mrss", "tjc"]\nmonths = [12]\nmin_cell = 3\nsmc = "change"\n')
+    out = tmp_path / "results.json"
+    completed = simulate(*centres, "--plan", plan, "--out", out)
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(out.read_text())
+    assert [(r["outcome"], r["months"]) for r in results["changes"]] == [("mrss", 12), ("tjc", 12)]
+    row = results["changes"][0]
+    assert row["smc"] == row["smc_change"]
+
+
+def test_a_bad_plan_is_a_clear_error(centres: list[Path], tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text('outcomes = ["height"]\nmin_cell = 0\n')
+    out = tmp_path / "results.json"
+    completed = simulate(*centres, "--plan", plan, "--out", out)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert "height" in completed.stderr and "min_cell" in completed.stderr
+    assert not out.exists()
+
+
+def test_invalid_centre_data_fails_without_a_results_file(
+    centres: list[Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "patients.csv").write_text(
+        "patient_id,jaki_drug,jaki_start,followup_end\np1,aspirin,2020-01-01,2021-01-01\n"
+    )
+    (broken / "visits.csv").write_text("patient_id,visit_date,mrss\np1,2020-01-01,99\n")
+    out = tmp_path / "results.json"
+    completed = simulate(centres[0], broken, "--out", out)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert "jaki_drug" in completed.stderr and "mrss" in completed.stderr
+    assert not out.exists()
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    completed = simulate(tmp_path / "nowhere", "--out", tmp_path / "r.json")
+    assert completed.returncode == 1
+    assert "not a folder" in completed.stderr
+    assert "Traceback" not in completed.stderr
