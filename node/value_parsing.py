@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: A decimal number: optional sign, digits with an optional point, optional exponent.
 NUMBER_PATTERN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -65,41 +67,51 @@ class ParsedDates:
     not_a_day: np.ndarray
 
 
-def _as_text(cells: pd.Series) -> pd.Series:
-    """The cells as a pandas string column (``""`` for missing), index reset."""
-    return cells.astype("str").fillna("").reset_index(drop=True)
+def cell_strings(cells: pd.Series) -> pa.Array:
+    """The cells as one pyarrow string array, ``""`` for a missing cell (zero-copy when
+    the column is already Arrow-backed, as pandas 3's default string columns are)."""
+    strings = pa.array(cells, type=pa.large_string(), from_pandas=True)
+    return pc.fill_null(strings, "") if strings.null_count else strings
+
+
+def true_where(condition: pa.Array) -> np.ndarray:
+    """A pyarrow boolean array as a numpy bool mask, null counting as False."""
+    return pc.fill_null(condition, False).to_numpy(zero_copy_only=False)
 
 
 def parse_numbers(cells: pd.Series) -> ParsedNumbers:
     """Parse stripped cell texts as decimal numbers (notation in the module docstring)."""
-    text = _as_text(cells)
-    missing = (text == "").to_numpy(dtype=bool)
-    well_formed = text.str.fullmatch(NUMBER_PATTERN).to_numpy(dtype=bool, na_value=False)
+    text = cell_strings(cells)
+    missing = true_where(pc.equal(text, ""))
+    well_formed = true_where(pc.match_substring_regex(text, f"^(?:{NUMBER_PATTERN})$"))
     values = np.full(len(text), np.nan)
     if well_formed.any():
-        values[well_formed] = text[well_formed].astype("float64").to_numpy()
+        # Arrow's decimal parser reads every text the pattern admits ("1.", ".5e-3");
+        # too large a number becomes inf, rejected later by its column's range check.
+        chosen = text.filter(pa.array(well_formed))
+        values[well_formed] = pc.cast(chosen, pa.float64()).to_numpy(zero_copy_only=False)
     return ParsedNumbers(values=values, missing=missing, unparsable=~missing & ~well_formed)
 
 
 def parse_dates(cells: pd.Series) -> ParsedDates:
     """Parse stripped cell texts as ISO ``YYYY-MM-DD`` calendar dates."""
-    text = _as_text(cells)
-    missing = (text == "").to_numpy(dtype=bool)
-    well_formed = text.str.fullmatch(DATE_PATTERN).to_numpy(dtype=bool, na_value=False)
+    text = cell_strings(cells)
+    missing = true_where(pc.equal(text, ""))
+    well_formed = true_where(pc.match_substring_regex(text, f"^(?:{DATE_PATTERN})$"))
     values = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
     not_a_day = np.zeros(len(text), dtype=bool)
     if well_formed.any():
-        candidates = text[well_formed]
-        # Only the year is checked before conversion, so that no year outside the span
-        # ever reaches a datetime64[ns] conversion (which would overflow).
-        years = candidates.str.slice(0, 4).astype("int64")
+        chosen = text.filter(pa.array(well_formed))
+        # The year is checked before conversion so that no year outside the span ever
+        # reaches a datetime64[ns] conversion (which would overflow); pandas' strict
+        # format parser then rejects days that do not exist (2021-02-30).
+        years = pc.cast(pc.utf8_slice_codeunits(chosen, 0, 4), pa.int64()).to_numpy()
         in_span = (years >= EARLIEST_DATE.year) & (years <= LATEST_DATE.year)
-        parsed = pd.to_datetime(candidates.where(in_span), format="%Y-%m-%d", errors="coerce")
+        candidates = pd.Series(chosen.to_pandas(), dtype="str").where(in_span)
+        parsed = pd.to_datetime(candidates, format="%Y-%m-%d", errors="coerce")
         parsed = parsed.astype("datetime64[ns]").to_numpy()
         good = ~np.isnat(parsed)
-        good &= (parsed >= EARLIEST_DATE.to_datetime64()) & (
-            parsed <= LATEST_DATE.to_datetime64()
-        )
+        good &= (parsed >= EARLIEST_DATE.to_datetime64()) & (parsed <= LATEST_DATE.to_datetime64())
         positions = np.flatnonzero(well_formed)
         values[positions[good]] = parsed[good]
         not_a_day[positions[~good]] = True
