@@ -238,7 +238,9 @@ _WINDOW_HOEFFDING_MULTIPLE = 5.0
 def exact_conditional_p(change_units: np.ndarray, counts: np.ndarray) -> float | None:
     """Exact two-sided p-value conditional on the observed midranks, zeros dropped.
 
-    This is ``exactRankTests::wilcox.exact(d)`` (one sample, mu = 0, exact): under H0 the
+    This is ``exactRankTests::wilcox.exact(d, exact = TRUE)`` (one sample, mu = 0; note
+    that wilcox.exact's own default switches to a normal approximation from 50 non-zero
+    changes on, while this function is always exact): under H0 the
     signs of the non-zero changes are independent fair coins, so with the doubled
     midranks s_g (integers) and tie-group sizes t_g the doubled statistic is
     T = Σ_g s_g·K_g with independent K_g ~ Binomial(t_g, 1/2) (Streitberg & Röhmel
