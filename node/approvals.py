@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.roster import Roster, RosterError, parse_roster
+from sscjak.shared.summary_layout import SummaryLayout
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
@@ -122,3 +124,37 @@ class ApprovalStore:
         if not self.directory.exists():
             return []
         return sorted(p.stem for p in self.directory.glob("*.json"))
+
+
+def describe_release(plan: Plan, roster: Roster, *, max_answers_per_plan: int = 3) -> str:
+    """What approving ``plan`` under ``roster`` lets this node release, in plain words.
+
+    Lists the outcomes and time points, the minimum cell, the roster, and every element
+    of the summary vector (:class:`SummaryLayout`): nothing else can leave the node.
+    """
+    layout = SummaryLayout.for_plan(plan)
+    outcomes = ", ".join(f"{MEASURES[o].label} ({o}, {MEASURES[o].unit})" for o in plan.outcomes)
+    months = ", ".join(str(m) for m in plan.months)
+    lines = [
+        f"Plan: {plan.title}",
+        f"  plan_sha256 {plan.sha256}",
+        f"  outcomes: {outcomes}",
+        f"  changes from baseline at {months} months (window +/- {plan.window_months:g} months)",
+        f"  pooled change cells with fewer than {plan.min_cell} patients are suppressed",
+        "",
+        f"Study roster (sha256 {roster.sha256[:16]}...): {len(roster)} centres",
+        *(f"  {m.name}  key {m.x25519_public_key[:16]}..." for m in roster.members),
+        "",
+        "Per analysis this node sends ONE vector of "
+        f"{layout.length} integers ({8 * layout.length} bytes, layout {layout.version}),",
+        "hidden under pairwise masks that cancel only in the sum over at least 3 centres of",
+        "this roster. The coordinator learns the pooled sum, never this centre's vector.",
+        f"The node answers this plan at most {max_answers_per_plan} times (first run and",
+        "reruns after a dropout); approve again to allow more. No patient id, date or row is",
+        "ever sent. The vector holds exactly these counts and sums:",
+    ]
+    for segment in layout.segments:
+        size = f"{segment.length} number" + ("s" if segment.length != 1 else "")
+        kind = "histogram" if segment.is_histogram else ", ".join(segment.labels)
+        lines.append(f"  - {segment.name} ({size}): {segment.meaning} [{kind}]")
+    return "\n".join(lines)

@@ -9,6 +9,9 @@ from sscjak.shared.cli_support import run_cli
 #: One module per sub-command; each defines ``register(subparsers)``.
 COMMAND_MODULES: list[str] = [
     "sscjak.node.validate_command",
+    "sscjak.node.keys_command",
+    "sscjak.node.approve_command",
+    "sscjak.node.preview_command",
 ]
 
 

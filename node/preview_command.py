@@ -1,0 +1,66 @@
+"""``sscjak-node preview --data DIR [--plan P]``: exactly what this node would send.
+
+Computes the centre's summary vector with the node's own code and prints it decoded
+(``SummaryLayout.describe``, the same text the audit log records), its SHA-256 and its
+size in bytes. On the wire the vector travels masked; its unmasked content is shown
+here so the data steward sees everything that enters the pooled sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sscjak.node.analysis_handler import summary_digest
+from sscjak.node.summary import summarise_centre
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.plan import PlanError, default_plan, load_plan
+from sscjak.shared.summary_layout import SummaryLayout
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "preview",
+        help="show exactly the summary this centre would release for a plan",
+        description=(
+            "Summarise the centre's data folder for PLAN and print the decoded summary "
+            "vector (everything that would be released, before masking) and its size."
+        ),
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, metavar="DIR", help="the centre's data folder"
+    )
+    parser.add_argument("--plan", type=Path, help="plan TOML (default: the reference study)")
+    parser.add_argument("--json", action="store_true", help="print only the decoded JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        plan = default_plan() if args.plan is None else load_plan(args.plan)
+    except PlanError as error:
+        raise UserError(str(error)) from None
+    if not args.data.is_dir():
+        raise UserError(f"not a folder: {args.data}")
+    from sscjak.node.centre_reader import CentreDataError
+
+    try:
+        summary = summarise_centre(args.data, plan)
+    except CentreDataError as error:
+        problems = "\n".join(f"  {p}" for p in error.problems)
+        raise UserError(f"{args.data}: centre data not valid\n{problems}") from None
+    layout = SummaryLayout.for_plan(plan)
+    decoded = json.dumps(layout.describe(summary), indent=2, ensure_ascii=False)
+    if args.json:
+        print(decoded)
+        return 0
+    print(f"Plan {plan.sha256}  ({plan.title})")
+    print(
+        f"This node would send one vector of {layout.length} integers: "
+        f"{8 * layout.length} bytes on the wire (masked), layout {layout.version}."
+    )
+    print(f"SHA-256 of the unmasked vector (as in the audit log): {summary_digest(summary)}")
+    print("Decoded content (only non-empty histogram bins are listed):")
+    print(decoded)
+    return 0
