@@ -33,7 +33,6 @@ import pandas as pd
 from sscjak.shared.data_contract import (
     BASELINE_DAYS_AFTER,
     BASELINE_DAYS_BEFORE,
-    DAYS_PER_MONTH,
     EVENT_TYPES,
     MEASURES,
     POSITIVE_BASELINE_ONLY,
@@ -91,35 +90,59 @@ def _days(series: pd.Series) -> np.ndarray:
     return days
 
 
-def _first_per_patient(
-    patient_index: np.ndarray, distance: np.ndarray, day: np.ndarray
-) -> np.ndarray:
-    """Row positions of the closest row per patient; ties go to the earlier day."""
-    order = np.lexsort((day, distance, patient_index))
-    sorted_patients = patient_index[order]
-    first = np.ones(sorted_patients.shape[0], dtype=bool)
-    first[1:] = sorted_patients[1:] != sorted_patients[:-1]
-    return order[first]
+#: Sixteenths of a day in a month: 30.4375 × 16 = 487, so every target is a whole number
+#: of sixteenths and distances compare exactly in integers.
+SIXTEENTHS_PER_MONTH = 487
 
 
-def _pick_closest(
-    patient_index: np.ndarray,
-    day: np.ndarray,
-    units: np.ndarray,
-    target: np.ndarray,
-    eligible: np.ndarray,
-    n_patients: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per patient: (has a value, the value) of the eligible visit closest to its target."""
-    rows = np.flatnonzero(eligible)
-    picked = rows[
-        _first_per_patient(patient_index[rows], np.abs(day[rows] - target[rows]), day[rows])
-    ]
-    has = np.zeros(n_patients, dtype=bool)
-    value = np.zeros(n_patients, dtype=np.int64)
-    has[patient_index[picked]] = True
-    value[patient_index[picked]] = units[picked]
-    return has, value
+def _smallest_key_per_patient(patient_index: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Positions (into the given arrays) of each patient's row with the smallest key.
+
+    Rows must be grouped by patient (ascending) and keys be non-negative and distinct
+    within a patient. The position is packed under the key so that one
+    ``minimum.reduceat`` per patient group finds both: O(rows), no sort.
+    """
+    if patient_index.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = int(patient_index.size).bit_length()
+    composite = (key.astype(np.int64) << shift) | np.arange(patient_index.size, dtype=np.int64)
+    group_starts = np.flatnonzero(np.r_[True, patient_index[1:] != patient_index[:-1]])
+    return np.minimum.reduceat(composite, group_starts) & ((1 << shift) - 1)
+
+
+@dataclass(frozen=True)
+class _Visits:
+    """Per-visit arrays, grouped by patient; days relative to the patient's jaki_start."""
+
+    order: np.ndarray  # positions into the visits table, grouped by patient
+    patient: np.ndarray  # patient position of each visit
+    day: np.ndarray  # visit_date − jaki_start, in days
+    end_day: np.ndarray  # treatment end − jaki_start of the visit's patient
+    n_patients: int
+
+    def column(self, visits: pd.DataFrame, name: str) -> np.ndarray:
+        return visits[name].to_numpy(dtype=np.float64, na_value=np.nan)[self.order]
+
+    def pick_closest(
+        self, units: np.ndarray, eligible: np.ndarray, target_sixteenths: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per patient: (has a value, the value) of the eligible visit closest to the target
+        (in sixteenths of a day after jaki_start); a tie goes to the earlier visit."""
+        rows = np.flatnonzero(eligible)
+        offset = 16 * self.day[rows] - target_sixteenths
+        # distance first, then "after the target" so that the earlier of two equals wins
+        key = 2 * np.abs(offset) + (offset > 0)
+        picked = rows[_smallest_key_per_patient(self.patient[rows], key)]
+        has = np.zeros(self.n_patients, dtype=bool)
+        value = np.zeros(self.n_patients, dtype=np.int64)
+        has[self.patient[picked]] = True
+        value[self.patient[picked]] = units[picked]
+        return has, value
+
+    def window(self, months: int, window_months: float) -> np.ndarray:
+        """Visits on treatment within ±window of the time point (CONTRACT.md §2)."""
+        offset = np.abs(16 * self.day - SIXTEENTHS_PER_MONTH * months)
+        return (self.day <= self.end_day) & (offset <= SIXTEENTHS_PER_MONTH * window_months)
 
 
 def derive_cohort(
@@ -127,46 +150,47 @@ def derive_cohort(
 ) -> DerivedCohort:
     """Apply CONTRACT.md §2 to one centre's validated tables (see the module docstring)."""
     n = len(patients)
-    ids = pd.Index(patients["patient_id"].astype(str))
+    ids = pd.Index(patients["patient_id"])
     start = _days(patients["jaki_start"])
     stop = _days(patients["jaki_stop"])
     end = np.where(stop != _NAT_DAYS, stop, _days(patients["followup_end"]))
     followup_days = end - start
 
-    visit_patient = ids.get_indexer(visits["patient_id"].astype(str)).astype(np.int64)
-    visit_day = _days(visits["visit_date"])
-    visit_start = start[visit_patient]
-    visit_end = end[visit_patient]
-    in_baseline_window = (visit_day >= visit_start - BASELINE_DAYS_BEFORE) & (
-        visit_day <= visit_start + BASELINE_DAYS_AFTER
+    visit_patient = ids.get_indexer(visits["patient_id"]).astype(np.int64)
+    order = np.argsort(visit_patient, kind="stable")
+    patient = visit_patient[order]
+    timeline = _Visits(
+        order=order,
+        patient=patient,
+        day=_days(visits["visit_date"])[order] - start[patient],
+        end_day=followup_days[patient],
+        n_patients=n,
     )
-    on_treatment_after_start = (visit_day > visit_start) & (visit_day <= visit_end)
-    start_as_float = visit_start.astype(np.float64)
-    day_as_float = visit_day.astype(np.float64)
-    window_days = plan.window_months * DAYS_PER_MONTH
+    in_baseline_window = (timeline.day >= -BASELINE_DAYS_BEFORE) & (
+        timeline.day <= BASELINE_DAYS_AFTER
+    )
+    on_treatment_after_start = (timeline.day > 0) & (timeline.day <= timeline.end_day)
 
     needed = set(plan.outcomes) | {"gc_dose_mg"}
     baselines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     cells: dict[tuple[str, int], ChangeCell] = {}
     for name in [m for m in MEASURES if m in needed]:
         measure = MEASURES[name]
-        raw = visits[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        raw = timeline.column(visits, name)
         present = ~np.isnan(raw)
         units = np.zeros(raw.shape[0], dtype=np.int64)
         units[present] = to_grid_units(raw[present], measure)
-        has_base, base_units = _pick_closest(
-            visit_patient, day_as_float, units, start_as_float, present & in_baseline_window, n
-        )
+        has_base, base_units = timeline.pick_closest(units, present & in_baseline_window, 0)
         baselines[name] = (has_base, base_units)
         if name not in plan.outcomes:
             continue
         counts = has_base & (base_units > 0) if name in POSITIVE_BASELINE_ONLY else has_base
         for months in plan.months:
-            target = start_as_float + months * DAYS_PER_MONTH
-            eligible = (
-                present & (visit_day <= visit_end) & (np.abs(day_as_float - target) <= window_days)
+            has_t, t_units = timeline.pick_closest(
+                units,
+                present & timeline.window(months, plan.window_months),
+                SIXTEENTHS_PER_MONTH * months,
             )
-            has_t, t_units = _pick_closest(visit_patient, day_as_float, units, target, eligible, n)
             members = np.flatnonzero(counts & has_t)
             cells[(name, months)] = ChangeCell(
                 outcome=name,
@@ -177,22 +201,29 @@ def derive_cohort(
             )
 
     calcinosis_baseline, calcinosis_improved = _calcinosis(
-        visits,
-        visit_patient,
-        day_as_float,
-        start_as_float,
-        in_baseline_window,
-        on_treatment_after_start,
-        n,
+        visits, timeline, in_baseline_window, on_treatment_after_start
     )
-    developed_du = _developed_du(
-        visits, visit_patient, on_treatment_after_start, events, ids, start, end, n
-    )
+    event_patient = ids.get_indexer(events["patient_id"]).astype(np.int64)
+    event_day = _days(events["event_date"]) - start[event_patient]
+    on_treatment = (event_day >= 0) & (event_day <= followup_days[event_patient])
+    event_types = events["event_type"].to_numpy(dtype=object)
+    events_on_treatment = {
+        event_type: np.bincount(
+            event_patient[on_treatment & (event_types == event_type)], minlength=n
+        ).astype(np.int64)
+        for event_type in EVENT_TYPES
+    }
+    du_count = timeline.column(visits, "du_count")
+    with np.errstate(invalid="ignore"):
+        ulcer_visit = on_treatment_after_start & (du_count > 0)
+    developed_du = events_on_treatment["digital_ulcer"] > 0
+    developed_du[timeline.patient[ulcer_visit]] = True
+
     has_gc, gc_units = baselines["gc_dose_mg"]
     return DerivedCohort(
         n_patients=n,
         followup_days=followup_days,
-        jaki_drug=patients["jaki_drug"].astype(str).to_numpy(dtype=object),
+        jaki_drug=patients["jaki_drug"].to_numpy(dtype=object),
         sex=_optional_text(patients["sex"]),
         ssc_subset=_optional_text(patients["ssc_subset"]),
         cells=cells,
@@ -200,7 +231,7 @@ def derive_cohort(
         calcinosis_improved=calcinosis_improved,
         developed_du=developed_du,
         on_gc_at_baseline=has_gc & (gc_units > 0),
-        events_on_treatment=_events_on_treatment(events, ids, start, end, n),
+        events_on_treatment=events_on_treatment,
     )
 
 
@@ -211,72 +242,23 @@ def _optional_text(series: pd.Series) -> np.ndarray:
 
 def _calcinosis(
     visits: pd.DataFrame,
-    visit_patient: np.ndarray,
-    day: np.ndarray,
-    start: np.ndarray,
+    timeline: _Visits,
     in_baseline_window: np.ndarray,
     on_treatment_after_start: np.ndarray,
-    n: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(calcinosis = 1 at baseline, and of those: last course on treatment is 'improved')."""
-    calcinosis = visits["calcinosis"].to_numpy(dtype=np.float64, na_value=np.nan)
+    calcinosis = timeline.column(visits, "calcinosis")
     present = ~np.isnan(calcinosis)
-    units = np.where(present, calcinosis, 0).astype(np.int64)
-    has_base, base_value = _pick_closest(
-        visit_patient, day, units, start, present & in_baseline_window, n
+    has_base, base_value = timeline.pick_closest(
+        np.where(present, calcinosis, 0).astype(np.int64), present & in_baseline_window, 0
     )
     baseline_present = has_base & (base_value == 1)
 
-    course = visits["calcinosis_course"].astype(object).to_numpy(dtype=object)
-    course_present = ~pd.isna(course) & on_treatment_after_start
-    rows = np.flatnonzero(course_present)
-    # The last recorded course: the closest to +infinity, i.e. the latest date first.
-    last = rows[_first_per_patient(visit_patient[rows], -day[rows], day[rows])]
-    improved = np.zeros(n, dtype=bool)
-    improved[visit_patient[last]] = course[last] == "improved"
+    course = visits["calcinosis_course"].to_numpy(dtype=object)[timeline.order]
+    rows = np.flatnonzero(~pd.isna(course) & on_treatment_after_start)
+    # The last recorded course is the visit with the largest day: the smallest −day.
+    latest_first = (timeline.end_day[rows] - timeline.day[rows]).astype(np.int64)
+    last = rows[_smallest_key_per_patient(timeline.patient[rows], latest_first)]
+    improved = np.zeros(timeline.n_patients, dtype=bool)
+    improved[timeline.patient[last]] = course[last] == "improved"
     return baseline_present, baseline_present & improved
-
-
-def _developed_du(
-    visits: pd.DataFrame,
-    visit_patient: np.ndarray,
-    on_treatment_after_start: np.ndarray,
-    events: pd.DataFrame,
-    ids: pd.Index,
-    start: np.ndarray,
-    end: np.ndarray,
-    n: int,
-) -> np.ndarray:
-    """A visit after baseline on treatment with du_count > 0, or a DU event on treatment."""
-    du_count = visits["du_count"].to_numpy(dtype=np.float64, na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        ulcer_visit = on_treatment_after_start & (du_count > 0)
-    developed = np.zeros(n, dtype=bool)
-    developed[visit_patient[ulcer_visit]] = True
-    event_patient, on_treatment = _events_in_treatment(events, ids, start, end)
-    du_event = on_treatment & (events["event_type"].astype(str).to_numpy() == "digital_ulcer")
-    developed[event_patient[du_event]] = True
-    return developed
-
-
-def _events_in_treatment(
-    events: pd.DataFrame, ids: pd.Index, start: np.ndarray, end: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    event_patient = ids.get_indexer(events["patient_id"].astype(str)).astype(np.int64)
-    event_day = _days(events["event_date"])
-    on_treatment = (event_day >= start[event_patient]) & (event_day <= end[event_patient])
-    return event_patient, on_treatment
-
-
-def _events_on_treatment(
-    events: pd.DataFrame, ids: pd.Index, start: np.ndarray, end: np.ndarray, n: int
-) -> dict[str, np.ndarray]:
-    """Per event type, the number of events on treatment of each patient."""
-    event_patient, on_treatment = _events_in_treatment(events, ids, start, end)
-    types = events["event_type"].astype(str).to_numpy()
-    return {
-        event_type: np.bincount(
-            event_patient[on_treatment & (types == event_type)], minlength=n
-        ).astype(np.int64)
-        for event_type in EVENT_TYPES
-    }
