@@ -622,11 +622,11 @@ def _draw_visit_values(
     fvc0 = per_patient(np.clip(rng.normal(82, 17, n), 35, 140))
     fvc_slope = per_patient(rng.normal(0.2, 0.25, n))
     fvc = fvc0 + fvc_slope * t12 + rng.normal(0, 2.5, m)
-    values["fvc_pct"] = _on_grid(fvc, "fvc_pct", present("fvc_pct") & ~no_pft)
+    values["fvc_pct"] = _on_grid(fvc, "fvc_pct", present("fvc_pct") & (forced | ~no_pft))
     dlco0 = per_patient(np.clip(rng.normal(58, 16, n), 15, 130))
     dlco_slope = per_patient(rng.normal(0.2, 0.30, n))
     dlco = dlco0 + dlco_slope * t12 + rng.normal(0, 3.5, m)
-    values["dlco_pct"] = _on_grid(dlco, "dlco_pct", present("dlco_pct") & ~no_pft)
+    values["dlco_pct"] = _on_grid(dlco, "dlco_pct", present("dlco_pct") & (forced | ~no_pft))
     # mRSS: higher in diffuse disease; most patients soften, about 15% progress.
     mrss_mean = np.select([subset == "dcSSc", subset == "lcSSc"], [17.0, 6.0], 10.0)
     mrss_sd = np.select([subset == "dcSSc", subset == "lcSSc"], [8.0, 4.0], 6.0)
