@@ -1,23 +1,40 @@
 """In-process pooled analysis over local centre folders (``sscjak-coordinator simulate``).
 
-Each folder is read and summarised by the node's own code, exactly as a node would;
-the vectors are then pooled and the results computed from the pooled vector alone.
+Each folder becomes one in-process node with its own throw-away state directory
+(identity, X25519 key, approval, ledger, audit log). The pooled summary is obtained
+through the same secure round as in deployment: the coordinator's
+:func:`~sscjak.coordinator.secure_round.run_secure_analysis` sends the analysis request,
+every node's :func:`~sscjak.node.analysis_handler.handle_analysis_request` checks it,
+masks its summary with pairwise masks and replies, and the coordinator adds the masked
+vectors — only the transport differs (:class:`InProcessTransport`: direct calls, no
+network).
+
+simulate **approves the plan automatically** at every simulated node: the person
+running simulate is the data steward of every folder, on their own machine, so the
+approval step has nobody else to protect (see
+:mod:`sscjak.node.simulated_centres`). Real nodes are approved with
+``sscjak-node approve``.
+
 This is the one coordinator module that imports ``sscjak.node``: in a simulation the
 coordinator process also plays every node.
 """
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from sscjak.coordinator.secure_round import MIN_NODES, InProcessTransport, run_secure_analysis
+from sscjak.node.analysis_handler import handle_analysis_request
 from sscjak.node.centre_reader import CentreDataError
+from sscjak.node.simulated_centres import prepare_simulated_nodes
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan
-from sscjak.shared.summary_layout import SummaryLayout
 
 
 def centre_summaries(folders: Sequence[Path], plan: Plan) -> list[np.ndarray]:
@@ -36,9 +53,35 @@ def centre_summaries(folders: Sequence[Path], plan: Plan) -> list[np.ndarray]:
 
 
 def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarray, int]:
-    """(pooled vector, number of centres): the plain sum of the centres' summaries."""
+    """(pooled vector, number of centres) through one in-process secure round.
+
+    Every folder is first read and summarised by the node code, so that all data
+    problems of all folders are reported together before any round starts; each
+    simulated node then answers the round with that summary, masked. At least 3
+    folders are needed: the protocol never pools fewer than 3 centres.
+    """
+    folders = [Path(folder) for folder in folders]
     vectors = centre_summaries(folders, plan)
-    pooled = SummaryLayout.for_plan(plan).zeros()
-    for vector in vectors:
-        pooled += vector
-    return pooled, len(vectors)
+    if len(folders) < MIN_NODES:
+        raise UserError(
+            f"simulate needs at least {MIN_NODES} centre folders, got {len(folders)}: "
+            "secure aggregation never pools fewer than 3 centres"
+        )
+    summaries = {folder: vector for folder, vector in zip(folders, vectors, strict=True)}
+
+    def summarise(folder: Path, _plan: Plan) -> np.ndarray:
+        # the node code already summarised this folder above (same plan)
+        return summaries[folder]
+
+    with tempfile.TemporaryDirectory(prefix="sscjak-simulate-") as state_root:
+        roster, nodes = prepare_simulated_nodes(
+            folders, plan, Path(state_root), summarise=summarise
+        )
+        transport = InProcessTransport(
+            {
+                name: functools.partial(handle_analysis_request, node=node)
+                for name, node in nodes.items()
+            }
+        )
+        result = run_secure_analysis(transport, plan, roster, max_attempts=1)
+    return result.pooled, len(result.participants)
