@@ -344,6 +344,40 @@ def test_written_folder_passes_the_node_reader_with_the_same_values(
     assert list(start) == list(tables.patients["jaki_start"])
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_patients=st.integers(1, 150),
+    seed=st.integers(0, 2**32 - 1),
+    off_grid=st.sampled_from([0.0, 0.05, 1.0]),
+    equidistant=st.booleans(),
+    edges=st.booleans(),
+    fmt=st.sampled_from(["csv", "parquet"]),
+)
+def test_any_generated_folder_passes_the_node_reader(
+    tmp_path_factory: pytest.TempPathFactory,
+    n_patients: int,
+    seed: int,
+    off_grid: float,
+    equidistant: bool,
+    edges: bool,
+    fmt: str,
+) -> None:
+    tables = generate_cohort(
+        n_patients,
+        seed,
+        off_grid_fraction=off_grid,
+        equidistant_visits=equidistant,
+        window_edge_visits=edges,
+    )
+    folder = tmp_path_factory.mktemp("centre")
+    write_centre(tables, folder, fmt=fmt)
+    data = read_centre(folder)  # raises CentreDataError listing any problem
+    assert len(data.patients) == n_patients
+    assert len(data.visits) == len(tables.visits)
+    if off_grid == 0:
+        assert sum(data.off_grid.values()) == 0
+
+
 def test_xlsx_has_one_workbook_per_table_with_its_sheet_named_like_the_file(
     tmp_path: Path,
 ) -> None:
