@@ -383,7 +383,8 @@ def _visit_keys(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     codes, _ = pd.factorize(frame["patient_id"], sort=True, use_na_sentinel=True)
     dates = frame["visit_date"].to_numpy()
     valid = (codes >= 0) & ~np.isnat(dates)
-    days = (dates - EARLIEST_DATE.to_datetime64()) // np.timedelta64(1, "D")
+    origin = EARLIEST_DATE.to_datetime64().astype("datetime64[ns]")
+    days = (np.where(valid, dates, origin) - origin) // np.timedelta64(1, "D")
     keys = np.where(valid, (codes.astype(np.int64) << _DAY_BITS) + days, -1)
     return keys, valid
 
