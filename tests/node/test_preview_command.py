@@ -1,0 +1,46 @@
+"""``sscjak-node preview``: the decoded summary that would be sent, and its size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sscjak.coordinator.synthetic_cohort import bundled_demo_folder
+from sscjak.node.analysis_handler import summary_digest
+from sscjak.node.cli import main as node_main
+from sscjak.node.summary import summarise_centre
+from sscjak.shared.plan import default_plan
+from sscjak.shared.summary_layout import SummaryLayout
+
+
+def _centre() -> Path:
+    return sorted(p for p in bundled_demo_folder().iterdir() if p.is_dir())[0]
+
+
+def test_preview_prints_the_decoded_summary_its_digest_and_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = default_plan()
+    layout = SummaryLayout.for_plan(plan)
+    summary = summarise_centre(_centre(), plan)
+    assert node_main(["preview", "--data", str(_centre())]) == 0
+    out = capsys.readouterr().out
+    assert f"{8 * layout.length} bytes" in out
+    assert summary_digest(summary) in out
+    decoded = json.loads(out[out.index("{") :])
+    assert decoded == layout.describe(summary)
+
+
+def test_preview_json_only_and_bad_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text('outcomes = ["mrss"]\nmonths = [12]\n')
+    assert node_main(["preview", "--data", str(_centre()), "--plan", str(plan_file), "--json"]) == 0
+    decoded = json.loads(capsys.readouterr().out)
+    assert "change.mrss.12.histogram" in decoded and "change.tjc.12.histogram" not in decoded
+    (tmp_path / "empty").mkdir()
+    assert node_main(["preview", "--data", str(tmp_path / "empty")]) == 1
+    assert "patients" in capsys.readouterr().err
