@@ -152,6 +152,7 @@ def _draw_histogram(ax: Axes, bins: Sequence[Bin], minimum: int, grid_step: floa
         linewidth=0.8,
     )
     _check_drawn_bars(ax, minimum)
+    ax.bar_label(ax.containers[-1], fontsize=7, padding=1)
     ax.set_ylabel("Patients")
     ax.spines[["top", "right"]].set_visible(False)
     return shown

@@ -94,9 +94,18 @@ def format_count_percent(count: int | None, total: int | None) -> str:
     return f"{count} ({format_percent(count, total)})"
 
 
+#: Decimals of a standardized mean change and of its confidence limits.
+SMC_DECIMALS = 2
+
+
 def format_smc(value: float | None) -> str:
     """A standardized mean change, two decimals."""
-    return format_number(value, 2)
+    return format_number(value, SMC_DECIMALS)
+
+
+def format_smc_with_ci(value: float | None, interval: list[float | None] | None) -> str:
+    """``SMC (low to high)`` with two decimals throughout."""
+    return format_estimate_interval(value, interval, SMC_DECIMALS)
 
 
 def format_interval(low: float | None, high: float | None, decimals: int) -> str:

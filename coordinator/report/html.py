@@ -37,10 +37,9 @@ table { border-collapse: collapse; width: 100%; margin: 6px 0 4px;
         border-top: 2px solid #1b1b1b; border-bottom: 2px solid #1b1b1b; }
 th, td { padding: 4px 8px; text-align: left; vertical-align: top; }
 table.narrow { width: auto; min-width: 60%; }
-td:first-child { white-space: nowrap; }
+td:first-child { min-width: 9em; }
 thead th { border-bottom: 1px solid #1b1b1b; font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums;
-                 white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.section td { font-weight: 600; padding-top: 8px; }
 tr.suppressed td.rule { color: #6b4e00; font-style: italic; }
 tbody tr:nth-child(even) td { background: #f6f7f9; }

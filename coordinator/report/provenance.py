@@ -33,7 +33,7 @@ def provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Plan SHA-256", str(results.get("plan_sha256"))),
         ("Outcomes", ", ".join(map(str, plan.get("outcomes") or [])) or "not recorded"),
         ("Time points", ", ".join(f"{m} months" for m in months) if months else "not recorded"),
-        ("Window", f"±{plan.get('window_months', 2)} months"),
+        ("Window", f"±{float(plan.get('window_months', 2)):g} months"),
         (
             "Suppression rule",
             f"change cells with pooled n < {min_cell(results)} are "
@@ -54,7 +54,7 @@ def methods_paragraph(results: Mapping[str, Any]) -> str:
     software = results.get("software") or {}
     months = plan.get("months") or [12, 24]
     when = " and ".join(str(m) for m in months)
-    window = plan.get("window_months", 2)
+    window = f"{float(plan.get('window_months', 2)):g}"
     minimum = min_cell(results)
     smc_kind = str(plan.get("smc", "baseline"))
     smc_text = (

@@ -27,6 +27,7 @@ from sscjak.coordinator.report.formatting import (
     format_p_value,
     format_percent,
     format_rank_statistic,
+    format_smc_with_ci,
 )
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES
 
@@ -190,7 +191,7 @@ def _change_row(cell: Mapping[str, Any], minimum: int) -> ReportRow:
                 cell.get("median_change"), cell.get("q1_change"), cell.get("q3_change"), decimals
             ),
             format_mean_sd(cell.get("mean_change"), cell.get("sd_change"), decimals),
-            format_estimate_interval(cell.get("smc"), cell.get("smc_ci"), 2),
+            format_smc_with_ci(cell.get("smc"), cell.get("smc_ci")),
             format_rank_statistic(cell.get("V")),
             format_p_value(cell.get("p_value")),
             P_METHOD_LABELS.get(str(method), str(method))
@@ -214,7 +215,7 @@ def _change_csv_row(cell: Mapping[str, Any], minimum: int) -> tuple[Any, ...]:
 def _change_notes(results: Mapping[str, Any], minimum: int) -> tuple[str, ...]:
     plan = results.get("plan") or {}
     smc_kind = str(plan.get("smc", "baseline"))
-    window = plan.get("window_months", 2)
+    window = f"{float(plan.get('window_months', 2)):g}"
     return (
         f"Change = value at the month ±{window} months minus the baseline value (JAKi "
         "initiation); n = patients with both values. IQR given as (Q1, Q3), R quantile type 7.",
