@@ -1,0 +1,16 @@
+"""Pooled statistics of CONTRACT.md §3 as pure functions of the pooled summary.
+
+Every function takes exact integers (counts, sums in grid units, histograms of grid
+values) and returns what R 4.x gives on the stacked rows:
+
+* :mod:`.quantiles` — ``quantile(x, type = 7)`` of a histogram (Hyndman & Fan 1996).
+* :mod:`.moments` — mean, SD, Pearson r from exact integer sums.
+* :mod:`.signed_rank` — ``wilcox.test(d)`` with R's defaults; the opt-in exact
+  conditional p-value of ``exactRankTests::wilcox.exact``.
+* :mod:`.smc` — standardized mean changes and their large-sample CI (Becker 1988).
+* :mod:`.poisson` — exact Poisson rate CI (Garwood 1936), as ``poisson.test``.
+* :mod:`.binning` — merging sparse bins for figures and disclosure control.
+* :mod:`.change_cell` — all of the above for one change cell, as §4 result keys.
+
+No I/O, no pandas, no randomness.
+"""
