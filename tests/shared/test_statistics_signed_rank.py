@@ -281,6 +281,16 @@ def test_exact_conditional_tiny_p_has_relative_accuracy() -> None:
     assert exact_conditional_p(*histogram(raw)) == pytest.approx(float(expected), rel=1e-9)
 
 
+def test_exact_conditional_extreme_tail_in_closed_form() -> None:
+    # 3 changes of -1 (doubled midrank 4) and 600 of +2 (doubled midrank 607): only sign
+    # patterns with every +2 group member positive reach 2V, so p = 2·2^-600 = 2^-599.
+    p = exact_conditional_p(np.array([-1, 2]), np.array([3, 600]))
+    assert p == pytest.approx(2.0**-599, rel=1e-11)
+    # One of the 600 turned negative: P(T <= 619) = (1 + 600)·2^-600, p = 2·601·2^-600.
+    p = exact_conditional_p(np.array([-2, -1, 2]), np.array([1, 3, 599]))
+    assert p == pytest.approx(2 * 601 * 2.0**-600, rel=1e-11)
+
+
 def test_exact_conditional_two_thousand_patients_under_a_second() -> None:
     rng = np.random.default_rng(7)
     raw = rng.integers(-9, 12, size=2000)  # mRSS-like: 20 distinct |d| values
