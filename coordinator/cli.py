@@ -11,6 +11,10 @@ COMMAND_MODULES: list[str] = [
     "sscjak.coordinator.simulate_command",
     "sscjak.coordinator.roster_command",
     "sscjak.coordinator.synthesize_command",
+    "sscjak.coordinator.certs_command",
+    "sscjak.coordinator.serve_command",
+    "sscjak.coordinator.run_command",
+    "sscjak.coordinator.demo_command",
 ]
 
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 #: File names inside the node's state directory.
 FLOWER_AUTH_PRIVATE_KEY_FILE = "flower_auth_key"
 FLOWER_AUTH_PUBLIC_KEY_FILE = "flower_auth_key.pub"
-FLOWER_AUTH_PUBLIC_PEM_FILE = "flower_auth_key.pem"
+FLOWER_AUTH_PUBLIC_PEM_FILE = "flower_auth_public_key.pem"  # read by node_keys.roster_entry
 
 
 @dataclass(frozen=True)

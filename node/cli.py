@@ -12,6 +12,8 @@ COMMAND_MODULES: list[str] = [
     "sscjak.node.keys_command",
     "sscjak.node.approve_command",
     "sscjak.node.preview_command",
+    "sscjak.node.serve_command",
+    "sscjak.node.flower_key_command",
 ]
 
 

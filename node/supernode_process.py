@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from flwr.app import Message
+from flwr.app import Context, Message
 
 #: Environment every Flower process of sscjak runs with: no telemetry, no online update
 #: check (a hospital node must not phone home), state under the node's own FLWR_HOME.
@@ -114,17 +114,18 @@ def supernode_command(settings: SuperNodeSettings) -> list[str]:
     return command
 
 
-#: What the runner calls for every message: the reply to send (never raises).
-MessageHandler = Callable[[Message], Message]
+#: What the runner calls for every message and its Flower context: the reply to send.
+MessageHandler = Callable[[Message, Context], Message]
 
 
 class LocalClientAppRunner:
     """Answer the SuperNode's ClientApp tasks with the local handler, never a pushed bundle.
 
-    ``handler`` receives the Flower ``Message`` the coordinator sent and returns the reply
-    ``Message`` (``sscjak.node.flower_client_app.reply_to_message`` bound to the node's
-    context). One task at a time, in this process; ``on_task(fab_hash, message_type)``
-    is told about each task (the bundle's hash is what the coordinator *offered* to run).
+    ``handler`` receives the Flower ``Message`` the coordinator sent and its ``Context``
+    and returns the reply ``Message`` (``sscjak.node.flower_client_app.answer_message``
+    with the node's ClientApp). One task at a time, in this process;
+    ``on_task(fab_hash, message_type)`` is told about each task (the bundle's hash is
+    what the coordinator *offered* to run).
     """
 
     def __init__(
@@ -211,7 +212,7 @@ class LocalClientAppRunner:
             message, context, _run, fab = pull_task_input(client)
             if self.on_task is not None:
                 self.on_task(fab.hash_str, message.metadata.message_type)
-            reply = self.handler(message)
+            reply = self.handler(message, context)
             push_message(client, reply, context)
             status, details = SubStatus.COMPLETED, ""
             self.tasks_answered += 1

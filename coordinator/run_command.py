@@ -1,0 +1,75 @@
+"""``sscjak-coordinator run --plan P --roster R --out FILE [--report DIR]``: one analysis.
+
+Submits the plan to the running SuperLink of ``--home`` (``sscjak-coordinator serve``);
+the ServerApp asks every connected roster node, shows "nodes answered k/n" as replies
+arrive, reruns without a node that dropped out (never below 3 nodes), and writes the
+results file of CONTRACT.md §4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from sscjak.coordinator.deployment import CoordinatorHome, run_flower_analysis
+from sscjak.coordinator.pooled_results import format_results_table
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.plan import PlanError, default_plan, load_plan
+from sscjak.shared.roster import load_roster
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run an analysis plan on the connected nodes",
+        description="Run a pooled analysis on the centres' nodes connected to the SuperLink.",
+    )
+    parser.add_argument("--home", type=Path, required=True, metavar="DIR", help="coordinator home")
+    parser.add_argument("--plan", type=Path, help="plan TOML (default: the reference study)")
+    parser.add_argument("--roster", type=Path, required=True, help="study roster TOML")
+    parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="also write the study report")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the nodes' answers"
+    )
+    parser.add_argument(
+        "--wait-for-nodes",
+        type=float,
+        default=30.0,
+        help="seconds to wait for every roster node to be online before starting",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    home = CoordinatorHome(args.home)
+    settings = home.load_settings()
+    load_roster(args.roster)  # fail early, with the roster's own message
+    run_dir = home.runs_dir / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plan = default_plan() if args.plan is None else load_plan(args.plan)
+    except PlanError as error:
+        raise UserError(str(error)) from None
+    plan_file = run_dir / "plan.toml"
+    plan_file.write_text(plan.canonical_toml, encoding="utf-8")
+    run_flower_analysis(
+        settings,
+        run_dir,
+        plan_file=plan_file,
+        roster_file=args.roster,
+        out_file=args.out,
+        timeout=args.timeout,
+        wait_for_nodes=args.wait_for_nodes,
+    )
+    results = json.loads(Path(args.out).read_text(encoding="utf-8"))
+    print(format_results_table(results))
+    print(f"\nResults written to {args.out}")
+    if args.report is not None:
+        from sscjak.coordinator.report.write_report import write_report
+
+        files = write_report(results, args.report)
+        print(f"Report written to {files.html}")
+    return 0

@@ -1,0 +1,129 @@
+"""``sscjak-coordinator serve``: run the study's SuperLink (CONTRACT.md §5, issue 3).
+
+The Fleet API (the only thing centres reach) listens on ``--fleet-address``; the Control
+and Runtime APIs only on ``127.0.0.1:--control-port``; TLS with the certificates of
+``HOME/certs`` and node authentication are on unless ``--insecure``. Every roster member
+with a Flower node-authentication key is registered, so only the study's centres can
+connect. Runs until Ctrl-C / SIGTERM; state survives restarts (``--database``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from sscjak.coordinator.deployment import CoordinatorHome, ProcessGroup, start_superlink
+from sscjak.coordinator.superlink_process import SuperLinkSettings, register_supernode
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.roster import Roster, load_roster
+
+DEFAULT_FLEET_ADDRESS = "0.0.0.0:9092"
+DEFAULT_CONTROL_PORT = 9093
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the SuperLink the centres' nodes connect to",
+        description=(
+            "Run the coordinator's Flower SuperLink: centres reach only its Fleet API; the "
+            "control side listens on 127.0.0.1 only."
+        ),
+    )
+    parser.add_argument("--home", type=Path, required=True, metavar="DIR", help="coordinator home")
+    parser.add_argument(
+        "--fleet-address",
+        default=DEFAULT_FLEET_ADDRESS,
+        metavar="HOST:PORT",
+        help=f"address the centres connect to (default {DEFAULT_FLEET_ADDRESS})",
+    )
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=DEFAULT_CONTROL_PORT,
+        help=f"loopback port of the Control/Runtime API (default {DEFAULT_CONTROL_PORT})",
+    )
+    parser.add_argument("--roster", type=Path, help="register the Flower keys of this roster")
+    parser.add_argument(
+        "--insecure", action="store_true", help="no TLS, no node authentication (testing only)"
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (IPv6 in brackets) → (host, port)."""
+    host, separator, port = address.rpartition(":")
+    if not separator or not port.isdigit():
+        raise UserError(f"{address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def register_roster_nodes(settings: SuperLinkSettings, roster: Roster, key_dir: Path) -> list[str]:
+    """Register every roster member's Flower key with the SuperLink; the names registered.
+
+    A key the SuperLink already knows is not an error (a restart re-registers the roster).
+    """
+    key_dir.mkdir(parents=True, exist_ok=True)
+    registered: list[str] = []
+    for member in roster.members:
+        if member.flower_auth_public_key is None:
+            continue
+        public = serialization.load_pem_public_key(member.flower_auth_public_key.encode())
+        path = key_dir / f"{member.name}.pub"
+        path.write_bytes(
+            public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        )
+        try:
+            register_supernode(settings, path, member.name)
+        except RuntimeError as error:
+            if "already" not in str(error).lower():
+                raise UserError(f"could not register {member.name}: {error}") from None
+        registered.append(member.name)
+    return registered
+
+
+def run(args: argparse.Namespace) -> int:
+    home = CoordinatorHome(args.home)
+    home.root.mkdir(parents=True, exist_ok=True)
+    fleet_host, fleet_port = parse_address(args.fleet_address)
+    settings = SuperLinkSettings(
+        fleet_host=fleet_host,
+        fleet_port=fleet_port,
+        control_port=args.control_port,
+        database=home.database,
+        flwr_home=home.flwr_home,
+        certificates=None if args.insecure else home.certificates(),
+        node_authentication=not args.insecure,
+    )
+    roster = load_roster(args.roster) if args.roster else None
+    stop_requested = {"flag": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop_requested["flag"] = True
+
+    with ProcessGroup(home.root / "logs") as processes:
+        superlink = start_superlink(processes, settings)
+        home.save_settings(settings)
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if roster is not None:
+                names = register_roster_nodes(settings, roster, home.root / "node_keys")
+                print(f"registered {len(names)} node key(s): {', '.join(names)}")
+            print(
+                f"SuperLink running (pid {superlink.pid}): centres connect to "
+                f"{settings.fleet_address}; control on {settings.control_address}. Ctrl-C stops.",
+                flush=True,
+            )
+            while not stop_requested["flag"] and superlink.process.poll() is None:
+                time.sleep(0.5)
+            if superlink.process.poll() is not None:
+                raise UserError(f"the SuperLink exited\n{superlink.log_tail()}")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            (home.root / "superlink.json").unlink(missing_ok=True)
+    return 0

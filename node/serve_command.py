@@ -1,0 +1,162 @@
+"""``sscjak-node serve``: run the centre's node behind its firewall (CONTRACT.md §5).
+
+Starts Flower's SuperNode, which connects *out* to the coordinator's SuperLink (TLS by
+default, node-key authentication) and opens no port except its Runtime API on
+127.0.0.1; then answers every analysis request in this process with the locally
+installed sscjak ClientApp (:mod:`sscjak.node.supernode_process`). The SuperNode is
+supervised: if it exits, ``serve`` exits too (non-zero); on Ctrl-C or SIGTERM it is
+stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from sscjak.node.auth_keys import ensure_flower_auth_key
+from sscjak.node.flower_client_app import answer_message, build_client_app
+from sscjak.node.node_context import DEFAULT_MAX_ANSWERS_PER_PLAN, NodeContext
+from sscjak.node.supernode_process import (
+    LocalClientAppRunner,
+    SuperNodeSettings,
+    flower_environment,
+    supernode_command,
+    wait_for_runtime_api,
+)
+from sscjak.shared.cli_support import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="connect to the coordinator and answer approved analyses",
+        description=(
+            "Run this centre's node: a Flower SuperNode connects out to the coordinator "
+            "(no inbound port), and every analysis request is answered by the installed "
+            "sscjak code only, for approved plans only, with an audit-log line each."
+        ),
+    )
+    parser.add_argument("--state", type=Path, required=True, metavar="DIR", help="node state dir")
+    parser.add_argument(
+        "--data", type=Path, required=True, metavar="DIR", help="centre data folder"
+    )
+    parser.add_argument(
+        "--superlink", required=True, metavar="HOST:PORT", help="coordinator's Fleet API address"
+    )
+    parser.add_argument(
+        "--root-certificates",
+        type=Path,
+        metavar="CA.pem",
+        help="the study CA certificate (required unless --insecure)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="connect without TLS and without node authentication (testing only)",
+    )
+    parser.add_argument(
+        "--runtime-port",
+        type=int,
+        default=0,
+        help="loopback port of the SuperNode's Runtime API (default: a free port)",
+    )
+    parser.add_argument(
+        "--max-answers-per-plan",
+        type=int,
+        default=DEFAULT_MAX_ANSWERS_PER_PLAN,
+        help="answers given per approved plan, reruns included "
+        f"(default {DEFAULT_MAX_ANSWERS_PER_PLAN})",
+    )
+    parser.set_defaults(func=run)
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.data.is_dir():
+        raise UserError(f"not a folder: {args.data}")
+    node = NodeContext.from_state_dir(
+        args.state, args.data, max_answers_per_plan=args.max_answers_per_plan
+    )
+    if args.insecure:
+        auth_key = None
+        print("WARNING: --insecure: no TLS and no node authentication.", file=sys.stderr)
+    else:
+        if args.root_certificates is None or not args.root_certificates.is_file():
+            raise UserError("give the study CA certificate with --root-certificates CA.pem")
+        auth_key = ensure_flower_auth_key(args.state).private_key_path
+    try:
+        settings = SuperNodeSettings(
+            superlink=args.superlink,
+            runtime_port=args.runtime_port or _free_loopback_port(),
+            root_certificates=None if args.insecure else args.root_certificates.resolve(),
+            insecure=args.insecure,
+            auth_private_key=auth_key,
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+    flwr_home = args.state / "flwr_home"
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    supernode = subprocess.Popen(
+        supernode_command(settings),
+        env=flower_environment(flwr_home),
+        stdin=subprocess.DEVNULL,
+        # Same process group as serve: whoever stops serve's group stops the SuperNode.
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    app = build_client_app(node)
+    runner = LocalClientAppRunner(
+        settings.runtime_api_address,
+        lambda message, context: answer_message(app, node, message, context),
+        on_task=lambda fab_hash, kind: print(
+            f"{node.name}: {kind} message (offered bundle {fab_hash[:12]}… not used)", flush=True
+        ),
+    )
+    exit_code = 0
+    try:
+        wait_for_runtime_api(settings.runtime_api_address)
+        print(
+            f"{node.name}: serving {args.data} via {args.superlink} "
+            f"({'INSECURE' if args.insecure else 'TLS, node authentication'}); "
+            f"SuperNode pid {supernode.pid}",
+            flush=True,
+        )
+        watcher = threading.Thread(
+            target=lambda: (supernode.wait(), stop.set()), name="supernode-watch", daemon=True
+        )
+        watcher.start()
+        runner.run(stop)
+        if supernode.poll() is not None:
+            print(f"{node.name}: the SuperNode exited ({supernode.returncode})", file=sys.stderr)
+            exit_code = 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if supernode.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(supernode.pid, signal.SIGTERM)
+            try:
+                supernode.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(supernode.pid, signal.SIGKILL)
+                supernode.wait(timeout=10)
+    return exit_code
