@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,20 +64,27 @@ class InProcessTransport:
     ``handlers`` (or listed in :attr:`unreachable`) behaves like a node that dropped out.
     """
 
-    def __init__(self, handlers: Mapping[str, Callable[[Payload], Payload]]) -> None:
+    def __init__(
+        self, handlers: Mapping[str, Callable[[Payload], Payload]], *, workers: int = 4
+    ) -> None:
         self.handlers = dict(handlers)
         self.unreachable: set[str] = set()
         self.sent: list[dict[str, Payload]] = []
+        self.workers = workers
 
     def exchange(self, requests: dict[str, Payload], timeout: float) -> dict[str, Payload]:
+        """Call the handlers, ``workers`` at a time (nodes wait on their own disk syncs)."""
         self.sent.append(dict(requests))
-        replies: dict[str, Payload] = {}
-        for name, request in requests.items():
-            handler = self.handlers.get(name)
-            if handler is None or name in self.unreachable:
-                continue
-            replies[name] = handler(request)
-        return replies
+        reachable = {
+            name: self.handlers[name]
+            for name in requests
+            if name in self.handlers and name not in self.unreachable
+        }
+        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            futures = {
+                name: pool.submit(handler, requests[name]) for name, handler in reachable.items()
+            }
+            return {name: future.result() for name, future in futures.items()}
 
 
 @dataclass(frozen=True)

@@ -79,12 +79,13 @@ def pairwise_mask_key(
 
 
 def mask_stream(key: bytes, length: int) -> np.ndarray:
-    """``length`` pseudo-random uint64 words: the ChaCha20 keystream of ``key`` (RFC 8439)."""
+    """``length`` pseudo-random uint64 words (read-only): the ChaCha20 keystream (RFC 8439)."""
     if length < 0:
         raise MaskingError("a mask cannot have a negative length")
     encryptor = Cipher(algorithms.ChaCha20(key, _ZERO_COUNTER_NONCE), mode=None).encryptor()
     keystream = encryptor.update(bytes(8 * length))
-    return np.frombuffer(keystream, dtype="<u8").astype(np.uint64)
+    # a read-only view, no copy: the words are little-endian on every platform
+    return np.frombuffer(keystream, dtype="<u8")
 
 
 def mask_summary(
