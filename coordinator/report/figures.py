@@ -57,7 +57,8 @@ class ReportFigure:
     """A rendered figure: its file stem, caption, PNG bytes and the bars it shows.
 
     ``bars`` holds, for every histogram bar drawn, ``(panel, low, high, count)``: the
-    data a reviewer (or a test) checks against the minimum cell.
+    data a reviewer (or a test) checks against the minimum cell. ``points`` holds, for
+    every estimate of a forest plot, ``(label, estimate, ci_low, ci_high)``.
     """
 
     key: str
@@ -65,6 +66,7 @@ class ReportFigure:
     caption: str
     png: bytes
     bars: tuple[tuple[str, float, float, int], ...] = ()
+    points: tuple[tuple[str, float, float | None, float | None], ...] = ()
 
 
 def merge_small_bins(bins: Sequence[Sequence[float]], minimum: int) -> list[Bin]:
@@ -115,9 +117,7 @@ def _check_drawn_bars(ax: Axes, minimum: int) -> None:
 def _png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     # No timestamp or version in the metadata: the same results give the same bytes.
-    figure.savefig(
-        buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None}
-    )
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
     plt.close(figure)
     return buffer.getvalue()
 
@@ -166,10 +166,11 @@ def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
     height = max(2.5, 0.32 * len(cells) + 1.2)
     figure, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, height))
     labels = []
+    points: list[tuple[str, float, float | None, float | None]] = []
     lows, highs = [0.0], [0.0]
     for row, cell in enumerate(cells):
         y = len(cells) - 1 - row
-        name = f"{measure_label(cell)}, {cell.get('months')} mo"
+        name = f"{measure_label(cell, with_unit=False)}, {cell.get('months')} months"
         if cell.get("suppressed"):
             labels.append(name)
             ax.text(
@@ -187,10 +188,12 @@ def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
         if smc is None:
             ax.text(0, y, "not estimable", va="center", ha="center", fontsize=8, color="#666666")
             continue
-        if ci and ci[0] is not None and ci[1] is not None:
-            ax.plot([ci[0], ci[1]], [y, y], color=POINT_COLOUR, linewidth=1.4)
-            lows.append(ci[0])
-            highs.append(ci[1])
+        low, high = (ci[0], ci[1]) if ci else (None, None)
+        if low is not None and high is not None:
+            ax.plot([low, high], [y, y], color=POINT_COLOUR, linewidth=1.4)
+            lows.append(low)
+            highs.append(high)
+        points.append((name, smc, low, high))
         ax.plot([smc], [y], "s", color=POINT_COLOUR, markersize=5)
         lows.append(smc)
         highs.append(smc)
@@ -208,6 +211,7 @@ def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
         caption=f"SMC = {SMC_LABELS.get(smc_kind, smc_kind)}. Squares: estimate; lines: "
         "95% CI. Negative values are decreases from baseline.",
         png=_png(figure),
+        points=tuple(points),
     )
 
 

@@ -158,12 +158,12 @@ def suppression_rule(cell: Mapping[str, Any], minimum: int) -> str:
     return str(cell.get("suppression_rule") or f"pooled n < {minimum}")
 
 
-def measure_label(cell: Mapping[str, Any]) -> str:
+def measure_label(cell: Mapping[str, Any], with_unit: bool = True) -> str:
     """``label (unit)`` of a change cell, from the cell or the data contract."""
     measure = MEASURES.get(str(cell.get("outcome")))
     label = cell.get("label") or (measure.label if measure else str(cell.get("outcome")))
     unit = cell.get("unit") or (measure.unit if measure else "")
-    return f"{label} ({unit})" if unit else str(label)
+    return f"{label} ({unit})" if unit and with_unit else str(label)
 
 
 def measure_resolution(cell: Mapping[str, Any]) -> float | None:
