@@ -253,13 +253,13 @@ def generate_cohort(
         visit_patient = np.concatenate([visit_patient, *extra_patient])
         visit_day = np.concatenate([visit_day, *extra_day])
         forced = np.concatenate([forced, np.ones(len(visit_patient) - len(forced), bool)])
-    # One visit per patient and date: sort, keep the first of each (patient, day);
-    # forced edge-case visits sort first so they survive a collision.
-    order = np.lexsort((~forced, visit_day, visit_patient))
-    visit_patient, visit_day, forced = visit_patient[order], visit_day[order], forced[order]
-    keep = np.ones(len(visit_day), dtype=bool)
-    keep[1:] = (np.diff(visit_patient) != 0) | (np.diff(visit_day) != 0)
-    visit_patient, visit_day, forced = visit_patient[keep], visit_day[keep], forced[keep]
+        # One visit per patient and date: sort, keep the first of each (patient, day);
+        # the edge-case visits sort first so they survive a collision.
+        order = np.lexsort((~forced, visit_day, visit_patient))
+        visit_patient, visit_day, forced = visit_patient[order], visit_day[order], forced[order]
+        keep = np.ones(len(visit_day), dtype=bool)
+        keep[1:] = (np.diff(visit_patient) != 0) | (np.diff(visit_day) != 0)
+        visit_patient, visit_day, forced = visit_patient[keep], visit_day[keep], forced[keep]
 
     visit_values = _draw_visit_values(rng, cohort, visit_patient, visit_day, forced)
     if off_grid_fraction > 0:
@@ -528,16 +528,46 @@ def _draw_visit_days(
     jitter = np.where(off, rng.choice([-1.0, 1.0], size=m) * rng.uniform(61, 100, size=m), jitter)
     day = fp_start + np.round(nominal * DAYS_PER_MONTH + jitter).astype(np.int64)
     # Keep follow-up visits after the baseline window and never after the last contact.
-    too_late = day > fp_last
-    day = np.where(too_late, fp_last - rng.integers(0, 31, size=m), day)
-    day = np.maximum(day, fp_start + BASELINE_DAYS_AFTER + 1)
-    day = np.minimum(day, fp_last)
+    # Visits that would fall outside are redrawn within 30 days of the nearer end (not
+    # piled on one day, which would make many same-day collisions).
+    first_allowed = fp_start + BASELINE_DAYS_AFTER + 1
+    spread = rng.integers(0, 31, size=m)
+    day = np.where(day > fp_last, fp_last - spread, day)
+    day = np.where(day < first_allowed, first_allowed + spread, day)
+    day = np.clip(day, first_allowed, fp_last)
 
     patients = np.concatenate(
         [np.flatnonzero(early_visit), np.flatnonzero(screening), follow_patient]
     )
     days = np.concatenate([first_day[early_visit], screening_day[screening], day])
-    return patients.astype(np.int64), days.astype(np.int64)
+    return _separate_same_day_visits(patients.astype(np.int64), days.astype(np.int64), last)
+
+
+def _separate_same_day_visits(
+    patient: np.ndarray, day: np.ndarray, last_contact: np.ndarray, rounds: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move a visit that falls on the same day as another of its patient to the next day.
+
+    The contract allows one visit per patient and date, and dropping the collisions would
+    lose about 1% of the visits asked for. A visit that cannot move forward (the day
+    after is past the last contact) moves back a day; after ``rounds`` rounds the few
+    collisions left are dropped. Returns the visits sorted by patient and day.
+    """
+    # One int64 sort key per visit, patient in the high bits and day in the low 32: a
+    # plain sort of the keys is several times faster than a lexsort of two arrays.
+    base = int(day.min()) - rounds - 1 if len(day) else 0
+    key = np.sort((patient << 32) | (day - base))
+    for _ in range(rounds):
+        repeat = np.zeros(len(key), dtype=bool)
+        repeat[1:] = key[1:] == key[:-1]
+        if not repeat.any():
+            break
+        forward = (key & 0xFFFFFFFF) + base + 1 <= last_contact[key >> 32]
+        key = np.sort(np.where(repeat, np.where(forward, key + 1, key - 1), key))
+    distinct = np.ones(len(key), dtype=bool)
+    distinct[1:] = key[1:] != key[:-1]
+    key = key[distinct]
+    return key >> 32, (key & 0xFFFFFFFF) + base
 
 
 def _equidistant_visit_days(
