@@ -28,15 +28,9 @@ from sscjak.shared.data_contract import (
 )
 from sscjak.shared.plan import Plan
 from sscjak.shared.statistics.binning import merge_small_bins
-from sscjak.shared.statistics.moments import (
-    baseline_followup_correlation,
-    mean_from_sums,
-    sd_from_sums,
-)
+from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
 from sscjak.shared.statistics.quantiles import quantile_type7
-from sscjak.shared.statistics.signed_rank import exact_conditional_p, signed_rank_test
-from sscjak.shared.statistics.smc import smc_baseline, smc_change, smc_confidence_interval
 from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
 
 RESULTS_SCHEMA = "sscjak.results/1"
@@ -88,46 +82,22 @@ def change_cell_result(
         row.update(suppressed=True, suppression_rule=f"pooled n < {plan.min_cell}")
         return row, None
     units, counts = _histogram(layout, pooled, f"{prefix}.histogram")
-    values = units / k
-    mean_change = mean_from_sums(n, s_d, k)
-    sd_change = sd_from_sums(n, s_d, s_dsq, k)
-    sd_baseline = sd_from_sums(n, s_x0, s_x0sq, k)
-    median, q1, q3 = quantile_type7(values, counts, [0.5, 0.25, 0.75])
-    r = baseline_followup_correlation(n, s_x0, s_x0sq, s_d, s_dsq, s_x0d)
-    smc_b = smc_baseline(mean_change, sd_baseline)
-    smc_c = smc_change(mean_change, sd_change)
-    smc = smc_b if plan.smc == "baseline" else smc_c
-    ci = smc_confidence_interval(smc, n, r, plan.smc) if smc is not None else None
-    test = signed_rank_test(units, counts)
-    row.update(
-        suppressed=False,
-        n=n,
-        n_pos=int(counts[units > 0].sum()),
-        n_neg=int(counts[units < 0].sum()),
-        n_zero=int(counts[units == 0].sum()),
-        mean_baseline=mean_from_sums(n, s_x0, k),
-        sd_baseline=sd_baseline,
-        mean_change=mean_change,
-        sd_change=sd_change,
-        median_change=median,
-        q1_change=q1,
-        q3_change=q3,
-        r_baseline_followup=r,
-        smc=smc,
+    statistics = change_cell_statistics(
+        ChangeCellSums(n, s_x0, s_x0sq, s_d, s_dsq, s_x0d),
+        units,
+        counts,
+        k,
         smc_kind=plan.smc,
-        smc_baseline=smc_b,
-        smc_change=smc_c,
-        smc_ci=list(ci) if ci is not None else None,
-        V=test.statistic_v,
-        p_value=test.p_value,
-        p_method=test.method,
+        exact_conditional=plan.exact_conditional_p,
     )
-    if plan.exact_conditional_p:
-        row["p_value_exact_conditional"] = exact_conditional_p(units, counts)
+    row["suppressed"] = False
+    row.update(statistics.as_result())
+    if not plan.exact_conditional_p:
+        del row["p_value_exact_conditional"]
     distribution = {
         "outcome": outcome,
         "months": months,
-        "bins": _bins(values, counts, plan.min_cell),
+        "bins": _bins(units / k, counts, plan.min_cell),
     }
     return row, distribution
 
