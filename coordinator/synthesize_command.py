@@ -101,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
     cohort = generate_cohort(args.patients, args.seed, visits_per_patient=args.visits_per_patient)
     centres = split_into_centres(cohort, args.centres, args.seed)
     for folder, centre in zip(folders, centres, strict=True):
-        for stale in _table_files(folder):  # no table of another format may stay beside
-            stale.unlink()
         write_centre(centre, folder, fmt=args.fmt)
         print(
             f"{folder}: {len(centre.patients)} patients, {len(centre.visits)} visits, "

@@ -320,12 +320,19 @@ def write_centre(tables: CohortTables, folder: Path, *, fmt: str = "csv") -> Non
 
     ``fmt`` is ``"csv"`` (UTF-8, comma, header row, empty cell = missing), ``"xlsx"``
     (one workbook per table, its only sheet named like the file) or ``"parquet"``.
-    Dates are written as ISO text in every format. The folder is created if needed.
+    Dates are written as ISO text in every format. The folder is created if needed; a
+    table file of another format already there (``patients.xlsx`` beside a new
+    ``patients.csv``) is removed, so that the folder names each table once.
     """
     if fmt not in WRITE_FORMATS:
         raise ValueError(f"format must be one of {', '.join(WRITE_FORMATS)}, got {fmt!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for table in (PATIENTS, VISITS, EVENTS):
+        for other in WRITE_FORMATS:
+            stale = folder / f"{table.name}.{other}"
+            if other != fmt and stale.is_file():
+                stale.unlink()
     for table, frame in (
         (PATIENTS, tables.patients),
         (VISITS, tables.visits),

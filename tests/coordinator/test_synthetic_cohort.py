@@ -404,6 +404,20 @@ def test_csv_is_plain_utf8_with_empty_cells_for_missing_values(tmp_path: Path) -
     assert any(",," in line for line in lines[1:])
 
 
+def test_rewriting_in_another_format_leaves_each_table_once(tmp_path: Path) -> None:
+    tables = generate_cohort(10, seed=3)
+    write_centre(tables, tmp_path, fmt="xlsx")
+    (tmp_path / "notes.txt").write_text("kept")
+    write_centre(tables, tmp_path, fmt="csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "events.csv",
+        "notes.txt",
+        "patients.csv",
+        "visits.csv",
+    ]
+    assert len(read_centre(tmp_path).patients) == 10
+
+
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format"):
         write_centre(generate_cohort(2, seed=1), tmp_path, fmt="json")
