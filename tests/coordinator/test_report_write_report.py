@@ -1,0 +1,210 @@
+"""write_report: the files of a report, self-contained HTML, and no half-written report."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sscjak.coordinator
+from sscjak.coordinator.cli import main as coordinator_main
+from sscjak.coordinator.report import write_report as write_report_module
+from sscjak.coordinator.report.write_report import ReportError, ReportFiles, write_report
+from sscjak.shared.cli_support import UserError, run_cli
+
+DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """Results of ``sscjak-coordinator simulate`` over the demo centres, and their file."""
+    folder = tmp_path_factory.mktemp("simulate")
+    args = ["simulate", *map(str, DEMO_CENTRES), "--out", str(folder / "results.json")]
+    assert coordinator_main(args) == 0
+    path = folder / "results.json"
+    return json.loads(path.read_text(encoding="utf-8")), path
+
+
+@pytest.fixture(scope="module")
+def written(demo, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], ReportFiles]:
+    """The demo results and the report written from them (shared by read-only tests)."""
+    results, _ = demo
+    return results, write_report(results, tmp_path_factory.mktemp("written") / "report")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path → bytes)."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_write_report_writes_html_markdown_tables_and_figures(written) -> None:
+    results, files = written
+    assert isinstance(files, ReportFiles)
+    assert files.html.name == "report.html"
+    assert files.markdown == files.html.parent / "report.md"
+    assert {p.name for p in files.tables} == {
+        "table1_cohort.csv",
+        "table2_change_from_baseline.csv",
+        "table3_calcinosis_digital_ulcers.csv",
+        "table4_glucocorticoid_dose.csv",
+        "table5_safety.csv",
+    }
+    outcomes = {c["outcome"] for c in results["changes"]}
+    assert {p.name for p in files.figures} == {
+        "forest_smc.png",
+        "followup_months.png",
+        *(f"changes_{o}.png" for o in outcomes),
+    }
+    for path in files.figures:
+        assert path.read_bytes().startswith(PNG_SIGNATURE)
+    markdown = files.markdown.read_text(encoding="utf-8")
+    for path in files.figures:
+        assert f"(figures/{path.name})" in markdown
+
+
+def test_html_embeds_every_figure_and_references_nothing_outside(written) -> None:
+    _, files = written
+    html = files.html.read_text(encoding="utf-8")
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    embedded = [base64.b64decode(s.split(",", 1)[1]) for s in sources]
+    assert sorted(embedded) == sorted(p.read_bytes() for p in files.figures)
+    # No reference to anything outside the file: no URL of any scheme but data:.
+    assert not re.search(r"https?://", html)
+    assert not re.search(r"""(?:src|href|url)\s*[=(]\s*["']?(?!data:)[a-z/.]""", html, re.I)
+    assert not re.search(r"@import|<link|<script", html, re.I)
+    # And the page forbids fetching anything even if it had such a reference.
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+def test_html_prints_readably(written) -> None:
+    html = written[1].html.read_text(encoding="utf-8")
+    print_css = html[html.index("@media print") :]
+    assert "break-inside: avoid" in print_css  # rows and figures not split across pages
+    assert "thead { display: table-header-group; }" in print_css  # headers repeat
+    assert "@page { size: A4" in html
+
+
+def test_other_files_of_the_folder_are_kept_and_stale_report_files_replaced(
+    demo, tmp_path: Path
+) -> None:
+    results, results_path = demo
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "results.json").write_bytes(results_path.read_bytes())
+    (folder / "figures").mkdir()
+    (folder / "figures" / "stale_figure.png").write_bytes(b"old")
+    write_report(results, folder)
+    assert (folder / "results.json").read_bytes() == results_path.read_bytes()
+    assert not (folder / "figures" / "stale_figure.png").exists()
+    assert (folder / "report.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"], "staging left behind"
+
+
+def test_a_refused_report_leaves_the_previous_one_untouched(demo, tmp_path: Path) -> None:
+    results, _ = demo
+    folder = tmp_path / "report"
+    write_report(results, folder)
+    before = snapshot(folder)
+    unsafe = copy.deepcopy(results)
+    unsafe["distributions"]["changes"][0]["bins"] = [[0.0, 0.0, 2]]
+    with pytest.raises(ReportError, match="minimum cell"):
+        write_report(unsafe, folder)
+    assert snapshot(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"], "staging left behind"
+
+
+def test_a_failure_while_moving_into_place_restores_the_previous_report(
+    demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results, _ = demo
+    folder = tmp_path / "report"
+    write_report(results, folder)
+    before = snapshot(folder)
+    real_rename = write_report_module.os.rename
+    calls = {"n": 0}
+
+    def failing_rename(source, target):
+        # Fail on the move of report.md from staging, after tables/ and figures/ moved.
+        staged = Path(source).parent.name.startswith(".report.report-")
+        if staged and Path(source).name == "report.md":
+            raise OSError("disk full")
+        calls["n"] += 1
+        return real_rename(source, target)
+
+    monkeypatch.setattr(write_report_module.os, "rename", failing_rename)
+    changed = copy.deepcopy(results)
+    changed["plan"]["title"] = "A different title"
+    with pytest.raises(OSError, match="disk full"):
+        write_report(changed, folder)
+    monkeypatch.undo()
+    assert calls["n"] > 0
+    assert snapshot(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_missing_folder_is_created_with_its_parents(demo, tmp_path: Path) -> None:
+    results, _ = demo
+    files = write_report(results, tmp_path / "a" / "b" / "report")
+    assert files.html.is_file()
+    assert (files.html.parent.stat().st_mode & 0o777) == 0o755
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ([], "must be a JSON object"),
+        ({"schema": "other/1"}, "results schema is 'other/1'"),
+        ({"schema": "sscjak.results/1", "cohort": {}}, "changes"),
+    ],
+)
+def test_results_that_are_not_sscjak_results_are_refused(
+    results: Any, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ReportError, match=message):
+        write_report(results, tmp_path / "report")
+    assert not (tmp_path / "report").exists()
+    assert issubclass(ReportError, UserError)
+
+
+def test_a_folder_path_that_is_a_file_is_refused(demo, tmp_path: Path) -> None:
+    results, _ = demo
+    (tmp_path / "report").write_text("not a folder")
+    with pytest.raises(ReportError, match="not a folder"):
+        write_report(results, tmp_path / "report")
+
+
+def run_report_cli(argv: list[str]) -> int:
+    """The ``report`` sub-command as ``sscjak-coordinator`` will dispatch it."""
+    return run_cli("sscjak-coordinator", "test", ["sscjak.coordinator.report.report_command"], argv)
+
+
+def test_report_command_writes_the_report_from_a_results_file(
+    demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, results_path = demo
+    assert run_report_cli(["report", str(results_path), "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert "report written" in capsys.readouterr().out
+
+
+def test_report_command_names_a_bad_results_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "results.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert run_report_cli(["report", str(bad), "--out", str(tmp_path / "r")]) == 1
+    error = capsys.readouterr().err
+    assert "results.json: not a readable JSON results file" in error
+    assert "Traceback" not in error
+    assert run_report_cli(["report", str(tmp_path / "none.json"), "--out", "x"]) == 1
+    assert "no such file" in capsys.readouterr().err
