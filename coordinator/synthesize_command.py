@@ -101,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     cohort = generate_cohort(args.patients, args.seed, visits_per_patient=args.visits_per_patient)
     centres = split_into_centres(cohort, args.centres, args.seed)
     for folder, centre in zip(folders, centres, strict=True):
-        write_centre(centre, folder, fmt=args.fmt)
+        try:
+            write_centre(centre, folder, fmt=args.fmt)
+        except OSError as error:
+            raise UserError(f"cannot write {folder}: {error.strerror or error}") from None
         print(
             f"{folder}: {len(centre.patients)} patients, {len(centre.visits)} visits, "
             f"{len(centre.events)} events"

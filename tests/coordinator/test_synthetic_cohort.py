@@ -509,6 +509,16 @@ def test_synthesize_writes_valid_centre_folders(tmp_path: Path, capsys) -> None:
     assert sum(len(read_centre(out / f"centre_{i}").patients) for i in (1, 2, 3)) == 40
 
 
+def test_synthesize_reports_an_unwritable_folder_without_a_traceback(
+    tmp_path: Path, capsys
+) -> None:
+    blocker = tmp_path / "centre_1"
+    blocker.write_text("a file where a folder should go")
+    assert coordinator_main(["synthesize", str(tmp_path), "--patients", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
 def test_synthesize_refuses_fewer_patients_than_centres(tmp_path: Path, capsys) -> None:
     assert coordinator_main(["synthesize", str(tmp_path), "--centres", "5", "--patients", "3"]) == 1
     assert "every centre needs one patient" in capsys.readouterr().err
