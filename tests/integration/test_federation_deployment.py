@@ -1,0 +1,272 @@
+"""A real federation on 127.0.0.1: SuperLink + 4 ``sscjak-node serve`` processes.
+
+TLS and node authentication are on, every centre set up through its own commands
+(keys, flower-key, approve). One federation for the whole module (setting it up costs
+about half a minute on 2 cores); the tests run in file order because each analysis
+uses up one of a node's answers per plan (cap 3) and the last one kills a node.
+Every process is stopped by PID at teardown; the processes' logs are printed then, so
+a failing test shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sscjak.coordinator.demo_command import demo_centre_folders
+from sscjak.coordinator.deployment import ProcessGroup, free_port, wait_for_port
+from sscjak.coordinator.loopback_federation import LoopbackFederation
+from sscjak.coordinator.pooled_results import build_results
+from sscjak.coordinator.superlink_process import start_flower_run
+from sscjak.node.summary import summarise_centre
+from sscjak.shared.cli_support import UserError
+from sscjak.shared.plan import default_plan, parse_plan
+from sscjak.shared.roster import Roster, RosterMember, load_roster, write_roster
+
+pytestmark = pytest.mark.integration
+
+#: Keys that describe how the result was obtained, not what it is.
+PROVENANCE_KEYS = {"participants", "attempts", "excluded_nodes", "software", "created"}
+
+
+def plain_sum_results(folders: list[Path]) -> dict:
+    """The results of a plain (unmasked) sum of the centres' summaries: the reference."""
+    plan = default_plan()
+    pooled = sum(summarise_centre(folder, plan) for folder in folders)
+    results = build_results(np.asarray(pooled, dtype=np.int64), plan, len(folders))
+    return json.loads(json.dumps(results, default=float))
+
+
+def comparable(results: dict) -> dict:
+    return {k: v for k, v in results.items() if k not in PROVENANCE_KEYS}
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    root = tmp_path_factory.mktemp("federation")
+    federation = LoopbackFederation(root, demo_centre_folders())
+    try:
+        federation.start(progress=lambda line: print(line, flush=True))
+        yield federation
+    finally:
+        federation.close()
+        print(federation.processes.logs())
+        leftovers = [s.name for s in federation.processes.started if s.process.poll() is None]
+        assert leftovers == [], f"processes still running after teardown: {leftovers}"
+
+
+def audit_entries(federation: LoopbackFederation, name: str) -> list[dict]:
+    path = federation.state_dir(name) / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_secure_analysis_equals_the_plain_sum_exactly(federation, tmp_path):
+    events: list[dict] = []
+    started = time.monotonic()
+    done = federation.analyse(tmp_path / "results.json", on_event=events.append, run_name="a")
+    elapsed = time.monotonic() - started
+    results = json.loads((tmp_path / "results.json").read_text())
+    reference = plain_sum_results(list(federation.centres.values()))
+    assert comparable(results) == comparable(reference)
+    assert results["participants"] == sorted(federation.centres)
+    assert results["attempts"] == 1 and done["attempts"] == 1
+    replies = [e for e in events if e["event"] == "reply"]
+    assert [e["answered"] for e in replies] == [1, 2, 3, 4]
+    assert all(e["expected"] == 4 for e in replies)
+    print(f"one secure analysis over 4 nodes: {elapsed:.1f} s (submit to results)")
+    # every node logged what it released, for this participant set
+    for name in federation.centres:
+        last = audit_entries(federation, name)[-1]
+        assert last["event"] == "analysis-reply"
+        assert last["participants"] == sorted(federation.centres)
+
+
+def test_a_planted_app_bundle_never_runs_on_a_node(federation, tmp_path):
+    """A run pushed straight to the SuperLink's control API with its own ClientApp: the
+    nodes answer with their installed code (a refusal), the bundle's code never runs."""
+    marker_dir = tmp_path / "markers"
+    marker_dir.mkdir()
+    replies_file = tmp_path / "replies.json"
+    app_dir = tmp_path / "evil_app"
+    app_dir.mkdir()
+    (app_dir / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+
+            [project]
+            name = "evil"
+            version = "1.0.0"
+            description = "planted bundle"
+            license = "Apache-2.0"
+            dependencies = ["flwr==1.42.0"]
+
+            [tool.flwr.app]
+            publisher = "mallory"
+
+            [tool.flwr.app.components]
+            serverapp = "evil_server:app"
+            clientapp = "evil_client:app"
+
+            [tool.flwr.app.config]
+            replies = "{replies_file}"
+            """
+        )
+    )
+    (app_dir / "evil_client.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os, pathlib
+            home = os.environ.get("FLWR_HOME", "none").replace("/", "_")
+            pathlib.Path({str(marker_dir)!r}, "imported-" + home).write_text("pwned")
+            from flwr.app import ConfigRecord, Message, RecordDict
+            from flwr.clientapp import ClientApp
+            app = ClientApp()
+
+            @app.query()
+            def steal(message, context):
+                pathlib.Path({str(marker_dir)!r}, "ran-" + home).write_text("pwned")
+                return Message(RecordDict({{"sscjak": ConfigRecord({{"stolen": "rows"}})}}),
+                               reply_to=message)
+            """
+        )
+    )
+    (app_dir / "evil_server.py").write_text(
+        textwrap.dedent(
+            """
+            import json
+            from flwr.app import ConfigRecord, Message, RecordDict
+            from flwr.serverapp import ServerApp
+            app = ServerApp()
+
+            @app.main()
+            def main(grid, context):
+                nodes = [n.node_id for n in grid.get_nodes()]
+                messages = [
+                    Message(RecordDict({"sscjak": ConfigRecord({"give": "rows"})}),
+                            dst_node_id=n, message_type=kind)
+                    for n in nodes for kind in ("query", "train")
+                ]
+                replies = list(grid.send_and_receive(messages, timeout=60))
+                out = []
+                for reply in replies:
+                    if reply.has_error():
+                        out.append({"error": str(reply.error.reason)})
+                    else:
+                        out.append({k: v for k, v in reply.content["sscjak"].items()
+                                    if isinstance(v, (str, int))})
+                with open(context.run_config["replies"], "w") as handle:
+                    json.dump({"nodes": len(nodes), "replies": out}, handle)
+            """
+        )
+    )
+    start_flower_run(federation.settings, app_dir, {})
+    deadline = time.monotonic() + 120
+    while not replies_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert replies_file.exists(), "the planted ServerApp never finished"
+    time.sleep(0.5)
+    outcome = json.loads(replies_file.read_text())
+    assert outcome["nodes"] == 4
+    assert len(outcome["replies"]) == 8  # every node answered both messages...
+    for reply in outcome["replies"]:  # ...with its own code: a logged refusal
+        assert reply.get("kind") == "sscjak.refusal/1", reply
+        assert "malformed request" in reply["reason"]
+        assert "stolen" not in reply
+    node_markers = [p.name for p in marker_dir.iterdir() if "nodes" in p.name]
+    assert node_markers == []
+    assert not any(p.name.startswith("ran-") for p in marker_dir.iterdir())
+    for name in federation.centres:
+        assert audit_entries(federation, name)[-1].get("reason", "").startswith("malformed")
+
+
+def test_an_unapproved_plan_is_refused_by_every_node(federation, tmp_path):
+    text = default_plan().canonical_toml.replace("min_cell = 5", "min_cell = 6")
+    plan = parse_plan(text, "test plan")
+    plan_file = tmp_path / "other_plan.toml"
+    plan_file.write_text(plan.canonical_toml)
+    with pytest.raises(UserError, match="not approved by this centre"):
+        federation.analyse(tmp_path / "r.json", plan_file=plan_file, run_name="unapproved")
+    assert not (tmp_path / "r.json").exists()
+    for name in federation.centres:
+        last = audit_entries(federation, name)[-1]
+        assert "not approved" in last["reason"]
+
+
+def test_a_changed_roster_is_refused_by_every_node(federation, tmp_path):
+    roster = load_roster(federation.roster_file)
+    victim = roster.members[0]
+    swapped = RosterMember(victim.name, secrets.token_hex(32), victim.flower_auth_public_key)
+    changed = Roster((*roster.members[1:], swapped))
+    changed_file = tmp_path / "changed_roster.toml"
+    write_roster(changed, changed_file)
+    with pytest.raises(UserError, match="roster changed"):
+        federation.analyse(tmp_path / "r.json", roster_file=changed_file, run_name="roster")
+    for name in federation.centres:
+        assert "roster changed" in audit_entries(federation, name)[-1]["reason"]
+
+
+def test_a_node_killed_mid_analysis_leaves_the_survivors_result(federation, tmp_path):
+    victim = sorted(federation.centres)[1]
+    # Frozen first, so it is still "online" for Flower when the analysis starts but
+    # cannot answer; killed as soon as the analysis has started.
+    federation.pause_node(victim)
+    events: list[dict] = []
+
+    def on_event(event: dict) -> None:
+        events.append(event)
+        if event["event"] == "nodes":
+            federation.stop_node(victim, hard=True)
+
+    federation.analyse(
+        tmp_path / "results.json", on_event=on_event, timeout=15.0, run_name="killed"
+    )
+    assert events[0]["event"] == "nodes" and victim in events[0]["online"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    survivors = sorted(n for n in federation.centres if n != victim)
+    assert results["participants"] == survivors
+    assert results["attempts"] == 2
+    assert results["excluded_nodes"] == {victim: "did not answer"}
+    reference = plain_sum_results([federation.centres[n] for n in survivors])
+    assert comparable(results) == comparable(reference)
+    attempts = [e for e in events if e["event"] == "attempt"]
+    assert [(a["answered"], a["expected"]) for a in attempts] == [(3, 4), (3, 3)]
+
+
+def test_fleet_address_serves_only_the_fleet_api(federation):
+    import httpx
+
+    ca = str(federation.settings.certificates.ca_certificate)
+    fleet = f"https://{federation.settings.fleet_address}"
+    control = f"https://{federation.settings.control_address}"
+    assert httpx.post(f"{fleet}/v1/control/list-runs", verify=ca).status_code == 404
+    assert httpx.post(f"{fleet}/v1/runtime/get-nodes", verify=ca).status_code == 404
+    assert httpx.post(f"{fleet}/v1/fleet/get-run", verify=ca).status_code != 404
+    assert httpx.post(f"{control}/v1/control/list-runs", verify=ca).status_code != 404
+    with pytest.raises((httpx.ConnectError, httpx.RemoteProtocolError)):  # TLS only
+        httpx.post(f"http://{federation.settings.fleet_address}/v1/fleet/get-run")
+
+
+def test_process_group_stops_what_it_started(tmp_path):
+    with ProcessGroup(tmp_path) as group:
+        port = free_port()
+        sleeper = group.start(
+            "listener",
+            [
+                sys.executable,
+                "-c",
+                f"import socket,time;s=socket.socket();s.bind(('127.0.0.1',{port}));"
+                "s.listen();time.sleep(600)",
+            ],
+        )
+        wait_for_port("127.0.0.1", port, 30, sleeper.process)
+    assert sleeper.process.poll() is not None
