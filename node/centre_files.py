@@ -300,8 +300,7 @@ def _read_csv(
             file,
             _line_of(data, data.index(b"\x00")),
             None,
-            "the file contains NUL bytes: it is not a CSV text file (a binary or UTF-16 "
-            "file?)",
+            "the file contains NUL bytes: it is not a CSV text file (a binary or UTF-16 file?)",
         )
         return nothing
     try:
@@ -329,10 +328,21 @@ def _read_csv(
                     "comma-separated CSV",
                 )
                 return nothing
-    invalid_rows: list[tuple[int, int, int, str]] = []
+    # Per malformed record: its number, fields expected and found, whether it is a blank
+    # line (skipped silently) and whether it holds an odd number of quotes.
+    invalid_rows: list[tuple[int, int, int, bool, bool]] = []
 
     def remember_invalid(row: pacsv.InvalidRow) -> str:
-        invalid_rows.append((row.number or 0, row.expected_columns, row.actual_columns, row.text))
+        text = row.text
+        invalid_rows.append(
+            (
+                row.number or 0,
+                row.expected_columns,
+                row.actual_columns,
+                text.strip() == "",
+                text.count('"') % 2 == 1,
+            )
+        )
         return "skip"
 
     table = pacsv.read_csv(
@@ -350,12 +360,19 @@ def _read_csv(
         ),
     )
     del data, body
-    for number, expected, actual, text in invalid_rows:
-        if expected and text.strip() == "":
-            continue  # an empty line
-        hint = " (a quoted field is not closed)" if text.count('"') % 2 else ""
-        problems.add(
-            file, number or None, None, f"expected {expected} fields, found {actual}{hint}"
+    if invalid_rows:
+        number, expected, actual, blank, open_quote = (
+            np.array(v) for v in zip(*invalid_rows, strict=True)
+        )
+        problems.add_rows(
+            file,
+            None,
+            ~blank,
+            np.where(number > 0, number, 0),
+            lambda i: (
+                f"expected {expected[i]} fields, found {actual[i]}"
+                + (" (a quoted field is not closed)" if open_quote[i] else "")
+            ),
         )
     frame = table.to_pandas()
     del table
@@ -480,4 +497,3 @@ def _read_parquet(
         else []
     )
     return header, columns, np.arange(2, count + 2, dtype=np.int64)
-
