@@ -32,6 +32,7 @@ import numpy as np
 from sscjak.node.audit_log import refusal_entry, reply_entry
 from sscjak.node.node_context import NodeContext
 from sscjak.node.node_keys import load_private_key, public_key_hex
+from sscjak.node.round_ledger import single_centre_differences
 from sscjak.shared.plan import parse_plan
 from sscjak.shared.protocol import (
     AnalysisReply,
@@ -144,6 +145,13 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
                 request,
             )
 
+        earlier_sets = [row["participants"] for row in ledger.answered_sets(request.plan_sha256)]
+        warnings = [
+            f"this set differs by one centre ({centre}) from a set answered before for this "
+            f"plan ({', '.join(earlier)}): the two sums give {centre}'s summary; check with "
+            f"{centre} that it really did not answer"
+            for earlier, centre in single_centre_differences(earlier_sets, participants)
+        ]
         plan = parse_plan(approval.plan_toml, "approved plan")
         layout = SummaryLayout.for_plan(plan)
         try:
@@ -182,6 +190,7 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
                 summary_sha256=summary_digest(summary),
                 released_summary=layout.describe(summary),
                 reply_bytes=len(reply.masked),
+                warnings=warnings,
             )
         )
         ledger.record_answer(

@@ -66,8 +66,13 @@ def reply_entry(
     summary_sha256: str,
     released_summary: Any,
     reply_bytes: int,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The audit entry of an analysis reply (the masked vector itself is not logged)."""
+    """The audit entry of an analysis reply (the masked vector itself is not logged).
+
+    ``warnings`` are notes for the steward, e.g. that this participant set differs by
+    one centre from a set answered before for the same plan (docs/secure-aggregation.md §5).
+    """
     return {
         "event": "analysis-reply",
         "node": node,
@@ -78,6 +83,7 @@ def reply_entry(
         "summary_sha256": summary_sha256,
         "released_summary": released_summary,
         "reply_bytes": reply_bytes,
+        "warnings": list(warnings or []),
     }
 
 

@@ -102,3 +102,22 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def single_centre_differences(
+    answered: list[list[str]], participants: list[str]
+) -> list[tuple[list[str], str]]:
+    """Earlier answered sets that differ from ``participants`` by exactly one centre.
+
+    Two complete rounds over sets differing by one centre D let the coordinator compute
+    D's whole summary as the difference of the two sums — harmless after a real dropout
+    of D, an attack if D did answer (docs/secure-aggregation.md §5). Returns each such
+    earlier set with the centre by which it differs.
+    """
+    current = set(participants)
+    found = []
+    for earlier in answered:
+        difference = current.symmetric_difference(earlier)
+        if len(difference) == 1:
+            found.append((list(earlier), next(iter(difference))))
+    return found

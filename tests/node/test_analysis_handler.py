@@ -281,3 +281,33 @@ def test_roster_from_another_study_cannot_be_used(tmp_path: Path) -> None:
         first.request(roster_sha256=mixed.sha256), first.nodes["centre-0"]
     )
     assert "roster changed" in _refusal_reason(reply)
+
+
+def test_a_set_one_centre_smaller_than_before_is_flagged_in_the_audit_log(
+    federation: Federation,
+) -> None:
+    node = federation.nodes["centre-0"]
+    everyone = sorted(federation.nodes)
+    assert handle_analysis_request(federation.request(), node)["kind"] == ANALYSIS_REPLY_KIND
+    fewer = [n for n in everyone if n != "centre-3"]
+    reply = handle_analysis_request(federation.request(participants=fewer, attempt=2), node)
+    assert reply["kind"] == ANALYSIS_REPLY_KIND
+    first, second = federation.audit("centre-0")
+    assert first["warnings"] == []
+    (warning,) = second["warnings"]
+    assert "differs by one centre (centre-3)" in warning
+
+
+def test_the_same_nonce_sent_twice_at_once_is_answered_once(federation: Federation) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    node = federation.nodes["centre-1"]
+    request = federation.request()
+    twins = [
+        NodeContext(node.name, node.data_folder, node.state_dir, summarise=node.summarise)
+        for _ in range(4)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda n: handle_analysis_request(request, n), twins))
+    kinds = sorted(r["kind"] for r in replies)
+    assert kinds == [ANALYSIS_REPLY_KIND] + [REFUSAL_KIND] * 3
