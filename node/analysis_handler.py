@@ -145,7 +145,12 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
                 request,
             )
 
-        earlier_sets = [row["participants"] for row in ledger.answered_sets(request.plan_sha256)]
+        earlier_sets = [
+            list(answered)
+            for answered in dict.fromkeys(
+                tuple(row["participants"]) for row in ledger.answered_sets(request.plan_sha256)
+            )
+        ]
         warnings = [
             f"this set differs by one centre ({centre}) from a set answered before for this "
             f"plan ({', '.join(earlier)}): the two sums give {centre}'s summary; check with "

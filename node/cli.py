@@ -12,6 +12,7 @@ COMMAND_MODULES: list[str] = [
     "sscjak.node.keys_command",
     "sscjak.node.approve_command",
     "sscjak.node.preview_command",
+    "sscjak.node.history_command",
     "sscjak.node.serve_command",
     "sscjak.node.flower_key_command",
 ]
