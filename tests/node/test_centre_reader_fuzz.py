@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -96,6 +97,7 @@ def _assert_reads_or_reports(files: dict[str, bytes]) -> None:
             assert centre.visits["patient_id"].isin(centre.patients["patient_id"]).all()
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_damaged_csv_files_never_escape_as_other_exceptions(data: st.DataObject) -> None:
