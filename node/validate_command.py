@@ -10,8 +10,10 @@ output goes to the data steward's terminal only and never shows a patient_id.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from sscjak.node.centre_reader import CentreData, CentreDataError, read_centre
 from sscjak.shared.data_contract import MEASURES, VISITS
@@ -38,9 +40,9 @@ def validate(args: argparse.Namespace) -> int:
         centre = read_centre(args.folder)
     except CentreDataError as error:
         noun = "problem" if error.problem_count == 1 else "problems"
-        print(f"{error.problem_count:,} {noun} in {args.folder}:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+        lines = [f"{error.problem_count:,} {noun} in {args.folder}:"]
+        lines += [f"  {problem}" for problem in error.problems]
+        _emit("\n".join(lines), sys.stderr)
         return 1
     except Exception as error:  # a bug of ours: still no traceback at the steward's desk
         print(
@@ -49,8 +51,18 @@ def validate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(centre_summary(centre, args.folder))
+    _emit(centre_summary(centre, args.folder), sys.stdout)
     return 0
+
+
+def _emit(text: str, stream: TextIO) -> None:
+    """Print ``text``; a reader that stops early (``validate DIR | head``) is no error."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        # Python's documented remedy: point the stream at devnull so that the flush at
+        # interpreter exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 def centre_summary(centre: CentreData, folder: Path | str) -> str:

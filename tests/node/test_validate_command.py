@@ -126,3 +126,18 @@ def test_cli_without_a_folder_argument_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reader_closing_the_pipe_early_gives_no_traceback(tmp_path: Path) -> None:
+    folder = centre_folder(tmp_path / "centre")
+    process = subprocess.Popen(
+        ["sscjak-node", "validate", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # like `validate DIR | head -1` after head has exited
+    _, err = process.communicate(timeout=120)
+    assert "Traceback" not in err
+    assert process.returncode == 0
