@@ -1,0 +1,93 @@
+"""Deployment benchmark: a secure analysis vs a bare Flower query round, same federation.
+
+For each federation size, starts a real loopback federation (SuperLink with TLS and node
+authentication, one ``sscjak-node serve`` process per centre; centres cycle through the
+bundled demo centres) and measures, inside the ServerApp:
+
+* bare round: one ``query.ping`` message to every node and the replies back — Flower's
+  transport alone (the nodes read no data; same Grid, same polling);
+* secure analysis: one complete ``run_secure_analysis`` of the default plan (request,
+  each node reads + summarises + masks its data, replies, unmasking, pooled statistics,
+  results file) — one exchange;
+
+and the bytes each node sends per analysis (its masked vector, from its audit log).
+
+    python bench/federation_bench.py --nodes 3 10 --pings 5 --analyses 3
+
+Run on an otherwise idle machine; figures go into docs/federation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sscjak.coordinator.demo_command import demo_centre_folders
+from sscjak.coordinator.loopback_federation import LoopbackFederation
+
+
+def bench_federation(size: int, pings: int, analyses: int, root: Path) -> dict:
+    demo = list(demo_centre_folders().values())
+    centres = {f"centre-{i:02d}": demo[i % len(demo)] for i in range(size)}
+    started = time.monotonic()
+    with LoopbackFederation(root, centres) as federation:
+        federation.start(progress=lambda line: print(f"  {line}", flush=True))
+        setup_seconds = time.monotonic() - started
+        # Warm-up: the first message of a run also pulls run info and bundle to each node.
+        ping = federation.analyse(
+            root / "ping.json", mode="ping", rounds=pings + 1, run_name="ping", on_event=None
+        )
+        ping_seconds = ping["ping_seconds"][1:]
+        analysis_seconds, submit_seconds = [], []
+        for index in range(analyses):  # a node answers a plan at most 3 times
+            submitted = time.monotonic()
+            done = federation.analyse(
+                root / f"results-{index}.json", run_name=f"analysis-{index}", on_event=None
+            )
+            submit_seconds.append(time.monotonic() - submitted)
+            analysis_seconds.append(done["seconds"])
+        reply_bytes = []
+        for name in centres:
+            audit = federation.state_dir(name) / "audit.jsonl"
+            for line in audit.read_text().splitlines():
+                entry = json.loads(line)
+                if entry.get("event") == "analysis-reply":
+                    reply_bytes.append(entry["reply_bytes"])
+    bare = statistics.median(ping_seconds)
+    secure = statistics.median(analysis_seconds)
+    return {
+        "nodes": size,
+        "setup_seconds": round(setup_seconds, 1),
+        "bare_round_seconds": [round(s, 2) for s in ping_seconds],
+        "analysis_seconds": [round(s, 2) for s in analysis_seconds],
+        "submit_to_results_seconds": [round(s, 2) for s in submit_seconds],
+        "median_bare_round": round(bare, 2),
+        "median_analysis": round(secure, 2),
+        "ratio_analysis_to_bare": round(secure / bare, 2),
+        "masked_vector_bytes_per_node": sorted(set(reply_bytes)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 10])
+    parser.add_argument("--pings", type=int, default=5)
+    parser.add_argument("--analyses", type=int, default=3, choices=[1, 2, 3])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    figures = []
+    for size in args.nodes:
+        print(f"federation of {size} nodes", flush=True)
+        with tempfile.TemporaryDirectory(prefix=f"sscjak-bench-{size}-") as scratch:
+            figures.append(bench_federation(size, args.pings, args.analyses, Path(scratch)))
+        print(json.dumps(figures[-1], indent=2), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
