@@ -459,11 +459,18 @@ def _arrow_column_text(column: object) -> pd.Series:
 
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     kind = array.type
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        stamps = pd.Series(array.to_pandas(), dtype="datetime64[ns]")
-        at_midnight = stamps.dt.normalize() == stamps
-        text = stamps.dt.strftime("%Y-%m-%d").where(at_midnight, stamps.astype("str"))
-        return text.astype("str").fillna("")
+    if pa.types.is_date(kind):
+        return pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str").fillna("")
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            array = pc.local_timestamp(array)  # the wall-clock time where it was recorded
+        at_midnight = pc.equal(pc.floor_temporal(array, unit="day"), array)
+        text = pc.if_else(
+            at_midnight,
+            pc.strftime(array, format="%Y-%m-%d"),
+            pc.strftime(array, format="%Y-%m-%d %H:%M:%S"),
+        )
+        return pd.Series(text.to_pandas(), dtype="str").fillna("")
     if pa.types.is_floating(kind):
         # Arrow writes the shortest text that reads back to the same float ("80.3").
         text = pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str").fillna("")

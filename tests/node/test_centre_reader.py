@@ -803,6 +803,44 @@ def test_parquet_problems_are_located_as_in_csv(tmp_path: Path) -> None:
     ]
 
 
+def test_parquet_timestamps_must_be_dates(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path)
+    (folder / "events.csv").unlink()
+    events = pd.DataFrame(
+        {
+            "patient_id": ["A01", "A02", "A02"],
+            "event_date": pd.to_datetime(
+                ["2020-06-01 00:00", "2019-12-24 08:15", "2019-12-25 00:00"]
+            ),
+            "event_type": ["vte", "vte", "mace"],
+        }
+    )
+    events["event_date"] = events["event_date"].dt.tz_localize("Europe/Zurich")
+    events.to_parquet(folder / "events.parquet")
+    problem = only_problem(folder)
+    assert (problem.file, problem.row, problem.column) == ("events.parquet", 3, "event_date")
+    assert "got '2019-12-24 08:15:00" in problem.message
+
+
+def test_parquet_date_outside_the_span_is_located(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = write_folder(tmp_path)
+    (folder / "events.csv").unlink()
+    table = pa.table(
+        {
+            "patient_id": ["A01", "A02"],
+            "event_date": pa.array([dt.date(2020, 6, 1), dt.date(1, 1, 1)], pa.date32()),
+            "event_type": ["vte", "mace"],
+        }
+    )
+    pq.write_table(table, folder / "events.parquet")
+    problem = only_problem(folder)
+    assert (problem.row, problem.column) == (3, "event_date")
+    assert "got '0001-01-01'" in problem.message
+
+
 def test_two_formats_of_one_table_is_an_error_naming_both(tmp_path: Path) -> None:
     folder = write_folder(tmp_path)
     pd.DataFrame(EVENT_ROWS).to_parquet(folder / "events.parquet")
