@@ -18,6 +18,11 @@ Guards, in order (docs/secure-aggregation.md, "Node guards"):
    current approval;
 
 then the summary is computed, masked with the pinned keys, audit-logged and returned.
+
+In ``confirmed`` unmasking mode the mask also contains the node's self-mask, and a
+later ``sscjak.unmask/1`` request makes the node reveal the seed — once per approved
+plan, only for a round it answered with exactly that participant set; after that the
+plan is closed until the centre approves it again (docs/secure-aggregation.md §5).
 """
 
 from __future__ import annotations
@@ -35,16 +40,20 @@ from sscjak.node.node_keys import load_private_key, public_key_hex
 from sscjak.node.round_ledger import single_centre_differences
 from sscjak.shared.plan import parse_plan
 from sscjak.shared.protocol import (
+    UNMASKING_CONFIRMED,
     AnalysisReply,
     AnalysisRequest,
     Payload,
     ProtocolError,
     Refusal,
-    decode_request,
+    UnmaskReply,
+    UnmaskRequest,
+    decode_node_message,
     encode_refusal,
     encode_reply,
+    encode_unmask_reply,
 )
-from sscjak.shared.secure_aggregation import mask_summary, masked_to_bytes
+from sscjak.shared.secure_aggregation import mask_summary, masked_to_bytes, self_mask_seed
 from sscjak.shared.summary_layout import SummaryLayout
 
 __all__ = ["NodeContext", "handle_analysis_request"]
@@ -57,7 +66,7 @@ _MAX_QUOTED_ERROR = 300
 class _RequestRefusedError(Exception):
     """Internal: the request is refused for ``reason`` (plain words)."""
 
-    def __init__(self, reason: str, request: AnalysisRequest | None = None) -> None:
+    def __init__(self, reason: str, request: AnalysisRequest | UnmaskRequest | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.request = request
@@ -82,16 +91,24 @@ def handle_analysis_request(payload: Mapping[str, Any], node: NodeContext) -> Pa
 
 def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
     try:
-        request = decode_request(payload)
+        message = decode_node_message(payload)
     except ProtocolError as error:
         raise _RequestRefusedError(
             f"malformed request: {str(error)[:_MAX_QUOTED_ERROR]}"
         ) from error
+    if isinstance(message, UnmaskRequest):
+        return _reveal_self_mask(message, node)
+    request = message
 
     participants = list(request.participants)
     if node.name not in participants:
         raise _RequestRefusedError(
             f"this node ({node.name}) is not in the participant set", request
+        )
+    confirmed = request.unmasking == UNMASKING_CONFIRMED
+    if node.require_confirmed_unmasking and not confirmed:
+        raise _RequestRefusedError(
+            "this centre answers only with confirmed unmasking (two exchanges)", request
         )
     if len(participants) < node.min_participants:
         raise _RequestRefusedError(
@@ -137,6 +154,12 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
             raise _RequestRefusedError(
                 "this node's key is not the one pinned in the approved roster", request
             )
+        if ledger.reveals_under_approval(request.plan_sha256, approval.approval_id):
+            raise _RequestRefusedError(
+                "this plan was completed with confirmed unmasking; the centre must approve it "
+                "again before another analysis",
+                request,
+            )
         answered = ledger.answers_under_approval(request.plan_sha256, approval.approval_id)
         if answered >= node.max_answers_per_plan:
             raise _RequestRefusedError(
@@ -178,6 +201,15 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
             participant_keys=approval.roster.public_keys(participants),
             plan_sha256=request.plan_sha256,
             nonce=bytes.fromhex(request.nonce),
+            self_mask_seed=(
+                self_mask_seed(
+                    private_key,
+                    plan_sha256=request.plan_sha256,
+                    nonce=bytes.fromhex(request.nonce),
+                )
+                if confirmed
+                else None
+            ),
         )
         reply = AnalysisReply(
             node=node.name,
@@ -204,8 +236,69 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
             participants=participants,
             nonce=request.nonce,
             attempt=request.attempt,
+            unmasking=request.unmasking,
         )
     return encode_reply(reply)
+
+
+def _reveal_self_mask(request: UnmaskRequest, node: NodeContext) -> Payload:
+    """Second exchange of confirmed unmasking: reveal ``b_i`` once per approved plan.
+
+    Revealed only for a round this node answered in confirmed mode, with exactly the
+    participant set the coordinator now says all answered, under the current approval,
+    and only if no seed was revealed for this plan under this approval before.
+    """
+    ledger = node.ledger
+    with ledger.locked():
+        answer = ledger.answer_for_nonce(request.plan_sha256, request.nonce)
+        if answer is None:
+            raise _RequestRefusedError("this node did not answer that round", request)
+        if answer.get("unmasking") != UNMASKING_CONFIRMED:
+            raise _RequestRefusedError(
+                "that round was not in confirmed unmasking mode: nothing to reveal", request
+            )
+        if answer["participants"] != list(request.participants):
+            raise _RequestRefusedError(
+                "the participant set differs from the one this node answered for", request
+            )
+        approval = node.approvals.find(request.plan_sha256)
+        if approval is None or approval.approval_id != answer["approval_id"]:
+            raise _RequestRefusedError(
+                "the plan's approval changed since that round was answered", request
+            )
+        revealed = ledger.reveals_under_approval(request.plan_sha256, approval.approval_id)
+        if revealed:
+            raise _RequestRefusedError(
+                "a self-mask for this plan was already revealed under this approval", request
+            )
+        seed = self_mask_seed(
+            load_private_key(node.state_dir),
+            plan_sha256=request.plan_sha256,
+            nonce=bytes.fromhex(request.nonce),
+        )
+        reply = UnmaskReply(
+            node=node.name,
+            plan_sha256=request.plan_sha256,
+            nonce=request.nonce,
+            self_mask_seed=seed,
+        )
+        node.audit_log.append(
+            {
+                "event": "self-mask-revealed",
+                "node": node.name,
+                "plan_sha256": request.plan_sha256,
+                "participants": list(request.participants),
+                "nonce": request.nonce,
+                "note": "the pooled sum of this round can now be unmasked; "
+                "the plan is closed until approved again",
+            }
+        )
+        ledger.record_reveal(
+            plan_sha256=request.plan_sha256,
+            approval_id=approval.approval_id,
+            nonce=request.nonce,
+        )
+    return encode_unmask_reply(reply)
 
 
 def summary_digest(summary: np.ndarray) -> str:
@@ -213,7 +306,9 @@ def summary_digest(summary: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(summary, dtype="<i8").tobytes()).hexdigest()
 
 
-def _refuse(node: NodeContext, reason: str, request: AnalysisRequest | None) -> Payload:
+def _refuse(
+    node: NodeContext, reason: str, request: AnalysisRequest | UnmaskRequest | None
+) -> Payload:
     """Audit-log and return a refusal; a failing audit log is reported but not raised."""
     refusal = Refusal(node=node.name, reason=reason[:2000])
     try:
@@ -224,7 +319,7 @@ def _refuse(node: NodeContext, reason: str, request: AnalysisRequest | None) -> 
                 plan_sha256=request.plan_sha256 if request else None,
                 participants=list(request.participants) if request else None,
                 nonce=request.nonce if request else None,
-                attempt=request.attempt if request else None,
+                attempt=getattr(request, "attempt", None),
             )
         )
     except Exception:

@@ -65,6 +65,10 @@ class NodeContext:
         learns this node's vector from the pooled sum.
     summarise : computes the summary vector; default the node's own
         ``summarise_centre``. Only tests inject anything else.
+    require_confirmed_unmasking : default False. When True the node answers only
+        requests in ``confirmed`` unmasking mode (two exchanges per analysis), which
+        defeats the lying-about-dropout attack (docs/secure-aggregation.md §5) at the
+        price of a second exchange and no rerun after a dropout during unmasking.
     """
 
     name: str
@@ -73,6 +77,7 @@ class NodeContext:
     max_answers_per_plan: int = DEFAULT_MAX_ANSWERS_PER_PLAN
     min_participants: int = MIN_PARTICIPANTS
     summarise: Summariser = _summarise_with_node_code
+    require_confirmed_unmasking: bool = False
 
     def __post_init__(self) -> None:
         if NODE_NAME_PATTERN.fullmatch(self.name) is None:

@@ -8,7 +8,9 @@ Three guards of docs/secure-aggregation.md rest on this ledger:
   steward (and :func:`answered_sets`) can see whether the coordinator reran a plan
   with shrinking sets (the signature of the lying-about-dropout attack);
 * **rerun cap** — a node answers a plan at most ``max_answers`` times per approval
-  (first run and reruns together); approving the plan again restarts the count.
+  (first run and reruns together); approving the plan again restarts the count;
+* **confirmed unmasking** — the self-mask seed of at most one round per approved plan
+  is ever revealed; after that the plan is closed until approved again.
 
 State lives in ``STATE/ledger/`` as JSON lines; all updates happen under an exclusive
 ``flock`` on ``STATE/ledger/lock`` because Flower may run one process per message.
@@ -27,6 +29,7 @@ from typing import Any
 LEDGER_DIRECTORY = "ledger"
 _NONCES_FILE = "seen_nonces.txt"
 _ANSWERS_FILE = "answered_sets.jsonl"
+_REVEALS_FILE = "revealed_self_masks.jsonl"
 
 
 class RoundLedger:
@@ -82,6 +85,7 @@ class RoundLedger:
         participants: list[str],
         nonce: str,
         attempt: int,
+        unmasking: str = "pairwise",
     ) -> None:
         """Log that the node answered this participant set for this plan."""
         row = {
@@ -90,8 +94,34 @@ class RoundLedger:
             "participants": list(participants),
             "nonce": nonce,
             "attempt": attempt,
+            "unmasking": unmasking,
         }
         _append_line(self.directory / _ANSWERS_FILE, json.dumps(row, sort_keys=True))
+
+    def answer_for_nonce(self, plan_sha256: str, nonce: str) -> dict[str, Any] | None:
+        """The answer this node gave for the round of ``nonce``, if any."""
+        for row in self.answered_sets(plan_sha256):
+            if row["nonce"] == nonce:
+                return row
+        return None
+
+    def record_reveal(self, *, plan_sha256: str, approval_id: str, nonce: str) -> None:
+        """Log (fsync'd, before it is sent) that the self-mask seed of ``nonce`` is revealed."""
+        row = {"plan_sha256": plan_sha256, "approval_id": approval_id, "nonce": nonce}
+        _append_line(self.directory / _REVEALS_FILE, json.dumps(row, sort_keys=True))
+
+    def reveals_under_approval(self, plan_sha256: str, approval_id: str) -> list[str]:
+        """Nonces whose self-mask seed was revealed for this plan under this approval."""
+        path = self.directory / _REVEALS_FILE
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8") as stream:
+            rows = [json.loads(line) for line in stream if line.strip()]
+        return [
+            row["nonce"]
+            for row in rows
+            if row["plan_sha256"] == plan_sha256 and row["approval_id"] == approval_id
+        ]
 
 
 def _append_line(path: Path, line: str) -> None:

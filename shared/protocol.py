@@ -23,12 +23,19 @@ key                type         meaning
 ``participants``   list[str]    sorted, distinct roster names of the set S
 ``nonce``          str          32 fresh random bytes (hex), new for every attempt
 ``attempt``        int          1 for the first run, 2… for reruns after a dropout
+``unmasking``      str          ``"pairwise"`` or ``"confirmed"`` (see below)
 =================  ===========  ====================================================
 
 Reply (node → coordinator), kind ``sscjak.analysis-reply/1``: ``node``,
 ``plan_sha256``, ``nonce`` (echoing the request) and ``masked`` (bytes: the masked
 summary as unsigned 64-bit little-endian words). Refusal, kind ``sscjak.refusal/1``:
 ``node`` and ``reason``.
+
+The request also carries ``unmasking`` (str): ``"pairwise"`` (default, one exchange)
+or ``"confirmed"``, where a second exchange follows a round every participant answered:
+unmask request ``sscjak.unmask/1`` (``plan_sha256``, ``nonce``, ``participants``) and
+unmask reply ``sscjak.unmask-reply/1`` (``node``, ``plan_sha256``, ``nonce``,
+``self_mask_seed``: 32 bytes).
 """
 
 from __future__ import annotations
@@ -45,6 +52,25 @@ Payload = dict[str, str | int | bytes | list[str]]
 ANALYSIS_REQUEST_KIND = "sscjak.analysis/1"
 ANALYSIS_REPLY_KIND = "sscjak.analysis-reply/1"
 REFUSAL_KIND = "sscjak.refusal/1"
+UNMASK_REQUEST_KIND = "sscjak.unmask/1"
+UNMASK_REPLY_KIND = "sscjak.unmask-reply/1"
+_KINDS = (
+    ANALYSIS_REQUEST_KIND,
+    ANALYSIS_REPLY_KIND,
+    REFUSAL_KIND,
+    UNMASK_REQUEST_KIND,
+    UNMASK_REPLY_KIND,
+)
+
+#: Unmasking modes of an analysis request (docs/secure-aggregation.md §5):
+#: one exchange, pairwise masks only (the default) …
+UNMASKING_PAIRWISE = "pairwise"
+#: … or pairwise masks plus a self-mask whose seed each node reveals in a second
+#: exchange, once per approved plan, only for a round every participant answered.
+UNMASKING_CONFIRMED = "confirmed"
+UNMASKING_MODES = (UNMASKING_PAIRWISE, UNMASKING_CONFIRMED)
+#: Bytes of a self-mask seed.
+SELF_MASK_SEED_BYTES = 32
 
 #: Bytes of fresh randomness in a nonce (sent as 64 hex digits).
 NONCE_BYTES = 32
@@ -80,6 +106,7 @@ class AnalysisRequest:
     participants: tuple[str, ...]
     nonce: str
     attempt: int
+    unmasking: str = UNMASKING_PAIRWISE
 
     def __post_init__(self) -> None:
         _check_sha256("plan_sha256", self.plan_sha256)
@@ -88,6 +115,44 @@ class AnalysisRequest:
         _check_participants(self.participants)
         _check_nonce(self.nonce)
         _check_attempt(self.attempt)
+        if self.unmasking not in UNMASKING_MODES:
+            raise ProtocolError(f"unmasking must be one of {list(UNMASKING_MODES)}")
+
+
+@dataclass(frozen=True)
+class UnmaskRequest:
+    """Second exchange of confirmed unmasking: every participant of ``nonce`` answered.
+
+    The coordinator asks each participant to reveal its self-mask seed for that round.
+    """
+
+    plan_sha256: str
+    nonce: str
+    participants: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_sha256("plan_sha256", self.plan_sha256)
+        _check_nonce(self.nonce)
+        _check_participants(self.participants)
+
+
+@dataclass(frozen=True)
+class UnmaskReply:
+    """A node's self-mask seed for one round (confirmed unmasking)."""
+
+    node: str
+    plan_sha256: str
+    nonce: str
+    self_mask_seed: bytes
+
+    def __post_init__(self) -> None:
+        check_node_name(self.node, "node")
+        _check_sha256("plan_sha256", self.plan_sha256)
+        _check_nonce(self.nonce)
+        if not isinstance(self.self_mask_seed, bytes):
+            raise ProtocolError("self_mask_seed must be bytes")
+        if len(self.self_mask_seed) != SELF_MASK_SEED_BYTES:
+            raise ProtocolError(f"self_mask_seed must be {SELF_MASK_SEED_BYTES} bytes")
 
 
 @dataclass(frozen=True)
@@ -150,6 +215,7 @@ def encode_request(request: AnalysisRequest) -> Payload:
         "participants": list(request.participants),
         "nonce": request.nonce,
         "attempt": request.attempt,
+        "unmasking": request.unmasking,
     }
 
 
@@ -165,6 +231,7 @@ def decode_request(payload: object) -> AnalysisRequest:
             "participants": list,
             "nonce": str,
             "attempt": int,
+            "unmasking": str,
         },
     )
     return AnalysisRequest(
@@ -174,7 +241,43 @@ def decode_request(payload: object) -> AnalysisRequest:
         participants=tuple(fields["participants"]),
         nonce=fields["nonce"],
         attempt=fields["attempt"],
+        unmasking=fields["unmasking"],
     )
+
+
+def encode_unmask_request(request: UnmaskRequest) -> Payload:
+    """The unmask request as a flat payload."""
+    return {
+        "kind": UNMASK_REQUEST_KIND,
+        "plan_sha256": request.plan_sha256,
+        "nonce": request.nonce,
+        "participants": list(request.participants),
+    }
+
+
+def decode_node_message(payload: object) -> AnalysisRequest | UnmaskRequest:
+    """Validate what a node receives: an analysis or an unmask request."""
+    if _kind(payload) == UNMASK_REQUEST_KIND:
+        fields = _fields(
+            payload, UNMASK_REQUEST_KIND, {"plan_sha256": str, "nonce": str, "participants": list}
+        )
+        return UnmaskRequest(
+            plan_sha256=fields["plan_sha256"],
+            nonce=fields["nonce"],
+            participants=tuple(fields["participants"]),
+        )
+    return decode_request(payload)
+
+
+def encode_unmask_reply(reply: UnmaskReply) -> Payload:
+    """The unmask reply as a flat payload."""
+    return {
+        "kind": UNMASK_REPLY_KIND,
+        "node": reply.node,
+        "plan_sha256": reply.plan_sha256,
+        "nonce": reply.nonce,
+        "self_mask_seed": reply.self_mask_seed,
+    }
 
 
 def encode_reply(reply: AnalysisReply) -> Payload:
@@ -193,12 +296,24 @@ def encode_refusal(refusal: Refusal) -> Payload:
     return {"kind": REFUSAL_KIND, "node": refusal.node, "reason": refusal.reason}
 
 
-def decode_reply(payload: object) -> AnalysisReply | Refusal:
-    """Validate a node's answer: an analysis reply or a refusal, else :class:`ProtocolError`."""
+def decode_reply(payload: object) -> AnalysisReply | UnmaskReply | Refusal:
+    """Validate a node's answer: analysis reply, unmask reply or refusal, else ProtocolError."""
     kind = _kind(payload)
     if kind == REFUSAL_KIND:
         fields = _fields(payload, REFUSAL_KIND, {"node": str, "reason": str})
         return Refusal(node=fields["node"], reason=fields["reason"])
+    if kind == UNMASK_REPLY_KIND:
+        fields = _fields(
+            payload,
+            UNMASK_REPLY_KIND,
+            {"node": str, "plan_sha256": str, "nonce": str, "self_mask_seed": bytes},
+        )
+        return UnmaskReply(
+            node=fields["node"],
+            plan_sha256=fields["plan_sha256"],
+            nonce=fields["nonce"],
+            self_mask_seed=fields["self_mask_seed"],
+        )
     fields = _fields(
         payload,
         ANALYSIS_REPLY_KIND,
@@ -218,7 +333,7 @@ def _kind(payload: object) -> str:
     kind = payload.get("kind")
     if not isinstance(kind, str):
         raise ProtocolError("a message must have a text 'kind'")
-    if kind not in (ANALYSIS_REQUEST_KIND, ANALYSIS_REPLY_KIND, REFUSAL_KIND):
+    if kind not in _KINDS:
         raise ProtocolError(f"unknown message kind or version {kind[:80]!r}")
     return kind
 

@@ -28,13 +28,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 #: Domain-separation label of the pairwise mask (part of the HKDF info).
 PAIRWISE_MASK_LABEL = b"sscjak.pairwise-mask/1"
+#: Domain-separation label of the self-mask seed (confirmed unmasking).
+SELF_MASK_LABEL = b"sscjak.self-mask/1"
 #: Bytes of a ChaCha20 key.
 _KEY_BYTES = 32
 #: ChaCha20's 16-byte counter ‖ nonce block in ``cryptography``: all zero, since every
@@ -96,12 +98,15 @@ def mask_summary(
     participant_keys: Mapping[str, X25519PublicKey],
     plan_sha256: str,
     nonce: bytes,
+    self_mask_seed: bytes | None = None,
 ) -> np.ndarray:
     """The node's masked summary ``y_i`` (uint64), to be sent instead of ``summary``.
 
     ``participant_keys`` maps every member of the participant set S (this node
     included or not) to its pinned X25519 public key. The masks of all pairs cancel
-    in :func:`sum_masked` over the whole of S.
+    in :func:`sum_masked` over the whole of S. With ``self_mask_seed`` (confirmed
+    unmasking, docs/secure-aggregation.md §5) the node's own mask ``PRG(b_i)`` is added
+    too; it is removed only with the seed, which the node reveals once per approval.
     """
     vector = np.asarray(summary)
     if vector.ndim != 1 or vector.dtype != np.int64:
@@ -126,7 +131,40 @@ def mask_summary(
             masked += stream
         else:
             masked -= stream
+    if self_mask_seed is not None:
+        masked += self_mask(self_mask_seed, vector.size)
     return masked
+
+
+def self_mask_seed(own_private_key: X25519PrivateKey, *, plan_sha256: str, nonce: bytes) -> bytes:
+    """The node's 32-byte self-mask seed ``b_i`` for one round (confirmed unmasking).
+
+    ``HKDF-SHA256(raw private key, salt=nonce, info=label ‖ plan)`` (RFC 5869): fresh
+    for every nonce, recomputable by the node alone (no state kept between the two
+    exchanges), and revealing it discloses neither the key nor any other round's seed.
+    """
+    if len(nonce) < 16:
+        raise MaskingError("the round nonce must be at least 16 bytes")
+    raw = own_private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    info = SELF_MASK_LABEL + len(plan_sha256).to_bytes(2, "big") + plan_sha256.encode("ascii")
+    return HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=nonce, info=info).derive(raw)
+
+
+def self_mask(seed: bytes, length: int) -> np.ndarray:
+    """``PRG(b_i)``: the ChaCha20 keystream of the seed as ``length`` uint64 words."""
+    if len(seed) != _KEY_BYTES:
+        raise MaskingError(f"a self-mask seed has {_KEY_BYTES} bytes, got {len(seed)}")
+    return mask_stream(seed, length)
+
+
+def remove_self_masks(pooled: np.ndarray, seeds: Iterable[bytes]) -> np.ndarray:
+    """``Σ y_i − Σ PRG(b_i) mod 2**64`` as int64: the pooled summary once seeds are revealed."""
+    total = np.asarray(pooled).view(np.uint64).copy()
+    for seed in seeds:
+        total -= self_mask(seed, total.size)
+    return total.view(np.int64)
 
 
 def masked_to_bytes(masked: np.ndarray) -> bytes:
