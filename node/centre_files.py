@@ -12,19 +12,29 @@ Decisions where the contract is silent (documented for the data steward):
 * CSV must be UTF-8 (a byte-order mark is fine), comma-separated, with a header row;
   CRLF line ends and quoted fields (also with embedded commas, quotes and line breaks)
   are fine. A header with ``;`` (or a tab) and no comma is reported as the wrong
-  delimiter. A record with more or fewer fields than the header is an error of its row.
+  delimiter. A record with more or fewer fields than the header is an error of its row
+  (its other fields are not judged). A file that is not UTF-8 is reported with the row
+  of its first undecodable byte and not read further.
 * Row numbers count records: the header is row 1, the first record row 2. For xlsx the
   row number is the sheet's row; for parquet, which has no header row, record *k*
   (from 0) is row *k* + 2, as it would be in the same table written as CSV.
-* Whitespace around values and column names is stripped. Completely empty rows are
-  skipped (their row numbers are still counted).
+* Whitespace around values and column names is stripped. Rows with no value in any of
+  the table's columns (blank lines, rows filled only in unknown columns) are skipped;
+  their row numbers still count.
+* xlsx, parquet and CSV are judged alike: each cell becomes a text (a native number is
+  written the shortest way that reads back to the same float, a native date as
+  ``YYYY-MM-DD``) and the text is parsed strictly.
 * Column names are matched exactly (lower-case). A known column spelled in another
   case is an error naming the right spelling; unknown columns are dropped as soon as
   the file is read and never go further.
 * xlsx: the sheet named like the table (``patients`` in ``patients.xlsx``); native
-  Excel dates and numbers are accepted, a date with a time of day is not.
-* parquet: native dates, timestamps at midnight, integers and floats are accepted;
-  a float NaN is a missing value, a boolean is not a number.
+  Excel dates and numbers are accepted, a date with a time of day is not, nor a
+  TRUE/FALSE cell. A formula cell counts with the value Excel saved for it (openpyxl
+  reads cached values; a formula never calculated reads as empty). openpyxl yields
+  Python objects cell by cell, so xlsx suits the small tables it is used for.
+* parquet: native dates, timestamps at midnight (a time-zone-aware one at its local
+  wall-clock time), integers and floats are accepted; a float NaN is a missing value,
+  a boolean is not a number. Only the table's columns are read from the file.
 """
 
 from __future__ import annotations
@@ -289,7 +299,7 @@ def _read_csv(
         problems.add(file, None, None, f"the file is larger than {MAX_CSV_BYTES:,} bytes")
         return nothing
     data = path.read_bytes()
-    if not data.strip():
+    if not data.removeprefix(_UTF8_BOM).strip():
         problems.add(file, None, None, "the file is empty: expected a header row")
         return nothing
     if data.startswith(_UTF16_BOMS):
