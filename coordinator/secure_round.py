@@ -27,16 +27,21 @@ from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import (
     NONCE_BYTES,
+    UNMASKING_CONFIRMED,
+    UNMASKING_PAIRWISE,
     AnalysisReply,
     AnalysisRequest,
     Payload,
     ProtocolError,
     Refusal,
+    UnmaskReply,
+    UnmaskRequest,
     decode_reply,
     encode_request,
+    encode_unmask_request,
 )
 from sscjak.shared.roster import Roster
-from sscjak.shared.secure_aggregation import sum_masked
+from sscjak.shared.secure_aggregation import remove_self_masks, sum_masked
 from sscjak.shared.summary_layout import SummaryLayout
 
 #: Smallest participant set the protocol allows (docs/secure-aggregation.md).
@@ -138,6 +143,7 @@ def run_secure_analysis(
     max_attempts: int = 3,
     timeout: float = 120.0,
     progress: Callable[[RoundProgress], None] | None = None,
+    confirmed_unmasking: bool = False,
 ) -> SecureRoundResult:
     """Run the plan on the roster's nodes; return the pooled summary (int64, exact).
 
@@ -154,10 +160,17 @@ def run_secure_analysis(
         answers they give per plan too (docs/secure-aggregation.md).
     timeout : seconds to wait for the answers of one attempt.
     progress : called with a :class:`RoundProgress` after every attempt.
+    confirmed_unmasking : default False (one exchange). When True, nodes add a
+        self-mask, and after a round every participant answered a second exchange asks
+        each for its seed; nodes reveal it once per approved plan, so a coordinator can
+        never obtain two unmasked sums of one plan (the lying-about-dropout attack,
+        docs/secure-aggregation.md §5). Costs a second exchange; a node lost between the
+        two exchanges ends the analysis (the centres must approve the plan again).
 
     Raises
     ------
-    SecureRoundError : fewer than ``min_nodes`` nodes left, or attempts exhausted.
+    SecureRoundError : fewer than ``min_nodes`` nodes left, attempts exhausted, or (in
+        confirmed mode) a node did not reveal its self-mask seed.
     """
     if min_nodes < MIN_NODES:
         raise ValueError(f"min_nodes must be at least {MIN_NODES}")
@@ -180,6 +193,7 @@ def run_secure_analysis(
             participants=tuple(asked),
             nonce=secrets.token_hex(NONCE_BYTES),
             attempt=attempt,
+            unmasking=UNMASKING_CONFIRMED if confirmed_unmasking else UNMASKING_PAIRWISE,
         )
         payload = encode_request(request)
         replies = transport.exchange({name: dict(payload) for name in asked}, timeout)
@@ -189,6 +203,8 @@ def run_secure_analysis(
             progress(outcome.progress)
         if outcome.progress.complete:
             pooled = sum_masked(outcome.masked[name] for name in asked)
+            if confirmed_unmasking:
+                pooled = _unmask(transport, request, pooled, timeout)
             return SecureRoundResult(
                 pooled=pooled,
                 participants=list(asked),
@@ -204,6 +220,49 @@ def run_secure_analysis(
         f"no complete round after {max_attempts} attempts; "
         + "; ".join(f"{n}: {r}" for n, r in sorted(excluded.items()))
     )
+
+
+def _unmask(
+    transport: Transport, request: AnalysisRequest, pooled: np.ndarray, timeout: float
+) -> np.ndarray:
+    """Second exchange of confirmed unmasking: collect every seed, remove the self-masks."""
+    unmask = encode_unmask_request(
+        UnmaskRequest(
+            plan_sha256=request.plan_sha256,
+            nonce=request.nonce,
+            participants=request.participants,
+        )
+    )
+    replies = transport.exchange({name: dict(unmask) for name in request.participants}, timeout)
+    seeds: list[bytes] = []
+    problems: list[str] = []
+    for name in request.participants:
+        if name not in replies:
+            problems.append(f"{name} did not answer")
+            continue
+        try:
+            reply = decode_reply(replies[name])
+        except ProtocolError as error:
+            problems.append(f"{name} sent an invalid reply: {str(error)[:200]}")
+            continue
+        if isinstance(reply, Refusal):
+            problems.append(f"{name} refused: {reply.reason}")
+        elif (
+            not isinstance(reply, UnmaskReply)
+            or reply.node != name
+            or reply.nonce != request.nonce
+            or reply.plan_sha256 != request.plan_sha256
+        ):
+            problems.append(f"{name} sent a reply for another round")
+        else:
+            seeds.append(reply.self_mask_seed)
+    if problems:
+        raise SecureRoundError(
+            "confirmed unmasking incomplete, the pooled sum stays masked; the centres that "
+            "revealed their seed must approve the plan again before a new analysis: "
+            + "; ".join(problems)
+        )
+    return remove_self_masks(pooled, seeds)
 
 
 @dataclass
@@ -231,7 +290,7 @@ def _collect(
             malformed[name] = f"reply signed as {reply.node!r}"
         elif isinstance(reply, Refusal):
             refused[name] = reply.reason
-        elif not isinstance(reply, AnalysisReply):  # pragma: no cover - decode_reply's contract
+        elif not isinstance(reply, AnalysisReply):
             malformed[name] = "not an analysis reply"
         elif reply.plan_sha256 != request.plan_sha256 or reply.nonce != request.nonce:
             malformed[name] = "reply for another plan or attempt"

@@ -156,3 +156,54 @@ def test_participants_outside_the_roster_are_rejected_up_front(tmp_path: Path) -
             transport, PLAN, roster, participants=["centre-00", "centre-01", "intruder"]
         )
     assert transport.sent == []
+
+
+def test_confirmed_unmasking_gives_the_exact_sum_in_two_exchanges(tmp_path: Path) -> None:
+    transport, vectors, roster = _federation(tmp_path, 4)
+    result = run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
+    np.testing.assert_array_equal(result.pooled, sum(vectors.values()))
+    assert len(transport.sent) == 2
+    assert next(iter(transport.sent[1].values()))["kind"] == "sscjak.unmask/1"
+
+
+def test_confirmed_unmasking_reruns_after_a_dropout_in_the_first_exchange(tmp_path: Path) -> None:
+    transport, vectors, roster = _federation(tmp_path, 5)
+    transport.unreachable.add("centre-01")
+    result = run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
+    assert result.attempts == 2 and len(transport.sent) == 3
+    survivors = sum(v for name, v in vectors.items() if name != "centre-01")
+    np.testing.assert_array_equal(result.pooled, survivors)
+
+
+def test_confirmed_unmasking_defeats_the_lying_about_dropout_attack(tmp_path: Path) -> None:
+    # A malicious coordinator gets every masked vector and all seeds for the full set
+    # S, then claims centre-03 dropped and reruns with S \ {centre-03}: the nodes that
+    # revealed their seed refuse, so the second sum (and x_centre-03) is never released.
+    transport, vectors, roster = _federation(tmp_path, 5)
+    first = run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
+    np.testing.assert_array_equal(first.pooled, sum(vectors.values()))
+    fewer = [n for n in roster.names if n != "centre-03"]
+    for confirmed in (True, False):
+        with pytest.raises(SecureRoundError, match="completed with confirmed unmasking"):
+            run_secure_analysis(
+                transport, PLAN, roster, participants=fewer, confirmed_unmasking=confirmed
+            )
+
+
+def test_a_node_lost_between_the_two_exchanges_ends_the_analysis(tmp_path: Path) -> None:
+    transport, _, roster = _federation(tmp_path, 4)
+    original = transport.exchange
+
+    def lose_centre_02_after_the_first_exchange(requests: dict, timeout: float) -> dict:
+        replies = original(requests, timeout)
+        if next(iter(requests.values()))["kind"] == "sscjak.analysis/1":
+            transport.unreachable.add("centre-02")
+        return replies
+
+    transport.exchange = lose_centre_02_after_the_first_exchange  # type: ignore[method-assign]
+    with pytest.raises(SecureRoundError, match="centre-02 did not answer"):
+        run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
+    # the others revealed their seed: they refuse a rerun until approved again
+    transport.unreachable.clear()
+    with pytest.raises(SecureRoundError, match="completed with confirmed unmasking"):
+        run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)

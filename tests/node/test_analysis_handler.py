@@ -311,3 +311,50 @@ def test_the_same_nonce_sent_twice_at_once_is_answered_once(federation: Federati
         replies = list(pool.map(lambda n: handle_analysis_request(request, n), twins))
     kinds = sorted(r["kind"] for r in replies)
     assert kinds == [ANALYSIS_REPLY_KIND] + [REFUSAL_KIND] * 3
+
+
+def _unmask(federation: Federation, request: dict, **changes: object) -> dict:
+    payload = {
+        "kind": "sscjak.unmask/1",
+        "plan_sha256": request["plan_sha256"],
+        "nonce": request["nonce"],
+        "participants": list(request["participants"]),
+    }
+    payload.update(changes)
+    return payload
+
+
+def test_self_mask_seed_is_revealed_once_and_only_for_the_answered_set(
+    federation: Federation,
+) -> None:
+    node = federation.nodes["centre-0"]
+    pairwise = federation.request()
+    assert handle_analysis_request(pairwise, node)["kind"] == ANALYSIS_REPLY_KIND
+    assert "not in confirmed unmasking mode" in _refusal_reason(
+        handle_analysis_request(_unmask(federation, pairwise), node)
+    )
+    request = federation.request(unmasking="confirmed")
+    assert "did not answer that round" in _refusal_reason(
+        handle_analysis_request(_unmask(federation, request), node)
+    )
+    assert handle_analysis_request(request, node)["kind"] == ANALYSIS_REPLY_KIND
+    other_set = [n for n in federation.nodes if n != "centre-3"]
+    assert "participant set differs" in _refusal_reason(
+        handle_analysis_request(_unmask(federation, request, participants=other_set), node)
+    )
+    reply = handle_analysis_request(_unmask(federation, request), node)
+    assert reply["kind"] == "sscjak.unmask-reply/1" and len(reply["self_mask_seed"]) == 32
+    assert "already revealed" in _refusal_reason(
+        handle_analysis_request(_unmask(federation, request), node)
+    )
+    assert federation.audit("centre-0")[-2]["event"] == "self-mask-revealed"
+
+
+def test_a_node_requiring_confirmed_unmasking_refuses_pairwise_requests(tmp_path: Path) -> None:
+    federation = Federation(tmp_path, require_confirmed_unmasking=True)
+    node = federation.nodes["centre-2"]
+    assert "only with confirmed unmasking" in _refusal_reason(
+        handle_analysis_request(federation.request(), node)
+    )
+    confirmed = federation.request(unmasking="confirmed")
+    assert handle_analysis_request(confirmed, node)["kind"] == ANALYSIS_REPLY_KIND

@@ -159,3 +159,25 @@ def test_random_payloads_either_decode_or_raise_protocol_error(payload: object) 
     for decode in (decode_request, decode_reply):
         with contextlib.suppress(ProtocolError):
             decode(payload)
+
+
+def test_unmask_messages_round_trip_and_are_strict() -> None:
+    from sscjak.shared.protocol import (
+        UnmaskReply,
+        UnmaskRequest,
+        decode_node_message,
+        encode_unmask_reply,
+        encode_unmask_request,
+    )
+
+    request = UnmaskRequest(plan_sha256=PLAN_HASH, nonce=NONCE, participants=("a", "b", "c"))
+    assert decode_node_message(encode_unmask_request(request)) == request
+    assert decode_node_message(_request_payload()) == decode_request(_request_payload())
+    reply = UnmaskReply(node="a", plan_sha256=PLAN_HASH, nonce=NONCE, self_mask_seed=bytes(32))
+    assert decode_reply(encode_unmask_reply(reply)) == reply
+    with pytest.raises(ProtocolError, match="32 bytes"):
+        decode_reply({**encode_unmask_reply(reply), "self_mask_seed": bytes(31)})
+    with pytest.raises(ProtocolError, match="unmasking must be one of"):
+        decode_request(_request_payload(unmasking="none"))
+    with pytest.raises(ProtocolError, match="unexpected keys"):
+        decode_node_message({**encode_unmask_request(request), "attempt": 1})

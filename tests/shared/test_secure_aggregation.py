@@ -190,3 +190,36 @@ def test_sum_masked_rejects_mismatched_lengths_and_nothing() -> None:
         sum_masked([np.zeros(3, np.uint64), np.zeros(4, np.uint64)])
     with pytest.raises(MaskingError):
         sum_masked([])
+
+
+def test_self_masks_hide_the_sum_until_every_seed_is_revealed() -> None:
+    from sscjak.shared.secure_aggregation import remove_self_masks, self_mask_seed
+
+    keys = _keys(4, 21)
+    public = {name: key.public_key() for name, key in keys.items()}
+    nonce = b"\x05" * 32
+    vectors = {name: np.arange(200, dtype=np.int64) * (i + 1) for i, name in enumerate(keys)}
+    seeds = {name: self_mask_seed(keys[name], plan_sha256=PLAN, nonce=nonce) for name in keys}
+    masked = [
+        mask_summary(
+            vectors[name],
+            own_name=name,
+            own_private_key=keys[name],
+            participant_keys=public,
+            plan_sha256=PLAN,
+            nonce=nonce,
+            self_mask_seed=seeds[name],
+        )
+        for name in keys
+    ]
+    plain = sum(vectors.values())
+    pooled = sum_masked(masked)
+    assert not np.array_equal(pooled, plain)
+    all_but_one = remove_self_masks(pooled, list(seeds.values())[:-1])
+    assert not np.array_equal(all_but_one, plain)
+    np.testing.assert_array_equal(remove_self_masks(pooled, seeds.values()), plain)
+    # seeds are fresh per nonce and per plan
+    assert (
+        self_mask_seed(keys["centre-00"], plan_sha256=PLAN, nonce=b"\x06" * 32)
+        != seeds["centre-00"]
+    )
