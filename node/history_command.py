@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     entries = list(AuditLog(state / AUDIT_LOG_FILE).entries())
     replies = [e for e in entries if e.get("event") == "analysis-reply"]
     refusals = [e for e in entries if e.get("event") == "refusal"]
+    reveals = [e for e in entries if e.get("event") == "self-mask-revealed"]
     print(f"\nSummaries released: {len(replies)}")
     for entry in replies:
         print(
@@ -65,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
         )
         for warning in entry.get("warnings", []):
             print(f"    WARNING: {warning}")
+    if reveals:
+        print(f"\nSelf-mask seeds revealed (confirmed unmasking): {len(reveals)}")
+        for entry in reveals:
+            print(
+                f"  {entry['time']}  plan {entry['plan_sha256'][:12]}  centres: "
+                f"{', '.join(entry['participants'])}  (plan closed until approved again)"
+            )
     print(f"\nRefusals: {len(refusals)}")
     for entry in refusals:
         plan = (entry.get("plan_sha256") or "-")[:12]
