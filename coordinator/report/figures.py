@@ -26,6 +26,8 @@ import matplotlib
 # No display on a coordinator host: choose the file-only backend before pyplot loads.
 matplotlib.use("Agg")
 
+import itertools
+
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
@@ -45,6 +47,8 @@ Bin = tuple[float, float, int]
 FIGURE_WIDTH_IN = 7.0
 FIGURE_DPI = 150
 BAR_COLOUR = "#4a7ab5"
+#: About how many bars the follow-up histogram has (each ≥ the minimum cell regardless).
+FOLLOWUP_BARS = 10
 POINT_COLOUR = "#1f3b60"
 
 
@@ -104,14 +108,11 @@ def merge_small_bins(bins: Sequence[Sequence[float]], minimum: int) -> list[Bin]
     return merged
 
 
-def _check_drawn_bars(ax: Axes, minimum: int) -> None:
-    """Refuse when any bar drawn on ``ax`` is non-empty yet below the minimum cell."""
-    for patch in ax.patches:
-        height = patch.get_height()
-        if 0 < height < minimum:
-            raise DisclosureError(
-                f"a bar of {height:g} patients is below the minimum cell {minimum}"
-            )
+def _check_bar_counts(counts: Sequence[int], minimum: int) -> None:
+    """Refuse when any bar about to be drawn is non-empty yet below the minimum cell."""
+    for count in counts:
+        if 0 < count < minimum:
+            raise DisclosureError(f"a bar of {count} patients is below the minimum cell {minimum}")
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -123,37 +124,49 @@ def _png(figure: plt.Figure) -> bytes:
 
 
 def bar_extents(bins: Sequence[Bin], grid_step: float) -> list[tuple[float, float]]:
-    """The x-extent of each bin's bar.
+    """The x-extent of each bar: bars tile the range of the histogram.
 
-    Bins come either as edges (each bin's low equals the previous bin's high) or as the
-    first and last grid values they hold (``[-2.0, -2.0, 7]`` is the single value −2;
-    then successive bins never touch). Grid-value bins are widened by half a grid step
-    on each side so that bars of neighbouring values meet.
+    A bin ``[low, high, count]`` holds the grid values low … high (inclusive; ``[-2, -2,
+    7]`` is the single value −2), as :func:`sscjak.shared.statistics.binning.
+    merge_small_bins` releases them. Neighbouring bars meet halfway between one bin's
+    last value and the next bin's first; the outer bars reach half a grid step beyond the
+    extreme values. So every value of the range belongs to exactly one bar.
     """
-    edges = all(b[0] < b[1] for b in bins) and all(
-        math.isclose(bins[i + 1][0], bins[i][1]) for i in range(len(bins) - 1)
-    )
-    if edges and len(bins) > 1:
-        return [(low, high) for low, high, _ in bins]
     half = grid_step / 2
-    return [(low - half, high + half) for low, high, _ in bins]
+    edges = [bins[0][0] - half] if bins else []
+    for (_, high, _), (low, _, _) in itertools.pairwise(bins):
+        edges.append((high + low) / 2)
+    if bins:
+        edges.append(bins[-1][1] + half)
+    return list(itertools.pairwise(edges))
 
 
-def _draw_histogram(ax: Axes, bins: Sequence[Bin], minimum: int, grid_step: float) -> list[Bin]:
+def _draw_histogram(
+    ax: Axes, bins: Sequence[Bin], minimum: int, grid_step: float, per: str
+) -> list[Bin]:
+    """Draw a histogram of unequal-width bars as a density (patients per ``per``).
+
+    Heights are count / width, so that a wide bar of merged bins does not look like a
+    peak (the area of each bar is its count); each bar is labelled with its count.
+    """
     shown = [(low, high, count) for low, high, count in bins if count > 0]
+    counts = [count for _, _, count in shown]
+    _check_bar_counts(counts, minimum)
     extents = bar_extents(shown, grid_step)
-    ax.bar(
+    widths = [high - low for low, high in extents]
+    bars = ax.bar(
         [low for low, _ in extents],
-        [count for _, _, count in shown],
-        width=[high - low for low, high in extents],
+        [count / width for count, width in zip(counts, widths, strict=True)],
+        width=widths,
         align="edge",
         color=BAR_COLOUR,
         edgecolor="white",
         linewidth=0.8,
     )
-    _check_drawn_bars(ax, minimum)
-    ax.bar_label(ax.containers[-1], fontsize=7, padding=1)
-    ax.set_ylabel("Patients")
+    if len(bars.patches) != len(counts):
+        raise DisclosureError("the bars drawn differ from the bins checked")
+    ax.bar_label(bars, labels=[str(count) for count in counts], fontsize=7, padding=1)
+    ax.set_ylabel(f"Patients per {per}", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return shown
 
@@ -256,7 +269,7 @@ def change_distribution_figure(
             ax.set_yticks([])
             continue
         step = measure_resolution(cell) or 1.0
-        shown = _draw_histogram(ax, merge_small_bins(bins, minimum), minimum, step)
+        shown = _draw_histogram(ax, merge_small_bins(bins, minimum), minimum, step, "unit")
         bars.extend((panel, low, high, count) for low, high, count in shown)
         ax.axvline(0, color="#888888", linewidth=0.8, linestyle="--")
         ax.set_xlabel(f"Change ({cell.get('unit') or measure_label(cell)})", fontsize=8)
@@ -265,8 +278,8 @@ def change_distribution_figure(
     return ReportFigure(
         key=f"changes_{outcome}",
         title=f"Figure {number}. Distribution of change from baseline: {label}",
-        caption=f"Pooled histogram of the changes; adjacent bins merged so that every bar "
-        f"holds at least {minimum} patients.",
+        caption=f"Pooled histogram of the changes (area = patients, count on each bar); "
+        f"adjacent bins merged so that every bar holds at least {minimum} patients.",
         png=_png(figure),
         bars=tuple(bars),
     )
@@ -279,15 +292,19 @@ def followup_figure(results: Mapping[str, Any], number: int) -> ReportFigure | N
         return None
     minimum = min_cell(results)
     figure, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 2.6))
-    # Follow-up is pooled as a histogram of whole days: one grid step is one day.
-    shown = _draw_histogram(ax, merge_small_bins(bins, minimum), minimum, 1 / DAYS_PER_MONTH)
+    # Follow-up is pooled as a histogram of whole days: one grid step is one day. Bins of
+    # about a tenth of the cohort (never below the minimum cell) keep the shape readable.
+    total = sum(int(count) for *_, count in bins)
+    per_bar = max(minimum, math.ceil(total / FOLLOWUP_BARS))
+    merged = merge_small_bins(bins, per_bar)
+    shown = _draw_histogram(ax, merged, minimum, 1 / DAYS_PER_MONTH, "month")
     ax.set_xlabel("Follow-up on treatment (months)")
     figure.tight_layout()
     return ReportFigure(
         key="followup_months",
         title=f"Figure {number}. Follow-up time on treatment",
-        caption=f"Pooled histogram; adjacent bins merged so that every bar holds at least "
-        f"{minimum} patients.",
+        caption=f"Pooled histogram (area = patients, count on each bar); adjacent bins merged "
+        f"so that every bar holds at least {per_bar} patients (minimum cell {minimum}).",
         png=_png(figure),
         bars=tuple(("follow-up", low, high, count) for low, high, count in shown),
     )

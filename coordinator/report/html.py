@@ -40,6 +40,7 @@ table.narrow { width: auto; min-width: 60%; }
 td:first-child { min-width: 9em; }
 thead th { border-bottom: 1px solid #1b1b1b; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+span.nb { white-space: nowrap; }
 tr.section td { font-weight: 600; padding-top: 8px; }
 tr.suppressed td.rule { color: #6b4e00; font-style: italic; }
 tbody tr:nth-child(even) td { background: #f6f7f9; }
@@ -59,7 +60,9 @@ pre.plan { background: #f6f7f9; border: 1px solid #dddddd; padding: 8px 12px;
   body { max-width: none; padding: 0; font-size: 10pt; }
   h2 { break-after: avoid; page-break-after: avoid; }
   h3 { break-after: avoid; page-break-after: avoid; }
-  table { font-size: 8.5pt; }
+  table { font-size: 8pt; }
+  th, td { padding: 2px 4px; }
+  td:first-child { min-width: 7em; }
   thead { display: table-header-group; }
   tr, figure, dl.provenance, .notes { break-inside: avoid; page-break-inside: avoid; }
   section.table-block { break-inside: avoid; page-break-inside: avoid; }
@@ -67,6 +70,14 @@ pre.plan { background: #f6f7f9; border: 1px solid #dddddd; padding: 8px 12px;
   pre.plan { border: none; background: none; }
 }
 """
+
+
+def _unbroken_parts(text: str) -> str:
+    """``estimate (interval)`` that may wrap only before its parenthesis, never inside."""
+    head, separator, tail = text.partition(" (")
+    if not separator:
+        return f'<span class="nb">{escape(text)}</span>'
+    return f'<span class="nb">{escape(head)}</span> <span class="nb">({escape(tail)}</span>'
 
 
 def table_html(table: ReportTable) -> str:
@@ -94,8 +105,10 @@ def table_html(table: ReportTable) -> str:
             if row.kind == "suppressed" and index == row.span_from:
                 cells.append(f'<td class="rule" colspan="{width - index}">{escape(cell)}</td>')
                 break
-            css = ' class="num"' if index > 0 and is_numeric_column(table.header[index]) else ""
-            cells.append(f"<td{css}>{escape(cell)}</td>")
+            if index > 0 and is_numeric_column(table.header[index]):
+                cells.append(f'<td class="num">{_unbroken_parts(cell)}</td>')
+            else:
+                cells.append(f"<td>{escape(cell)}</td>")
         kind = ' class="suppressed"' if row.kind == "suppressed" else ""
         parts.append(f"<tr{kind}>{''.join(cells)}</tr>")
     parts.append("</tbody></table>")

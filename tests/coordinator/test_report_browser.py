@@ -69,6 +69,8 @@ CHROMIUM_FLAGS = (
 )
 WINDOW = (1280, 1600)
 TIMEOUT_S = 60.0
+#: A4 (210 mm) less the report's 2 × 12 mm @page margins, in CSS pixels (96 per inch).
+PRINT_WIDTH_PX = round((210 - 24) / 25.4 * 96)
 
 pytestmark = pytest.mark.integration
 
@@ -224,6 +226,7 @@ class PageVisit:
     """What Chromium did with one page: its facts, requests, screenshot and PDF."""
 
     facts: dict[str, Any]
+    printed_facts: dict[str, Any]
     page_requests: list[str]
     proxy_requests: list[bytes]
     screenshot_png: bytes
@@ -253,6 +256,15 @@ def visit(page: Path, profile: Path) -> PageVisit:
                 "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
             )
             pdf = devtools.send("Page.printToPDF", {"printBackground": False})
+            # As printed: print styles on a page as wide as A4 less its margins.
+            devtools.send("Emulation.setEmulatedMedia", {"media": "print"})
+            devtools.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": PRINT_WIDTH_PX, "height": 1100, "deviceScaleFactor": 1, "mobile": False},
+            )
+            printed = devtools.send(
+                "Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True}
+            )["result"]["value"]
             # Give any late request (a lazy image, a font) time to show itself.
             time.sleep(1.0)
             devtools.send("Runtime.evaluate", {"expression": "1"})
@@ -261,6 +273,7 @@ def visit(page: Path, profile: Path) -> PageVisit:
         proxy.close()
     return PageVisit(
         facts=facts,
+        printed_facts=printed,
         page_requests=[
             event["params"]["request"]["url"]
             for event in devtools.events
@@ -296,6 +309,9 @@ def test_report_renders_in_chromium_without_any_network_request(report_html, tmp
     figures = len(list((html.parent / "figures").glob("*.png")))
     assert facts["images"] == facts["imagesDrawn"] == figures
     assert facts["widestTable"] <= facts["pageWidth"], "a table is wider than the page"
+    printed = seen.printed_facts
+    assert printed["pageWidth"] <= PRINT_WIDTH_PX  # less a scrollbar, if any
+    assert printed["widestTable"] <= printed["pageWidth"], "a table is cut when printed"
     assert "Table 2. Change from baseline" in facts["text"]
     assert results["plan_sha256"] in facts["text"]
 

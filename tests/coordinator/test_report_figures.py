@@ -137,7 +137,8 @@ def test_drawing_refuses_a_bar_below_the_minimum_cell() -> None:
     figure, ax = plt.subplots()
     try:
         with pytest.raises(DisclosureError, match="bar of 3 patients"):
-            _draw_histogram(ax, [(0.0, 1.0, 7), (2.0, 3.0, 3)], 5, 1.0)
+            _draw_histogram(ax, [(0.0, 1.0, 7), (2.0, 3.0, 3)], 5, 1.0, "point")
+        assert len(ax.patches) == 0, "nothing may be drawn before the check"
     finally:
         plt.close(figure)
 
@@ -147,11 +148,23 @@ def test_compliant_bins_are_left_as_they_are() -> None:
     assert merge_small_bins(bins, 5) == bins
 
 
-def test_bar_extents_widen_grid_value_bins_by_half_a_step() -> None:
-    # [-2, -2] is the single grid value −2: its bar spans −2.5 to −1.5 on a grid of 1.
+def test_bars_tile_the_range_of_grid_value_bins() -> None:
+    # [-2, -2] is the single grid value −2: on a grid of 1 its bar spans −2.5 to −1.5;
+    # the next bin [-1, 1] then spans −1.5 to 1.5.
     assert bar_extents([(-2.0, -2.0, 7), (-1.0, 1.0, 9)], 1.0) == [(-2.5, -1.5), (-1.5, 1.5)]
-    # Edge bins (each starting where the previous ends) are drawn as given.
-    assert bar_extents([(0.0, 5.0, 7), (5.0, 9.0, 9)], 1.0) == [(0.0, 5.0), (5.0, 9.0)]
+    # Bins with empty grid values between them meet halfway across the gap.
+    assert bar_extents([(-9.0, -9.0, 5), (-7.0, -5.0, 8)], 1.0) == [(-9.5, -8.0), (-8.0, -4.5)]
+
+
+def test_histogram_bars_are_densities_whose_areas_are_the_counts() -> None:
+    figure, ax = plt.subplots()
+    try:
+        bins = [(-14.0, -9.0, 5), (-7.0, -5.0, 8), (-2.0, -2.0, 7)]
+        _draw_histogram(ax, bins, 5, 1.0, "point")
+        areas = [patch.get_width() * patch.get_height() for patch in ax.patches]
+        assert areas == pytest.approx([5, 8, 7])
+    finally:
+        plt.close(figure)
 
 
 @given(
