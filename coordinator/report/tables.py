@@ -64,7 +64,7 @@ EVENT_LABELS: dict[str, str] = {
 }
 P_METHOD_LABELS: dict[str, str] = {
     "exact": "exact",
-    "normal": "normal approx.",
+    "normal": "normal",
     "exact_conditional": "exact conditional",
 }
 SMC_LABELS: dict[str, str] = {
@@ -222,9 +222,9 @@ def _change_notes(results: Mapping[str, Any], minimum: int) -> tuple[str, ...]:
         f"SMC, standardized mean change = {SMC_LABELS.get(smc_kind, smc_kind)}; 95% CI from "
         "its large-sample variance.",
         "V, Wilcoxon signed-rank statistic (sum of the ranks of positive changes, zero "
-        "changes dropped); p two-sided, exact when fewer than 50 non-zero changes without "
-        "ties, otherwise normal approximation with tie and continuity correction "
-        "(R wilcox.test).",
+        "changes dropped); p two-sided; Test: exact, when fewer than 50 non-zero changes "
+        "without ties, otherwise normal, the normal approximation with tie and continuity "
+        "correction (R wilcox.test).",
         f"Cells with pooled n < {minimum} are suppressed: no statistic is shown.",
         f"{UNDEFINED}: statistic undefined for these data (e.g. SD of 0).",
     )
