@@ -105,7 +105,10 @@ CHANGE_CSV_KEYS: tuple[str, ...] = (
     "V",
     "p_value",
     "p_method",
+    "p_value_exact_conditional",
 )
+#: Extra column of the change tables when the plan asks for the exact conditional p.
+EXACT_CONDITIONAL_HEADER = "p, exact conditional"
 
 
 #: Columns holding words rather than numbers (left-aligned in HTML and Markdown).
@@ -174,13 +177,16 @@ def measure_resolution(cell: Mapping[str, Any]) -> float | None:
     return float(measure.resolution) if measure else None
 
 
-def _change_row(cell: Mapping[str, Any], minimum: int) -> ReportRow:
+def _change_row(cell: Mapping[str, Any], minimum: int, exact_conditional: bool) -> ReportRow:
     label, months = measure_label(cell), str(cell.get("months"))
     if cell.get("suppressed"):
         rule = suppression_rule(cell, minimum)
         return ReportRow((label, months, f"Suppressed: {rule}"), "suppressed", span_from=2)
     decimals = decimals_for_resolution(measure_resolution(cell))
     method = cell.get("p_method")
+    conditional = (
+        (format_p_value(cell.get("p_value_exact_conditional")),) if exact_conditional else ()
+    )
     return ReportRow(
         (
             label,
@@ -197,6 +203,7 @@ def _change_row(cell: Mapping[str, Any], minimum: int) -> ReportRow:
             P_METHOD_LABELS.get(str(method), str(method))
             if method is not None and cell.get("p_value") is not None
             else UNDEFINED,
+            *conditional,
         )
     )
 
@@ -210,6 +217,12 @@ def _change_csv_row(cell: Mapping[str, Any], minimum: int) -> tuple[Any, ...]:
     ci = cell.get("smc_ci") or [None, None]
     values = {**cell, "smc_ci_low": ci[0], "smc_ci_high": ci[1]}
     return head + tuple(values.get(key) for key in CHANGE_CSV_KEYS)
+
+
+EXACT_CONDITIONAL_NOTE = (
+    "p, exact conditional: exact p of the signed-rank statistic's permutation distribution "
+    "given the observed ties, zero changes dropped (as R's exactRankTests::wilcox.exact)."
+)
 
 
 def _change_notes(results: Mapping[str, Any], minimum: int) -> tuple[str, ...]:
@@ -244,6 +257,7 @@ def change_table(
     glucocorticoid dose to its own table).
     """
     minimum = min_cell(results)
+    exact_conditional = bool((results.get("plan") or {}).get("exact_conditional_p"))
     cells = [
         cell
         for cell in results.get("changes", [])
@@ -253,8 +267,8 @@ def change_table(
     return ReportTable(
         key=key,
         title=title,
-        header=CHANGE_HEADER,
-        rows=tuple(_change_row(cell, minimum) for cell in cells),
+        header=CHANGE_HEADER + ((EXACT_CONDITIONAL_HEADER,) if exact_conditional else ()),
+        rows=tuple(_change_row(cell, minimum, exact_conditional) for cell in cells),
         csv_header=(
             "outcome",
             "measure",
@@ -264,7 +278,9 @@ def change_table(
             *CHANGE_CSV_KEYS,
         ),
         csv_rows=tuple(_change_csv_row(cell, minimum) for cell in cells),
-        notes=tuple(extra_notes) + _change_notes(results, minimum),
+        notes=tuple(extra_notes)
+        + _change_notes(results, minimum)
+        + ((EXACT_CONDITIONAL_NOTE,) if exact_conditional else ()),
     )
 
 

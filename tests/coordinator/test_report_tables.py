@@ -419,3 +419,24 @@ def test_numbers_are_never_nan_or_infinite(report) -> None:
         # Embedded figures are base64, whose letters may spell anything: leave them out.
         text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text("utf-8"))
         assert not re.search(r"\b(nan|NaN|inf|Infinity|None)\b", text), path
+
+
+def test_exact_conditional_p_gets_its_own_column_when_the_plan_asks(tmp_path: Path) -> None:
+    results = simulate_results(tmp_path, "exact_conditional_p = true\n")
+    write_report(results, tmp_path / "report")
+    tables = html_tables(tmp_path / "report")
+    header, *rows = tables["table2_change_from_baseline"]
+    assert header[-1] == "p, exact conditional"
+    cells = [c for c in results["changes"] if c["outcome"] != "gc_dose_mg"]
+    checked = 0
+    for cell, row in zip(cells, rows, strict=True):
+        if cell["suppressed"]:
+            continue
+        assert_p_value(row[-1], cell["p_value_exact_conditional"])
+        checked += cell["p_value_exact_conditional"] is not None
+    assert checked > 0
+    by_key = change_csv_by_cell(tmp_path / "report")
+    for cell in cells:
+        value = by_key[(cell["outcome"], cell["months"])]["p_value_exact_conditional"]
+        expected = cell.get("p_value_exact_conditional")
+        assert value == ("" if expected is None else repr(float(expected)))
