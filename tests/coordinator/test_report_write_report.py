@@ -208,3 +208,60 @@ def test_report_command_names_a_bad_results_file(
     assert "Traceback" not in error
     assert run_report_cli(["report", str(tmp_path / "none.json"), "--out", "x"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_contracts_minimal_results_give_a_report(tmp_path: Path) -> None:
+    # CONTRACT.md §4's required keys only: no plan, software, sex, subset or histograms.
+    minimal = {
+        "schema": "sscjak.results/1",
+        "plan_sha256": "ab" * 32,
+        "nodes": 4,
+        "cohort": {
+            "patients": 32,
+            "patient_years": 52.8,
+            "followup_months": {"median": 16.9, "q1": 10.3, "q3": 31.8},
+            "drugs": {"tofacitinib": 12, "baricitinib": 20},
+        },
+        "changes": [
+            {
+                "outcome": "mrss",
+                "months": 12,
+                "suppressed": False,
+                "n": 25,
+                "n_pos": 6,
+                "n_neg": 15,
+                "n_zero": 4,
+                "mean_baseline": 14.1,
+                "sd_baseline": 9.8,
+                "mean_change": -2.9,
+                "sd_change": 4.9,
+                "median_change": -2.0,
+                "q1_change": -5.0,
+                "q3_change": 0.0,
+                "smc": -0.29,
+                "smc_baseline": -0.29,
+                "smc_change": -0.59,
+                "smc_ci": [-0.6, 0.02],
+                "V": 52.5,
+                "p_value": 0.03,
+                "p_method": "normal",
+            },
+        ],
+        "calcinosis": {"baseline_present": 11, "improved": 5},
+        "digital_ulcers": {"patients": 10},
+        "safety": [
+            {
+                "event_type": "herpes_zoster",
+                "events": 3,
+                "patients": 3,
+                "rate_per_100py": 5.7,
+                "ci": [1.2, 16.6],
+            }
+        ],
+    }
+    files = write_report(minimal, tmp_path / "report")
+    html = re.sub(r"<[^>]+>", "", files.html.read_text(encoding="utf-8"))
+    assert "mRSS (points)" in html and "−0.29 (−0.60 to 0.02)" in html
+    assert "5/11 (45.5%)" in html and "10/32 (31.3%)" in html
+    assert "no distribution released" not in html  # words live in the PNG, not the page
+    assert {p.name for p in files.figures} == {"forest_smc.png", "changes_mrss.png"}
