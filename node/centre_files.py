@@ -218,7 +218,12 @@ def read_table_cells(path: Path, table: Table, problems: ProblemList) -> TableCe
         problems.add(file, None, None, f"the file cannot be read ({reason})")
         return None
     except Exception as error:  # third-party parsers raise many types on damaged files
-        problems.add(file, None, None, f"the file cannot be read as {path.suffix[1:]}: {error}")
+        # The parser's own words, cut short; for CSV only the error's kind, since a CSV
+        # parser's message may quote a record, and with it a patient_id.
+        detail = type(error).__name__ if path.suffix == ".csv" else str(error).split("\n")[0]
+        problems.add(
+            file, None, None, f"the file cannot be read as {path.suffix[1:]}: {detail[:200]}"
+        )
         return None
     if header is None:
         return None
@@ -326,7 +331,12 @@ def _read_csv(
         )
         return nothing
     body = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
+    if not body.endswith((b"\n", b"\r")):
+        body += b"\n"  # pyarrow cannot read a lone header line without its line end
     first_line = body.split(b"\n", 1)[0]
+    if not first_line.strip():
+        problems.add(file, 1, None, "the header row (row 1) is empty: it must name the columns")
+        return nothing
     if b"," not in first_line:
         for delimiter, name in ((b";", "semicolons"), (b"\t", "tabs")):
             if delimiter in first_line:

@@ -285,6 +285,22 @@ def test_empty_file_is_a_problem(tmp_path: Path) -> None:
     assert "empty" in problem.message
 
 
+def test_header_without_line_end_is_a_valid_empty_table(tmp_path: Path) -> None:
+    centre = read_centre(write_folder(tmp_path, events=",".join(EVENTS.column_names)))
+    assert len(centre.events) == 0
+
+
+def test_last_record_without_line_end_is_read(tmp_path: Path) -> None:
+    centre = read_centre(write_folder(tmp_path, events=csv_text(EVENT_ROWS).rstrip("\n")))
+    assert centre.events["event_type"].tolist() == ["herpes_zoster", "infection"]
+
+
+def test_empty_header_line_is_a_problem(tmp_path: Path) -> None:
+    problem = only_problem(write_folder(tmp_path, events="\n" + csv_text(EVENT_ROWS)))
+    assert (problem.file, problem.row) == ("events.csv", 1)
+    assert "header row (row 1) is empty" in problem.message
+
+
 def test_file_not_in_utf8_names_the_row(tmp_path: Path) -> None:
     folder = write_folder(tmp_path)
     text = csv_text(changed(PATIENT_ROWS, 1, patient_id="Müller"))
