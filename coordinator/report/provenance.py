@@ -44,8 +44,27 @@ def provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
             SMC_LABELS.get(str(plan.get("smc", "baseline")), str(plan.get("smc", "baseline"))),
         ),
     ]
+    if results.get("participants"):
+        items.append(("Participating nodes", ", ".join(map(str, results["participants"]))))
+    if results.get("attempts") is not None:
+        items.append(
+            (
+                "Aggregation attempts",
+                f"{results['attempts']} (a rerun follows a node that did not answer)",
+            )
+        )
     items += [(f"{name} version", str(version)) for name, version in software.items()]
     return items
+
+
+def _aggregation_clause(results: Mapping[str, Any]) -> str:
+    """How the centres' vectors were combined, as far as the results record it."""
+    if results.get("participants"):
+        return (
+            "the coordinating centre combined these vectors by secure aggregation "
+            "(pairwise masking) and saw only their sum."
+        )
+    return "these vectors were summed."
 
 
 def methods_paragraph(results: Mapping[str, Any]) -> str:
@@ -77,17 +96,18 @@ def methods_paragraph(results: Mapping[str, Any]) -> str:
         f"closest to {when} months (within ±{window} months, on treatment), rounded to "
         "the measure's recording resolution, and released only a fixed-layout vector of "
         "integer summaries (counts, exact sums and histograms of the changes on the "
-        "recording grid); the coordinating centre combined these vectors by secure "
-        "aggregation and saw only their sum. Pooled statistics computed from the summed "
-        "vector equal those computed on the stacked patient-level data. Quantiles follow "
+        f"recording grid); {_aggregation_clause(results)} Pooled statistics computed from "
+        "the summed vector equal those computed on the stacked patient-level data. "
+        "Quantiles follow "
         "R's default (type 7; Hyndman and Fan 1996). Paired changes were tested with the "
         "two-sided Wilcoxon signed-rank test (Wilcoxon 1945) as implemented in R's "
         "wilcox.test: zero changes dropped, an exact p value with fewer than 50 non-zero "
         "changes and no ties, otherwise the normal approximation with tie and continuity "
         f"corrections. Effect sizes are {smc_text}. Incidence rates are events per 100 "
         "patient-years on treatment with exact Poisson 95% confidence intervals (Garwood "
-        "1936); recurrent events were counted. Follow-up on treatment ran from JAK "
-        "inhibitor initiation to its stop or the last contact (a month being 30.4375 "
+        "1936); recurrent events were counted. Glucocorticoid dose change was analysed "
+        "among patients on glucocorticoids (dose > 0) at baseline. Follow-up on treatment "
+        "ran from JAK inhibitor initiation to its stop or the last contact (a month being 30.4375 "
         f"days). To protect patients, results for cells of fewer than {minimum} patients "
         f"were suppressed and histogram bins merged so that no bar shows fewer than "
         f"{minimum} patients."

@@ -265,3 +265,16 @@ def test_the_contracts_minimal_results_give_a_report(tmp_path: Path) -> None:
     assert "5/11 (45.5%)" in html and "10/32 (31.3%)" in html
     assert "no distribution released" not in html  # words live in the PNG, not the page
     assert {p.name for p in files.figures} == {"forest_smc.png", "changes_mrss.png"}
+
+
+def test_provenance_states_how_the_vectors_were_combined(demo, tmp_path: Path) -> None:
+    results, _ = demo
+    summed = write_report(results, tmp_path / "summed").markdown.read_text(encoding="utf-8")
+    assert "these vectors were summed." in summed
+    assert "secure aggregation" not in summed
+    federated = copy.deepcopy(results)
+    federated |= {"participants": ["centre-a", "centre-b", "centre-c"], "attempts": 2}
+    text = write_report(federated, tmp_path / "federated").markdown.read_text(encoding="utf-8")
+    assert "combined these vectors by secure aggregation" in text
+    assert "**Participating nodes:** centre-a, centre-b, centre-c" in text
+    assert "**Aggregation attempts:** 2" in text
