@@ -141,18 +141,47 @@ def bar_extents(bins: Sequence[Bin], grid_step: float) -> list[tuple[float, floa
     return list(itertools.pairwise(edges))
 
 
+def outer_edge_step(low: float, high: float) -> float:
+    """A round step for the outer bar edges: half the power of ten below the range."""
+    span = max(high - low, 1e-9)
+    return 10.0 ** math.floor(math.log10(span)) / 2
+
+
+def round_outer_edges(extents: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Extents with the first bar's left and the last bar's right edge rounded outward.
+
+    The outermost bins start and end at the smallest and largest observed values (see
+    :func:`sscjak.shared.statistics.binning.merge_small_bins`): each is one patient's
+    value. Rounding the outer edges outward to a round step (5 for a range of tens, 0.5
+    for a range of units) keeps those single values off the figure.
+    """
+    if not extents:
+        return []
+    low, high = extents[0][0], extents[-1][1]
+    step = outer_edge_step(low, high)
+    rounded = [list(extent) for extent in extents]
+    rounded[0][0] = math.floor(round(low / step, 9)) * step
+    rounded[-1][1] = math.ceil(round(high / step, 9)) * step
+    if rounded[0][0] == low:
+        rounded[0][0] -= step
+    if rounded[-1][1] == high:
+        rounded[-1][1] += step
+    return [(a, b) for a, b in rounded]
+
+
 def _draw_histogram(
     ax: Axes, bins: Sequence[Bin], minimum: int, grid_step: float, per: str
 ) -> list[Bin]:
     """Draw a histogram of unequal-width bars as a density (patients per ``per``).
 
     Heights are count / width, so that a wide bar of merged bins does not look like a
-    peak (the area of each bar is its count); each bar is labelled with its count.
+    peak (the area of each bar is its count); each bar is labelled with its count. The
+    outer edges are rounded outward (:func:`round_outer_edges`).
     """
     shown = [(low, high, count) for low, high, count in bins if count > 0]
     counts = [count for _, _, count in shown]
     _check_bar_counts(counts, minimum)
-    extents = bar_extents(shown, grid_step)
+    extents = round_outer_edges(bar_extents(shown, grid_step))
     widths = [high - low for low, high in extents]
     bars = ax.bar(
         [low for low, _ in extents],
@@ -279,7 +308,8 @@ def change_distribution_figure(
         key=f"changes_{outcome}",
         title=f"Figure {number}. Distribution of change from baseline: {label}",
         caption=f"Pooled histogram of the changes (area = patients, count on each bar); "
-        f"adjacent bins merged so that every bar holds at least {minimum} patients.",
+        f"adjacent bins merged so that every bar holds at least {minimum} patients; outer "
+        "edges rounded outward so that no single patient's extreme value is shown.",
         png=_png(figure),
         bars=tuple(bars),
     )
@@ -304,7 +334,8 @@ def followup_figure(results: Mapping[str, Any], number: int) -> ReportFigure | N
         key="followup_months",
         title=f"Figure {number}. Follow-up time on treatment",
         caption=f"Pooled histogram (area = patients, count on each bar); adjacent bins merged "
-        f"so that every bar holds at least {per_bar} patients (minimum cell {minimum}).",
+        f"so that every bar holds at least {per_bar} patients (minimum cell {minimum}); "
+        "outer edges rounded outward so that no single patient's extreme value is shown.",
         png=_png(figure),
         bars=tuple(("follow-up", low, high, count) for low, high, count in shown),
     )

@@ -31,6 +31,7 @@ from sscjak.coordinator.report.figures import (
     forest_plot,
     merge_small_bins,
     report_figures,
+    round_outer_edges,
 )
 
 DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
@@ -165,6 +166,26 @@ def test_histogram_bars_are_densities_whose_areas_are_the_counts() -> None:
         assert areas == pytest.approx([5, 8, 7])
     finally:
         plt.close(figure)
+
+
+def test_outer_bar_edges_do_not_show_the_extreme_values() -> None:
+    # The outer bins start and end at single patients' values (−14 and +6 points).
+    figure, ax = plt.subplots()
+    try:
+        bins = [(-14.0, -9.0, 5), (-7.0, -5.0, 8), (-2.0, 6.0, 7)]
+        _draw_histogram(ax, bins, 5, 1.0, "point")
+        left = ax.patches[0].get_x()
+        right = ax.patches[-1].get_x() + ax.patches[-1].get_width()
+        assert (left, right) == (-15.0, 10.0)  # rounded outward to the step of 5
+        areas = [patch.get_width() * patch.get_height() for patch in ax.patches]
+        assert areas == pytest.approx([5, 8, 7])
+    finally:
+        plt.close(figure)
+
+
+def test_outer_edges_move_a_step_when_already_round() -> None:
+    # −3.5 is the half-step edge of the value −3: a multiple of 0.5, so it moves on.
+    assert round_outer_edges([(-3.5, -0.5), (-0.5, 2.5)]) == [(-4.0, -0.5), (-0.5, 3.0)]
 
 
 @given(
