@@ -22,6 +22,7 @@ coordinator process also plays every node.
 from __future__ import annotations
 
 import functools
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,16 +58,22 @@ def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarr
 
     Every folder is first read and summarised by the node code, so that all data
     problems of all folders are reported together before any round starts; each
-    simulated node then answers the round with that summary, masked. At least 3
-    folders are needed: the protocol never pools fewer than 3 centres.
+    simulated node then answers the round with that summary, masked.
+
+    The protocol never pools fewer than 3 centres. With 1 or 2 folders — all of them on
+    this machine, in the hands of the person running simulate — there is nobody to hide
+    a summary from, so the summaries are added directly and a note says so on stderr;
+    the numbers are the same either way.
     """
     folders = [Path(folder) for folder in folders]
     vectors = centre_summaries(folders, plan)
     if len(folders) < MIN_NODES:
-        raise UserError(
-            f"simulate needs at least {MIN_NODES} centre folders, got {len(folders)}: "
-            "secure aggregation never pools fewer than 3 centres"
+        print(
+            f"note: secure aggregation needs at least {MIN_NODES} nodes; with {len(folders)} "
+            "local folder(s) the summaries are added directly (nothing leaves this machine)",
+            file=sys.stderr,
         )
+        return np.sum(np.stack(vectors), axis=0, dtype=np.int64), len(vectors)
     summaries = {folder: vector for folder, vector in zip(folders, vectors, strict=True)}
 
     def summarise(folder: Path, _plan: Plan) -> np.ndarray:

@@ -129,3 +129,15 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert completed.returncode == 1
     assert "not a folder" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_one_or_two_folders_are_summed_directly_with_a_note(
+    centres: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    completed = simulate(centres[0], "--out", out)
+    assert completed.returncode == 0, completed.stderr
+    assert "secure aggregation needs at least 3 nodes" in completed.stderr
+    results = json.loads(out.read_text())
+    assert results["nodes"] == 1
+    assert results["cohort"]["centres"] == 1
