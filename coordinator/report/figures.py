@@ -49,6 +49,21 @@ FIGURE_DPI = 150
 BAR_COLOUR = "#4a7ab5"
 #: About how many bars the follow-up histogram has (each ≥ the minimum cell regardless).
 FOLLOWUP_BARS = 10
+#: About how many bars a change histogram has at most (each ≥ the minimum cell).
+CHANGE_BARS = 8
+
+
+def patients_per_bar(bins: Sequence[Sequence[float]], minimum: int, bars: int) -> int:
+    """Patients each bar must hold: the minimum cell, or more for about ``bars`` bars.
+
+    Bars of equal counts on a fine grid make a spiky density (five identical FVC changes
+    make a tall thin bar); pooling to about ``bars`` bars keeps the shape readable.
+    Merging further than the minimum cell never discloses more.
+    """
+    total = sum(int(count) for *_, count in bins)
+    return max(minimum, math.ceil(total / bars))
+
+
 POINT_COLOUR = "#1f3b60"
 
 
@@ -298,7 +313,8 @@ def change_distribution_figure(
             ax.set_yticks([])
             continue
         step = measure_resolution(cell) or 1.0
-        shown = _draw_histogram(ax, merge_small_bins(bins, minimum), minimum, step, "unit")
+        per_bar = patients_per_bar(bins, minimum, CHANGE_BARS)
+        shown = _draw_histogram(ax, merge_small_bins(bins, per_bar), minimum, step, "unit")
         bars.extend((panel, low, high, count) for low, high, count in shown)
         ax.axvline(0, color="#888888", linewidth=0.8, linestyle="--")
         ax.set_xlabel(f"Change ({cell.get('unit') or measure_label(cell)})", fontsize=8)
@@ -308,7 +324,8 @@ def change_distribution_figure(
         key=f"changes_{outcome}",
         title=f"Figure {number}. Distribution of change from baseline: {label}",
         caption=f"Pooled histogram of the changes (area = patients, count on each bar); "
-        f"adjacent bins merged so that every bar holds at least {minimum} patients; outer "
+        f"adjacent bins merged so that every bar holds at least {minimum} patients (about "
+        f"{CHANGE_BARS} bars at most); outer "
         "edges rounded outward so that no single patient's extreme value is shown.",
         png=_png(figure),
         bars=tuple(bars),
@@ -324,8 +341,7 @@ def followup_figure(results: Mapping[str, Any], number: int) -> ReportFigure | N
     figure, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 2.6))
     # Follow-up is pooled as a histogram of whole days: one grid step is one day. Bins of
     # about a tenth of the cohort (never below the minimum cell) keep the shape readable.
-    total = sum(int(count) for *_, count in bins)
-    per_bar = max(minimum, math.ceil(total / FOLLOWUP_BARS))
+    per_bar = patients_per_bar(bins, minimum, FOLLOWUP_BARS)
     merged = merge_small_bins(bins, per_bar)
     shown = _draw_histogram(ax, merged, minimum, 1 / DAYS_PER_MONTH, "month")
     ax.set_xlabel("Follow-up on treatment (months)")
