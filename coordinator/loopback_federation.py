@@ -129,10 +129,17 @@ class LoopbackFederation:
         )
         return self
 
-    def approve_all(self, roster: Roster, names: Sequence[str] | None = None) -> None:
-        """Each centre approves the plan under ``roster`` (``sscjak-node approve --yes``)."""
+    def approve_all(
+        self,
+        roster: Roster,
+        names: Sequence[str] | None = None,
+        plan_file: Path | None = None,
+    ) -> None:
+        """Each centre approves a plan (default: the federation's) under the study roster
+        (``sscjak-node approve --yes``)."""
         roster_file = self.roster_file
-        plan_argument = str(self.plan_file) if self.plan_file else "default"
+        plan_file = plan_file or self.plan_file
+        plan_argument = str(plan_file) if plan_file else "default"
         _run_all(
             [
                 [

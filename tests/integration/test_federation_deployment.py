@@ -215,6 +215,103 @@ def test_a_changed_roster_is_refused_by_every_node(federation, tmp_path):
         assert "roster changed" in audit_entries(federation, name)[-1]["reason"]
 
 
+def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(federation, tmp_path):
+    """A recording ServerApp (a bundle of the test's own) sends two well-formed rounds of
+    an approved plan and keeps what the coordinator receives: the masked vectors."""
+    text = default_plan().canonical_toml.replace("min_cell = 5", "min_cell = 7")
+    plan = parse_plan(text, "masking plan")
+    plan_file = tmp_path / "masking_plan.toml"
+    plan_file.write_text(plan.canonical_toml)
+    federation.approve_all(load_roster(federation.roster_file), plan_file=plan_file)
+    recorded = tmp_path / "masked.json"
+    app_dir = tmp_path / "recorder"
+    app_dir.mkdir()
+    (app_dir / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+
+            [project]
+            name = "recorder"
+            version = "1.0.0"
+            description = "records masked replies"
+            license = "Apache-2.0"
+            dependencies = ["flwr==1.42.0"]
+
+            [tool.flwr.app]
+            publisher = "sscjak-tests"
+
+            [tool.flwr.app.components]
+            serverapp = "recorder:app"
+            clientapp = "recorder:unused"
+
+            [tool.flwr.app.config]
+            out = "{recorded}"
+            plan = "{plan_file}"
+            roster = "{federation.roster_file}"
+            """
+        )
+    )
+    (app_dir / "recorder.py").write_text(
+        textwrap.dedent(
+            """
+            import json, secrets
+            from pathlib import Path
+            from flwr.clientapp import ClientApp
+            from flwr.serverapp import ServerApp
+            from sscjak.coordinator.flower_server_app import FlowerTransport, wait_for_nodes
+            from sscjak.shared.plan import load_plan
+            from sscjak.shared.protocol import AnalysisRequest, encode_request
+            from sscjak.shared.roster import load_roster
+
+            app = ServerApp()
+            unused = ClientApp()
+
+            @app.main()
+            def main(grid, context):
+                plan = load_plan(Path(context.run_config["plan"]))
+                roster = load_roster(Path(context.run_config["roster"]))
+                transport = FlowerTransport(grid, roster)
+                wait_for_nodes(transport, len(roster), 60)
+                rounds = []
+                for attempt in (1, 2):
+                    request = encode_request(AnalysisRequest(
+                        plan_sha256=plan.sha256, plan_toml=plan.canonical_toml,
+                        roster_sha256=roster.sha256, participants=tuple(roster.names),
+                        nonce=secrets.token_hex(32), attempt=attempt))
+                    replies = transport.exchange({n: dict(request) for n in roster.names}, 60)
+                    rounds.append({n: r.get("masked", b"").hex() for n, r in replies.items()})
+                Path(context.run_config["out"]).write_text(json.dumps(rounds))
+            """
+        )
+    )
+    start_flower_run(federation.settings, app_dir, {})
+    deadline = time.monotonic() + 180
+    while not recorded.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert recorded.exists(), "the recording ServerApp never finished"
+    time.sleep(0.5)
+    rounds = json.loads(recorded.read_text())
+    names = sorted(federation.centres)
+    assert [sorted(r) for r in rounds] == [names, names]
+    masked = [{n: np.frombuffer(bytes.fromhex(r[n]), dtype="<u8") for n in names} for r in rounds]
+    plain = {n: summarise_centre(federation.centres[n], plan) for n in names}
+    for one_round in masked:
+        total = np.zeros_like(one_round[names[0]])
+        for name in names:
+            total += one_round[name]  # uint64: wraps mod 2**64
+        assert np.array_equal(total.view(np.int64), sum(plain.values()))
+    for name in names:
+        first, second = masked[0][name], masked[1][name]
+        assert np.mean(first == second) < 1e-3  # fresh masks every round
+        assert not np.any(first == plain[name].view(np.uint64))  # nothing leaks as is
+        bits = np.unpackbits(first.view(np.uint8))
+        # 2.3 million bits of a uniform vector: mean 0.5 within 6 standard errors
+        assert abs(bits.mean() - 0.5) < 6 * 0.5 / np.sqrt(bits.size)
+
+
 def test_a_node_killed_mid_analysis_leaves_the_survivors_result(federation, tmp_path):
     victim = sorted(federation.centres)[1]
     # Frozen first, so it is still "online" for Flower when the analysis starts but
