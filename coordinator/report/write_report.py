@@ -137,25 +137,32 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 def write_report(results: Mapping[str, Any], out_dir: Path) -> ReportFiles:
     """Write the study report for ``results`` into ``out_dir``; return the files written.
 
-    ``out_dir`` is created when missing (its parent too). Raises :class:`ReportError`
+    ``out_dir`` is created when missing (its parents too). Raises :class:`ReportError`
     (a :class:`~sscjak.shared.cli_support.UserError`) when the results are not a
-    ``sscjak.results/1`` object or a figure would break the minimum-cell rule; then
-    nothing in ``out_dir`` has changed.
+    ``sscjak.results/1`` object, a figure would break the minimum-cell rule, or the
+    folder cannot be written (permissions, full disk); then nothing in ``out_dir`` has
+    changed.
     """
     _check_results(results)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
+    # Stage beside the real folder (a symlinked out_dir included): same file system, so
+    # every move into place is a rename.
+    target = out_dir.resolve()
+    if target.exists() and not target.is_dir():
         raise ReportError(f"{out_dir} exists and is not a folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.report-", dir=out_dir.parent))
+    staging: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.report-", dir=target.parent))
         # mkdtemp makes the folder private (0700); a report folder is an ordinary folder.
         staging.chmod(REPORT_FOLDER_MODE)
         _write_into(results, staging)
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        _move_into_place(staging, target)
+    except OSError as error:
+        raise ReportError(f"cannot write the report in {out_dir}: {error}") from error
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return ReportFiles(
         html=out_dir / HTML_NAME,
         markdown=out_dir / MARKDOWN_NAME,

@@ -144,12 +144,30 @@ def test_a_failure_while_moving_into_place_restores_the_previous_report(
     monkeypatch.setattr(write_report_module.os, "rename", failing_rename)
     changed = copy.deepcopy(results)
     changed["plan"]["title"] = "A different title"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ReportError, match=r"cannot write the report in .*: disk full"):
         write_report(changed, folder)
     monkeypatch.undo()
     assert calls["n"] > 0
     assert snapshot(folder) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_folder_that_cannot_be_written_is_a_user_error(demo, tmp_path: Path) -> None:
+    results, _ = demo
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where a folder is needed")
+    with pytest.raises(ReportError, match="cannot write the report in"):
+        write_report(results, blocked / "report")
+
+
+def test_a_symlinked_folder_receives_the_report(demo, tmp_path: Path) -> None:
+    results, _ = demo
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    files = write_report(results, tmp_path / "link")
+    assert (tmp_path / "link").is_symlink()
+    assert (real / "report.html").is_file() and files.html == tmp_path / "link" / "report.html"
 
 
 def test_a_missing_folder_is_created_with_its_parents(demo, tmp_path: Path) -> None:
