@@ -365,20 +365,33 @@ def _read_csv(
         )
         return "skip"
 
-    table = pacsv.read_csv(
-        pa.py_buffer(body),
-        read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
-        parse_options=pacsv.ParseOptions(
-            newlines_in_values=True,
-            ignore_empty_lines=False,
-            invalid_row_handler=remember_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f"f{i}": pa.string() for i in range(4096)},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=remember_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(4096)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        if first_line.count(b'"') % 2 == 0:
+            raise
+        # pyarrow finds no complete header record: the header's quotes do not pair up
+        # (the file's other records are handled one by one by remember_invalid).
+        problems.add(
+            file,
+            1,
+            None,
+            "the header row cannot be read: a quoted column name is not closed",
+        )
+        return nothing
     del data, body
     if invalid_rows:
         number, expected, actual, blank, open_quote = (

@@ -331,6 +331,12 @@ def test_unclosed_quote_is_reported(tmp_path: Path) -> None:
     assert "quoted field is not closed" in problem.message
 
 
+def test_unclosed_quote_in_the_header_is_reported(tmp_path: Path) -> None:
+    problem = only_problem(write_folder(tmp_path, events='"' + csv_text(EVENT_ROWS)))
+    assert (problem.file, problem.row) == ("events.csv", 1)
+    assert "quoted column name is not closed" in problem.message
+
+
 # --- columns ------------------------------------------------------------------------------
 
 
