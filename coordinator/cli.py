@@ -9,6 +9,7 @@ from sscjak.shared.cli_support import run_cli
 #: One module per sub-command; each defines ``register(subparsers)``.
 COMMAND_MODULES: list[str] = [
     "sscjak.coordinator.simulate_command",
+    "sscjak.coordinator.report.report_command",
     "sscjak.coordinator.roster_command",
     "sscjak.coordinator.synthesize_command",
     "sscjak.coordinator.certs_command",

@@ -27,7 +27,7 @@ from sscjak.shared.data_contract import (
     MEASURES,
 )
 from sscjak.shared.plan import Plan
-from sscjak.shared.statistics.binning import merge_small_bins
+from sscjak.shared.statistics.binning import coarsen_outer_bounds, merge_small_bins
 from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
 from sscjak.shared.statistics.quantiles import quantile_type7
@@ -58,7 +58,8 @@ def _histogram(layout: SummaryLayout, pooled: np.ndarray, name: str) -> tuple[np
 
 def _bins(values: np.ndarray, counts: np.ndarray, min_count: int) -> list[list[float]]:
     return [
-        [float(lo), float(hi), int(c)] for lo, hi, c in merge_small_bins(values, counts, min_count)
+        [float(lo), float(hi), int(c)]
+        for lo, hi, c in coarsen_outer_bounds(merge_small_bins(values, counts, min_count))
     ]
 
 

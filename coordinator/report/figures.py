@@ -39,6 +39,7 @@ from sscjak.coordinator.report.tables import (
     suppression_rule,
 )
 from sscjak.shared.data_contract import DAYS_PER_MONTH
+from sscjak.shared.statistics.binning import outer_edge_step
 
 #: A histogram bin as the results carry it: [low, high, count] (see :func:`bar_extents`).
 Bin = tuple[float, float, int]
@@ -154,12 +155,6 @@ def bar_extents(bins: Sequence[Bin], grid_step: float) -> list[tuple[float, floa
     if bins:
         edges.append(bins[-1][1] + half)
     return list(itertools.pairwise(edges))
-
-
-def outer_edge_step(low: float, high: float) -> float:
-    """A round step for the outer bar edges: half the power of ten below the range."""
-    span = max(high - low, 1e-9)
-    return 10.0 ** math.floor(math.log10(span)) / 2
 
 
 def round_outer_edges(extents: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -9,6 +9,8 @@ et al. 2012, *Statistical Disclosure Control*, §5.2 on threshold rules).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -45,8 +47,8 @@ def merge_small_bins(
 
     Notes
     -----
-    The outermost bounds are the smallest and largest observed values; a consumer that
-    must not disclose extremes should widen them to the measure's range.
+    The outermost bounds are the smallest and largest observed values; anything released
+    passes through :func:`coarsen_outer_bounds` first so that no extreme is disclosed.
     """
     values = np.asarray(values)
     counts = np.asarray(counts)
@@ -88,3 +90,36 @@ def merge_small_bins(
         bins.append((float(values[start]), float(values[end]), total - previous_total))
         start, previous_total = end + 1, total
     return bins
+
+
+def outer_edge_step(low: float, high: float) -> float:
+    """A round step for outer bounds: half the power of ten below the span (5 for tens)."""
+    span = max(high - low, 1e-9)
+    return 10.0 ** math.floor(math.log10(span)) / 2
+
+
+def coarsen_outer_bounds(
+    bins: list[tuple[float, float, int]],
+) -> list[tuple[float, float, int]]:
+    """The bins with the outermost bounds moved outward, strictly, to a round step.
+
+    :func:`merge_small_bins` starts the first interval at the smallest and ends the last
+    at the largest observed value — each a single patient's value. Released histograms
+    instead say "somewhere from the round number below": the first low bound is floored
+    and the last high bound ceiled to :func:`outer_edge_step`, and moved one more step
+    when it was already round, so neither equals an observed value. Counts are unchanged.
+    """
+    if not bins:
+        return []
+    low, high = bins[0][0], bins[-1][1]
+    step = outer_edge_step(low, high)
+    new_low = math.floor(round(low / step, 9)) * step
+    new_high = math.ceil(round(high / step, 9)) * step
+    if new_low == low:
+        new_low -= step
+    if new_high == high:
+        new_high += step
+    widened = list(bins)
+    widened[0] = (new_low, widened[0][1], widened[0][2])
+    widened[-1] = (widened[-1][0], new_high, widened[-1][2])
+    return widened

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sscjak.shared.statistics.binning import merge_small_bins
+from sscjak.shared.statistics.binning import coarsen_outer_bounds, merge_small_bins
 
 
 def test_greedy_merge_with_tail_folded_back() -> None:
@@ -71,3 +71,17 @@ def test_invariants(raw_counts: list[int], min_count: int) -> None:
     for low, high, _ in bins[:-1]:
         inside = (values >= low - 1e-9) & (values < high - 1e-9)
         assert counts[inside].sum() < min_count
+
+
+def test_released_outer_bounds_are_never_the_observed_extremes() -> None:
+    values = np.array([-13, -7, -2, 0, 3, 11])
+    counts = np.array([5, 4, 6, 7, 2, 3])
+    bins = merge_small_bins(values, counts, 5)
+    widened = coarsen_outer_bounds(bins)
+    assert [c for *_, c in widened] == [c for *_, c in bins]
+    assert widened[0][0] < -13 and widened[-1][1] > 11
+    assert widened[0][0] % 5 == 0 and widened[-1][1] % 5 == 0
+    assert widened[1:-1] == bins[1:-1]
+    # already round extremes move one more step out
+    round_bins = coarsen_outer_bounds([(-10.0, 0.0, 5), (1.0, 10.0, 5)])
+    assert round_bins[0][0] == -15.0 and round_bins[-1][1] == 15.0
