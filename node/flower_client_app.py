@@ -19,7 +19,7 @@ coordinator is never imported.
 
 from __future__ import annotations
 
-from flwr.app import Context, Message
+from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from sscjak.node.analysis_handler import handle_analysis_request
@@ -69,3 +69,24 @@ def answer_message(
         # so the refusal is audit-logged like any other outgoing message.
         payload = handle_analysis_request({}, node)
         return Message(message_content(payload), reply_to=message)
+
+
+def answer_payload_in_process(payload: Payload, node: NodeContext) -> Payload:
+    """Answer ``payload`` through the node's ClientApp without any network (``simulate``).
+
+    The payload is wrapped in a Flower ``Message`` exactly as the coordinator's transport
+    wraps it, handed to :func:`build_client_app`'s app, and the reply unwrapped: the same
+    code path as a deployed node, minus the SuperLink. Flower stamps messages with the
+    running task's identity; outside a Flower task a neutral one is set once.
+    """
+    from flwr.supercore.task_identity import TaskIdentity
+
+    for attribute in ("run_id", "node_id", "task_id"):
+        try:
+            getattr(TaskIdentity, attribute)
+        except RuntimeError:
+            setattr(TaskIdentity, attribute, 0)
+    message = Message(message_content(payload), dst_node_id=0, message_type="query")
+    context = Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={})
+    reply = answer_message(build_client_app(node), node, message, context)
+    return payload_from_message(reply)

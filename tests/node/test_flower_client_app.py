@@ -140,3 +140,19 @@ def test_random_config_records_never_crash_the_node(nodes, fields):
     node = contexts[roster.names[0]]
     payload = answer(node, Message(message_content(fields), dst_node_id=2, message_type="query"))
     assert payload["kind"] == REFUSAL_KIND
+
+
+def test_in_process_answers_equal_the_deployed_path_and_cancel(nodes):
+    """simulate's path through the ClientApp: replies decode, and their masks cancel."""
+    from sscjak.node.flower_client_app import answer_payload_in_process
+    from sscjak.shared.secure_aggregation import sum_masked
+
+    roster, contexts = nodes
+    request = payload_from_message(request_message(roster))
+    replies = {name: answer_payload_in_process(request, contexts[name]) for name in roster.names}
+    assert all(r["kind"] == ANALYSIS_REPLY_KIND for r in replies.values())
+    pooled = sum_masked(decode_reply(r).masked_vector() for r in replies.values())
+    expected = sum(contexts[n].summarise(contexts[n].data_folder, PLAN) for n in roster.names)
+    assert np.array_equal(pooled, expected)
+    refused = answer_payload_in_process({"kind": "nonsense"}, contexts[roster.names[0]])
+    assert refused["kind"] == REFUSAL_KIND
