@@ -21,13 +21,18 @@ import numpy as np
 import pytest
 
 from sscjak.coordinator.demo_command import demo_centre_folders
-from sscjak.coordinator.deployment import ProcessGroup, free_port, wait_for_port
+from sscjak.coordinator.deployment import (
+    ProcessGroup,
+    free_port,
+    start_superlink,
+    wait_for_port,
+)
 from sscjak.coordinator.loopback_federation import LoopbackFederation
 from sscjak.coordinator.pooled_results import build_results
 from sscjak.coordinator.superlink_process import start_flower_run
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.cli_support import UserError
-from sscjak.shared.plan import default_plan, parse_plan
+from sscjak.shared.plan import Plan, default_plan, parse_plan
 from sscjak.shared.roster import Roster, RosterMember, load_roster, write_roster
 
 pytestmark = pytest.mark.integration
@@ -36,9 +41,9 @@ pytestmark = pytest.mark.integration
 PROVENANCE_KEYS = {"participants", "attempts", "excluded_nodes", "software", "created"}
 
 
-def plain_sum_results(folders: list[Path]) -> dict:
+def plain_sum_results(folders: list[Path], plan: Plan | None = None) -> dict:
     """The results of a plain (unmasked) sum of the centres' summaries: the reference."""
-    plan = default_plan()
+    plan = plan or default_plan()
     pooled = sum(summarise_centre(folder, plan) for folder in folders)
     results = build_results(np.asarray(pooled, dtype=np.int64), plan, len(folders))
     return json.loads(json.dumps(results, default=float))
@@ -337,6 +342,34 @@ def test_a_node_killed_mid_analysis_leaves_the_survivors_result(federation, tmp_
     assert comparable(results) == comparable(reference)
     attempts = [e for e in events if e["event"] == "attempt"]
     assert [(a["answered"], a["expected"]) for a in attempts] == [(3, 4), (3, 3)]
+
+
+def test_nodes_survive_a_superlink_restart_and_answer_again(federation, tmp_path):
+    """--database keeps the SuperLink's state: after a restart the running nodes reconnect
+    (they do not exit) and the next analysis works. Runs after the killed-node test, so
+    only the survivors take part."""
+    survivors = sorted(n for n, p in federation.nodes.items() if p.process.poll() is None)
+    assert len(survivors) == 3
+    text = default_plan().canonical_toml.replace("min_cell = 5", "min_cell = 8")
+    plan = parse_plan(text, "restart plan")
+    plan_file = tmp_path / "restart_plan.toml"
+    plan_file.write_text(plan.canonical_toml)
+    federation.approve_all(load_roster(federation.roster_file), survivors, plan_file=plan_file)
+    federation.processes.stop(federation.superlink)
+    time.sleep(2)
+    federation.superlink = start_superlink(federation.processes, federation.settings)
+    federation.analyse(
+        tmp_path / "results.json",
+        plan_file=plan_file,
+        timeout=15.0,
+        wait_for_nodes=20.0,
+        run_name="restart",
+    )
+    assert all(federation.nodes[n].process.poll() is None for n in survivors)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["participants"] == survivors
+    reference = plain_sum_results([federation.centres[n] for n in survivors], plan)
+    assert comparable(results) == comparable(reference)
 
 
 def test_fleet_address_serves_only_the_fleet_api(federation):
