@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sscjak.node.value_parsing import true_where
 from sscjak.shared.data_contract import FILE_SUFFIXES, TABLES, Table
 
 #: At most this many problems are listed for one (file, column, rule); the rest are
@@ -497,13 +498,13 @@ def _arrow_column_text(column: object) -> pd.Series:
     if pa.types.is_timestamp(kind):
         if kind.tz is not None:
             array = pc.local_timestamp(array)  # the wall-clock time where it was recorded
-        at_midnight = pc.equal(pc.floor_temporal(array, unit="day"), array)
-        text = pc.if_else(
-            at_midnight,
-            pc.strftime(array, format="%Y-%m-%d"),
-            pc.strftime(array, format="%Y-%m-%d %H:%M:%S"),
-        )
-        return pd.Series(text.to_pandas(), dtype="str").fillna("")
+        day = pc.floor_temporal(array, unit="day")
+        text = pd.Series(pc.cast(pc.cast(day, pa.date32()), pa.string()).to_pandas(), dtype="str")
+        with_time = np.flatnonzero(true_where(pc.not_equal(day, array)))
+        if with_time.size:  # shown in full, so that the date check rejects them
+            full = pc.strftime(array.take(pa.array(with_time)), format="%Y-%m-%d %H:%M:%S")
+            text.iloc[with_time] = full.to_pylist()
+        return text.fillna("")
     if pa.types.is_floating(kind):
         # Arrow writes the shortest text that reads back to the same float ("80.3").
         text = pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str").fillna("")
