@@ -181,7 +181,20 @@ def find_table_files(folder: Path, problems: ProblemList) -> dict[str, Path]:
             found[table.name] = entries[present[0]]
             continue
         miscased = [lower_names[c] for c in candidates if c in lower_names]
-        if miscased:
+        other_formats = sorted(
+            name
+            for name in entries
+            if Path(name).stem.lower() == table.name and name.lower() not in candidates
+        )
+        if other_formats:
+            problems.add(
+                label,
+                None,
+                None,
+                f"found {other_formats[0]!r}, a format sscjak does not read: save the "
+                f"{table.name} table as {table.name}.csv (or .xlsx or .parquet)",
+            )
+        elif miscased:
             problems.add(
                 label,
                 None,

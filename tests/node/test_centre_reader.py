@@ -875,3 +875,10 @@ def test_file_name_in_wrong_case_is_named(tmp_path: Path) -> None:
     (folder / "events.csv").rename(folder / "Events.csv")
     problem = only_problem(folder)
     assert "'Events.csv'" in problem.message and "'events.csv'" in problem.message
+
+
+def test_table_in_an_unread_format_is_named_not_ignored(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path)
+    (folder / "events.csv").rename(folder / "events.xls")
+    problem = only_problem(folder)
+    assert "'events.xls'" in problem.message and "events.csv" in problem.message
