@@ -134,3 +134,47 @@ def test_unchanged_files_read_cleanly() -> None:
         for name, content in VALID_FILES.items():
             (Path(folder) / name).write_bytes(content)
         assert len(read_centre(folder).visits) == 4
+
+
+def _storable_in_excel(value: object) -> object:
+    """``value`` as openpyxl can store it: no control characters, integers within 2**53."""
+    if isinstance(value, str):
+        return "".join(ch for ch in value if ch.isprintable())
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return float(value)
+    return value
+
+
+CELL_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(),  # naive, as Excel stores them
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(CELL_VALUES, min_size=4, max_size=4), min_size=1, max_size=6))
+def test_any_excel_cell_values_give_data_or_problems(rows: list[list[object]]) -> None:
+    import openpyxl
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("patients.csv", "events.csv"):
+            (Path(folder) / name).write_bytes(VALID_FILES[name])
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        sheet.title = "visits"
+        sheet.append(["patient_id", "visit_date", "fvc_pct", "calcinosis_course"])
+        for row in rows:
+            sheet.append([_storable_in_excel(value) for value in row])
+        workbook.save(Path(folder) / "visits.xlsx")
+        try:
+            centre = read_centre(folder)
+        except CentreDataError as error:
+            assert all(p.file == "visits.xlsx" for p in error.problems)
+        else:
+            assert len(centre.visits) <= len(rows)
