@@ -13,6 +13,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sscjak.node.centre_files import PROBLEMS_LISTED_PER_RULE
 from sscjak.node.centre_reader import (
@@ -882,3 +884,51 @@ def test_table_in_an_unread_format_is_named_not_ignored(tmp_path: Path) -> None:
     (folder / "events.csv").rename(folder / "events.xls")
     problem = only_problem(folder)
     assert "'events.xls'" in problem.message and "events.csv" in problem.message
+
+
+@st.composite
+def visit_tables(draw: st.DrawFn) -> pd.DataFrame:
+    """Valid visits of patients A01/A02: grid values, some missing, distinct dates."""
+    count = draw(st.integers(1, 12))
+    days = draw(st.lists(st.integers(0, 3000), min_size=count, max_size=count, unique=True))
+
+    def column(units: st.SearchStrategy[int], scale: float) -> list[float]:
+        values = draw(st.lists(st.one_of(st.none(), units), min_size=count, max_size=count))
+        return [np.nan if v is None else v / scale for v in values]
+
+    return pd.DataFrame(
+        {
+            "patient_id": draw(
+                st.lists(st.sampled_from(["A01", "A02"]), min_size=count, max_size=count)
+            ),
+            "visit_date": pd.Timestamp("2015-01-01") + pd.to_timedelta(days, "D"),
+            "fvc_pct": column(st.integers(100, 2000), 10),
+            "mrss": column(st.integers(0, 51), 1),
+            "gc_dose_mg": column(st.integers(0, 400), 4),
+        }
+    )
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(visits=visit_tables(), form=st.sampled_from(["csv", "xlsx", "parquet"]))
+def test_values_read_back_exactly_in_every_format(
+    tmp_path_factory: pytest.TempPathFactory, visits: pd.DataFrame, form: str
+) -> None:
+    folder = write_folder(tmp_path_factory.mktemp("roundtrip"))
+    (folder / "visits.csv").unlink()
+    if form == "csv":
+        text = visits.assign(visit_date=visits["visit_date"].dt.strftime("%Y-%m-%d"))
+        text.to_csv(folder / "visits.csv", index=False)
+    elif form == "parquet":
+        visits.to_parquet(folder / "visits.parquet")
+    else:
+        rows = visits.astype(object).where(visits.notna(), None)
+        write_xlsx(folder / "visits.xlsx", "visits", rows.to_dict("records"))
+    read = read_centre(folder).visits
+    expected = visits.sort_values(["patient_id", "visit_date"], ignore_index=True)
+    assert read["patient_id"].tolist() == expected["patient_id"].tolist()
+    np.testing.assert_array_equal(read["visit_date"].to_numpy(), expected["visit_date"].to_numpy())
+    for name in ("fvc_pct", "mrss", "gc_dose_mg"):
+        np.testing.assert_array_equal(read[name].to_numpy(), expected[name].to_numpy())
