@@ -373,6 +373,7 @@ def run_flower_analysis(
     superlink: StartedProcess | None = None,
     mode: str = "analysis",
     rounds: int = 1,
+    confirmed_unmasking: bool = False,
 ) -> dict[str, Any]:
     """Submit one analysis (or ping) run to the SuperLink and wait for its last event."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -388,6 +389,7 @@ def run_flower_analysis(
         "max_attempts": int(max_attempts),
         "wait_for_nodes": float(wait_for_nodes),
         "rounds": int(rounds),
+        "confirmed_unmasking": bool(confirmed_unmasking),
     }
     app_dir = write_app_project(run_dir / "app", run_config)
     try:

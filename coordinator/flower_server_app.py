@@ -221,6 +221,7 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
         max_attempts=max_attempts,
         timeout=timeout,
         progress=on_attempt,
+        confirmed_unmasking=bool(run_config.get("confirmed_unmasking", False)),
     )
     results = build_results(result.pooled, plan, len(result.participants))
     results["participants"] = list(result.participants)

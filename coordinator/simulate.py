@@ -4,10 +4,11 @@ Each folder becomes one in-process node with its own throw-away state directory
 (identity, X25519 key, approval, ledger, audit log). The pooled summary is obtained
 through the same secure round as in deployment: the coordinator's
 :func:`~sscjak.coordinator.secure_round.run_secure_analysis` sends the analysis request,
-every node's :func:`~sscjak.node.analysis_handler.handle_analysis_request` checks it,
-masks its summary with pairwise masks and replies, and the coordinator adds the masked
-vectors — only the transport differs (:class:`InProcessTransport`: direct calls, no
-network).
+every node's ClientApp message path
+(:func:`~sscjak.node.flower_client_app.answer_payload_in_process`, the same code a
+deployed node runs) checks it, masks its summary with pairwise masks and replies, and the
+coordinator adds the masked vectors — only the transport differs
+(:class:`InProcessTransport`: direct calls, no network).
 
 simulate **approves the plan automatically** at every simulated node: the person
 running simulate is the data steward of every folder, on their own machine, so the
@@ -30,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from sscjak.coordinator.secure_round import MIN_NODES, InProcessTransport, run_secure_analysis
-from sscjak.node.analysis_handler import handle_analysis_request
 from sscjak.node.centre_reader import CentreDataError
+from sscjak.node.flower_client_app import answer_payload_in_process
 from sscjak.node.simulated_centres import prepare_simulated_nodes
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.cli_support import UserError
@@ -86,7 +87,7 @@ def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarr
         )
         transport = InProcessTransport(
             {
-                name: functools.partial(handle_analysis_request, node=node)
+                name: functools.partial(answer_payload_in_process, node=node)
                 for name, node in nodes.items()
             }
         )

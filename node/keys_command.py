@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sscjak.node.auth_keys import ensure_flower_auth_key
 from sscjak.node.node_keys import (
     IDENTITY_FILE,
     create_node_identity,
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{state} has no node key yet: give --name NAME to create one")
         create_node_identity(state, args.name)
         print(f"Created the node key of {args.name} in {state} (private key readable by you only).")
+    ensure_flower_auth_key(state)  # Flower node-authentication key, pinned in the roster
     entry = roster_entry(state)
     if args.name and args.name != entry.name:
         raise UserError(f"{state} already belongs to node {entry.name!r}, not {args.name!r}")

@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="answers given per approved plan, reruns included "
         f"(default {DEFAULT_MAX_ANSWERS_PER_PLAN})",
     )
+    parser.add_argument(
+        "--require-confirmed-unmasking",
+        action="store_true",
+        help="answer only analyses run with the coordinator's --confirmed-unmasking",
+    )
     parser.set_defaults(func=run)
 
 
@@ -88,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise UserError(f"not a folder: {args.data}")
     node = NodeContext.from_state_dir(
-        args.state, args.data, max_answers_per_plan=args.max_answers_per_plan
+        args.state,
+        args.data,
+        max_answers_per_plan=args.max_answers_per_plan,
+        require_confirmed_unmasking=args.require_confirmed_unmasking,
     )
     if args.insecure:
         auth_key = None
