@@ -59,13 +59,12 @@ from sscjak.node.value_parsing import (
     shown,
     true_where,
 )
-from sscjak.shared.data_contract import MEASURES, TABLES, VISITS, Column
+from sscjak.shared.data_contract import MAX_TREATMENT_DAYS, MEASURES, TABLES, VISITS, Column
 
 __all__ = ["MAX_TREATMENT_DAYS", "CentreData", "CentreDataError", "Problem", "read_centre"]
 
 #: The longest accepted treatment period, 50 years in days (50 × 365.25, rounded up):
 #: the released follow-up histogram of whole days ends there.
-MAX_TREATMENT_DAYS = 18262
 
 #: Text columns: Arrow-backed strings with ``<NA>`` for a missing value.
 TEXT_DTYPE = pd.StringDtype("pyarrow")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,10 @@ def run_cli(
     except UserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # the reader of our output went away (``… | head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,9 @@ from fractions import Fraction
 DAYS_PER_MONTH = 30.4375
 #: Length of a year in days, for patient-years (CONTRACT.md §2).
 DAYS_PER_YEAR = 365.25
+#: Longest treatment period in days (⌊50 × 365.25⌋): the released follow-up histogram of
+#: whole days ends here, and the reader refuses longer periods.
+MAX_TREATMENT_DAYS = 18262
 #: Baseline window around jaki_start, in days (CONTRACT.md §2): [start − 90, start + 14].
 BASELINE_DAYS_BEFORE = 90
 BASELINE_DAYS_AFTER = 14

@@ -31,12 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES, SEXES, SSC_SUBSETS
+from sscjak.shared.data_contract import (
+    EVENT_TYPES,
+    JAKI_DRUGS,
+    MAX_TREATMENT_DAYS,
+    MEASURES,
+    SEXES,
+    SSC_SUBSETS,
+)
 from sscjak.shared.plan import Plan
 
 LAYOUT_VERSION = "sscjak.summary/1"
-#: Longest follow-up representable in the follow-up histogram: 50 years (⌊50 × 365.25⌋ days).
-MAX_FOLLOWUP_DAYS = 18262
+#: Longest follow-up representable in the follow-up histogram (the reader refuses longer).
+MAX_FOLLOWUP_DAYS = MAX_TREATMENT_DAYS
 CELL_SUM_LABELS: tuple[str, ...] = (
     "n",
     "sum_baseline",

@@ -10,7 +10,6 @@ import pytest
 
 from sscjak.coordinator.simulate import centre_summaries, pool_centre_summaries
 from sscjak.coordinator.synthetic_cohort import bundled_demo_folder
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan
 
 
@@ -29,10 +28,13 @@ def test_secure_pooled_summary_equals_the_plain_sum(plan: Plan) -> None:
     np.testing.assert_array_equal(pooled, plain)
 
 
-def test_two_folders_are_refused(tmp_path: Path) -> None:
+def test_two_folders_are_summed_directly_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
     folders = _demo_folders()[:2]
-    with pytest.raises(UserError, match="at least 3 centre folders"):
-        pool_centre_summaries(folders, default_plan())
+    pooled, nodes = pool_centre_summaries(folders, default_plan())
+    assert nodes == 2
+    assert "secure aggregation needs at least 3 nodes" in capsys.readouterr().err
+    plain = np.sum(centre_summaries(folders, default_plan()), axis=0, dtype=np.int64)
+    np.testing.assert_array_equal(pooled, plain)
 
 
 def test_folders_with_the_same_name_become_distinct_nodes(tmp_path: Path) -> None:
