@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sscjak.shared.private_files import write_private_file
 
 #: Validity of the CA and of the server certificate, in days.
 DEFAULT_VALIDITY_DAYS = 825
@@ -55,10 +56,7 @@ def _write_private_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-    os.chmod(path, 0o600)
+    write_private_file(path, pem, replace=True)
 
 
 def write_coordinator_certificates(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +25,7 @@ from sscjak.shared.data_contract import (
     MEASURES,
 )
 from sscjak.shared.plan import Plan
+from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.statistics.binning import coarsen_outer_bounds, merge_small_bins
 from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
@@ -199,17 +198,5 @@ def _json_ready(value: Any) -> Any:
 
 def write_results(results: dict[str, Any], path: Path | str) -> Path:
     """Write the results JSON atomically: a temporary file beside ``path``, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_json_ready(results), indent=2, allow_nan=False) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, text)

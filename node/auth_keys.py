@@ -12,12 +12,13 @@ the SuperLink stores it, and an OpenSSH line, as ``flwr supernode register`` rea
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from sscjak.shared.private_files import write_private_file
 
 #: File names inside the node's state directory.
 FLOWER_AUTH_PRIVATE_KEY_FILE = "flower_auth_key"
@@ -73,9 +74,7 @@ def ensure_flower_auth_key(state_dir: Path) -> FlowerAuthKey:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(private_bytes)
+    write_private_file(private_path, private_bytes)
     public = key.public_key()
     (state_dir / FLOWER_AUTH_PUBLIC_KEY_FILE).write_bytes(
         public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)

@@ -7,7 +7,6 @@ The public key goes into the study roster (RFC 7748 raw encoding, 64 hex digits)
 
 from __future__ import annotations
 
-import os
 import stat
 import tomllib
 from pathlib import Path
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import NODE_NAME_PATTERN
 from sscjak.shared.roster import Roster, RosterMember
 
@@ -49,13 +49,7 @@ def create_node_identity(state_dir: Path, name: str) -> X25519PrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # O_EXCL: never clobber a key created concurrently; 0o600 from the first byte on
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(pem)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.chmod(key_path, 0o600)  # in case the umask was stricter or odd
+    write_private_file(key_path, pem)  # never clobbers a key created concurrently
     identity_path.write_text(f'name = "{name}"\n', encoding="utf-8")
     return private_key
 

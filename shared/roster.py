@@ -25,9 +25,7 @@ layout) is what is hashed into :attr:`Roster.sha256`.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.protocol import NODE_NAME_PATTERN
 
 ROSTER_SCHEMA = "sscjak.roster/1"
@@ -194,15 +193,4 @@ def load_roster(path: Path) -> Roster:
 
 def write_roster(roster: Roster, path: Path) -> None:
     """Write the roster's canonical text to ``path`` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(roster.canonical_toml)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, roster.canonical_toml)
