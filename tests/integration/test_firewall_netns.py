@@ -19,7 +19,8 @@ running on the machine.
 
 Shown: (a) the analysis completes and equals ``simulate`` on the same folders; (b) a
 centre reaches the Fleet API (TLS pinned to the study CA) but not the Control API port;
-(c) a plain-text request to the Fleet API gets no HTTP answer; (d) the coordinator
+(c) a plain-text request to the Fleet API gets no HTTP answer, and a node started with
+``--insecure`` never connects; (d) the coordinator
 cannot open a connection into a centre host, where a probe listener was reachable
 before the firewall went up. Skipped, with the reason, only when namespaces cannot be
 made (not root, no ``ip``, the kernel refuses). Every process is stopped by PID and
@@ -352,3 +353,44 @@ def test_coordinator_cannot_connect_into_a_centre(federation):
     dropped = federation.topology.dropped_packets(centre1) - dropped_before
     federation.figures["centre1_packets_dropped_by_firewall"] = dropped
     assert dropped > 0
+
+
+def test_a_supernode_without_tls_gets_no_connection(federation):
+    """A node started with --insecure (plain HTTP) against the TLS SuperLink never connects."""
+    centre = federation.host("centre3")
+    state = federation.root / "centre3-plain" / "state"
+    check_in(centre, [*NODE, "keys", "--state", str(state), "--name", "centre3-plain"])
+    plain = federation.processes.start(
+        "node-centre3-plain-text",
+        centre.command(
+            [
+                *NODE,
+                "serve",
+                "--state",
+                str(state),
+                "--data",
+                str(federation.folders["centre3"]),
+                "--superlink",
+                f"{federation.coordinator.address}:{FLEET_PORT}",
+                "--insecure",
+            ]
+        ),
+    )
+    started = time.monotonic()
+    failed = "Connection attempt failed"
+    while plain.log_tail(20000).count(failed) < 3 and time.monotonic() - started < 60:
+        assert plain.process.poll() is None, plain.log_tail()
+        time.sleep(0.5)
+    seconds = round(time.monotonic() - started, 2)
+    federation.processes.stop(plain)
+    log = plain.log_tail(20000)
+    federation.figures["plain_text_supernode"] = {
+        "failed_connection_attempts": log.count(failed),
+        "seconds_watched": seconds,
+        "got_a_node_id": "SuperNode ID" in log,
+    }
+    assert log.count(failed) >= 3, log
+    assert "SuperNode ID" not in log, log
+    # the same centre host, with TLS, is a connected node
+    [with_tls] = [p for p in federation.processes.started if p.name == "node-centre3"]
+    wait_for_line(with_tls, "SuperNode ID", 60)
