@@ -78,8 +78,9 @@ def ip_in(namespace: str, *arguments: str) -> str:
 def namespaces_unavailable(prefix: str) -> str | None:
     """Why network namespaces cannot be used here, found by really making one; None if they can.
 
-    Tries what :meth:`NetworkTopology.build` needs: create a namespace, a veth pair inside
-    it and a bridge, then deletes it again.
+    Tries what :meth:`NetworkTopology.build` needs: create a namespace, a veth pair and a
+    bridge inside it, run a command in it (``ip netns exec`` remounts ``/sys``), then
+    deletes it again.
     """
     if os.geteuid() != 0:
         return "network namespaces need root (ip netns add)"
@@ -93,8 +94,9 @@ def namespaces_unavailable(prefix: str) -> str | None:
     try:
         ip_in(namespace, "link", "add", "name", "a", "type", "veth", "peer", "name", "b")
         ip_in(namespace, "link", "add", "name", "br0", "type", "bridge")
+        run_command(["ip", "netns", "exec", namespace, "true"])
     except (TopologyError, subprocess.TimeoutExpired) as error:
-        return f"the kernel refused veth/bridge devices in a namespace: {error}"
+        return f"the kernel refused veth/bridge devices or ip netns exec: {error}"
     finally:
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, timeout=30)
     return None
