@@ -1,0 +1,626 @@
+"""deploy/ checked as far as a machine without a container engine allows.
+
+- ``compose.yaml`` parsed: services, volumes (data read-only), no published node port.
+- The Dockerfiles parsed: base image, non-root user, what is copied and installed, the
+  exposed port; every ``sscjak-…`` command they run is accepted by the real CLI parser
+  and its ``--help`` runs from the installed console script.
+- The systemd units: ``systemd-analyze verify`` (offline), ``systemd-analyze security
+  --offline``, the hardening options, the env files' variables.
+- Every ``sscjak-…`` command line in ``docs/deploy.md`` is accepted by the real CLI.
+- (integration) The units' ExecStart lines, with the example env files mapped to a
+  temporary layout on 127.0.0.1, started as real processes after the setup commands
+  copied from ``docs/deploy.md``; one analysis with the documented ``run`` command; the
+  processes stopped the way systemd's ``KillMode=mixed`` does (SIGTERM to the main PID).
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+DOC = REPO / "docs" / "deploy.md"
+VENV_BIN = Path(sys.executable).parent
+CLI_MODULES = {"sscjak-node": "sscjak.node.cli", "sscjak-coordinator": "sscjak.coordinator.cli"}
+UNITS = {
+    "node": DEPLOY / "systemd" / "sscjak-node.service",
+    "coordinator": DEPLOY / "systemd" / "sscjak-coordinator.service",
+}
+ENV_FILES = {
+    "node": DEPLOY / "env" / "node.env.example",
+    "coordinator": DEPLOY / "env" / "coordinator.env.example",
+}
+DOCKERFILES = {"node": DEPLOY / "node.Dockerfile", "coordinator": DEPLOY / "coordinator.Dockerfile"}
+#: Commands that merely name a unit called sscjak-… (not an invocation of the CLI).
+NOT_INVOCATIONS = {"systemctl", "journalctl"}
+SHELL_OPERATORS = {";", "&&", "||", "|", ">", ">>", "<", "&", "(", ")"}
+
+
+# --- the real command-line interface -------------------------------------------------
+
+
+def cli_parser(program: str) -> argparse.ArgumentParser:
+    """The parser ``program`` builds (as ``shared.cli_support.run_cli`` does)."""
+    module = importlib.import_module(CLI_MODULES[program])
+    parser = argparse.ArgumentParser(prog=program)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in module.COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def parse_with_cli(argv: list[str], where: str) -> argparse.Namespace:
+    """``argv`` parsed by the real parser of its program; a test failure if rejected."""
+    program = Path(argv[0]).name
+    assert program in CLI_MODULES, f"{where}: {argv[0]} is not an sscjak program"
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            return cli_parser(program).parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"{where}: the CLI rejects {shlex.join(argv)}\n{errors.getvalue()}")
+
+
+def subcommand_path(argv: list[str]) -> list[str]:
+    """``sscjak-coordinator roster add …`` → [sscjak-coordinator, roster, add]."""
+    path = [Path(argv[0]).name]
+    for token in argv[1:]:
+        if token.startswith("-"):
+            break
+        path.append(token)
+        if path[1:] != ["roster"]:
+            break
+    return path
+
+
+# --- reading shell text, Dockerfiles, units, env files --------------------------------
+
+
+def sscjak_invocations(script: str) -> list[list[str]]:
+    """Every ``sscjak-node``/``sscjak-coordinator`` command in a piece of shell."""
+    found = []
+    for line in script.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        command: list[str] = []
+        for token in [*lexer, ";"]:
+            if token not in SHELL_OPERATORS:
+                command.append(token)
+                continue
+            if command and command[0] not in NOT_INVOCATIONS:
+                starts = [i for i, t in enumerate(command) if Path(t).name in CLI_MODULES]
+                if starts:
+                    found.append(command[starts[0] :])
+            command = []
+    return found
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions, pending = [], ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def dockerfile_env(path: Path) -> dict[str, str]:
+    env = {}
+    for keyword, arguments in dockerfile_instructions(path):
+        if keyword == "ENV":
+            env.update(token.split("=", 1) for token in shlex.split(arguments))
+    return env
+
+
+def dockerfile_commands(path: Path) -> list[list[str]]:
+    """The sscjak commands of RUN, CMD and ENTRYPOINT (exec form, sh -c, shell form)."""
+    commands = []
+    for keyword, arguments in dockerfile_instructions(path):
+        if keyword not in {"RUN", "CMD", "ENTRYPOINT"}:
+            continue
+        if arguments.startswith("["):
+            exec_form = json.loads(arguments)
+            if exec_form[:2] == ["sh", "-c"]:
+                commands += sscjak_invocations(exec_form[2])
+            elif Path(exec_form[0]).name in CLI_MODULES:
+                commands.append(exec_form)
+        else:
+            commands += sscjak_invocations(arguments)
+    return commands
+
+
+def expand(tokens: list[str], env: dict[str, str], where: str) -> list[str]:
+    """``$VAR`` and ``${VAR}`` replaced from ``env``; an undefined variable fails."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in env, f"{where}: ${name} is not defined"
+        return env[name]
+
+    return [re.sub(r"\$\{(\w+)\}|\$(\w+)", value, token) for token in tokens]
+
+
+def read_unit(path: Path) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    unit.optionxform = str  # systemd keys are case-sensitive
+    unit.read_string(path.read_text(encoding="utf-8"))
+    return unit
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A systemd EnvironmentFile (KEY=VALUE lines, # comments)."""
+    env = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, separator, value = line.partition("=")
+            assert separator and re.fullmatch(r"[A-Z_][A-Z0-9_]*", key), f"{path}: {line!r}"
+            env[key] = value
+    return env
+
+
+def doc_code_blocks() -> list[str]:
+    return re.findall(r"^```[^\n]*\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.M | re.S)
+
+
+# --- compose --------------------------------------------------------------------------
+
+
+def test_compose_runs_nodes_without_ports_and_with_read_only_data():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    nodes = {name: s for name, s in services.items() if name.startswith("node")}
+    assert set(services) == {"coordinator", *nodes}
+    assert len(nodes) >= 3, "an example study needs 3 nodes (secure aggregation)"
+    declared_volumes = set(compose["volumes"])
+    coordinator_expose = [
+        a for k, a in dockerfile_instructions(DOCKERFILES["coordinator"]) if k == "EXPOSE"
+    ]
+
+    for name, service in services.items():
+        role = "coordinator" if name == "coordinator" else "node"
+        build = service["build"]
+        assert (DEPLOY / build["context"]).resolve() == REPO, name
+        assert (REPO / build["dockerfile"]).resolve() == DOCKERFILES[role].resolve(), name
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "user" not in service, f"{name}: runs as the image's non-root user"
+        mounts = [volume.split(":") for volume in service["volumes"]]
+        state = [m for m in mounts if m[1] == "/var/lib/sscjak"]
+        assert len(state) == 1 and state[0][0] in declared_volumes, f"{name}: state volume"
+        assert len(state[0]) == 2, f"{name}: the state volume is writable"
+        if role == "node":
+            assert "ports" not in service and "expose" not in service, f"{name} listens"
+            assert "network_mode" not in service, name
+            env = service["environment"]
+            data = [m for m in mounts if m[1] == env["SSCJAK_DATA"]]
+            assert len(data) == 1 and data[0][2:] == ["ro"], f"{name}: data read-only"
+            ca_folder = str(Path(env["SSCJAK_CA"]).parent)
+            assert [m[2:] for m in mounts if m[1] == ca_folder] == [["ro"]], name
+            assert env["SSCJAK_STATE"] == "/var/lib/sscjak"
+            host, _, port = env["SSCJAK_SUPERLINK"].rpartition(":")
+            assert host == "coordinator" and port.isdigit()
+        else:
+            published = service["ports"]
+            assert published == [f"{coordinator_expose[0]}:{coordinator_expose[0]}"]
+            assert coordinator_expose == ["9092"]
+            control_port = dockerfile_env(DOCKERFILES["coordinator"])["SSCJAK_CONTROL_PORT"]
+            assert not any(control_port in str(p) for p in published)
+
+
+# --- Dockerfiles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["node", "coordinator"])
+def test_dockerfile_installs_the_project_and_runs_unprivileged(role):
+    path = DOCKERFILES[role]
+    instructions = dockerfile_instructions(path)
+    keywords = [k for k, _ in instructions]
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    # every COPY source exists in the build context (the repository root)
+    copied = set()
+    for keyword, arguments in instructions:
+        if keyword == "COPY":
+            *sources, _target = shlex.split(arguments)
+            for source in sources:
+                assert (REPO / source).exists(), f"{path.name}: COPY {source} not in the repo"
+                copied.add(Path(source).parts[0])
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    package_roots = {
+        Path(d).parts[0] for d in pyproject["tool"]["setuptools"]["package-dir"].values()
+    }
+    assert package_roots | {"pyproject.toml", "README.md"} <= copied, "every package copied"
+    assert ".venv" not in copied and "tests" not in copied
+    runs = " ".join(a for k, a in instructions if k == "RUN")
+    assert "pip install --constraint deploy/constraints.txt ." in runs
+    # the last USER is an unprivileged one, set before the command
+    users = [(i, a) for i, (k, a) in enumerate(instructions) if k == "USER"]
+    assert users and users[-1][1] not in {"root", "0"}
+    assert users[-1][0] < keywords.index("CMD")
+    assert re.search(r"useradd --system --uid (\d+)", runs).group(1) != "0"
+    volumes = [json.loads(a) for k, a in instructions if k == "VOLUME"]
+    env = dockerfile_env(path)
+    state_variable = "SSCJAK_STATE" if role == "node" else "SSCJAK_HOME"
+    assert env[state_variable] in volumes[0]
+    exposed = [a for k, a in instructions if k == "EXPOSE"]
+    if role == "node":
+        assert exposed == [], "the node opens no port"
+        assert env["SSCJAK_DATA"] in volumes[0]
+    else:
+        assert exposed == [env["SSCJAK_FLEET_ADDRESS"].rpartition(":")[2]]
+    assert env["FLWR_TELEMETRY_ENABLED"] == "0"
+
+
+def test_container_and_unit_run_the_same_command_line():
+    """Same program, sub-command, flags and variables; only where values come from differs."""
+    for role in ("node", "coordinator"):
+        (container,) = dockerfile_commands(DOCKERFILES[role])
+        exec_start = shlex.split(read_unit(UNITS[role])["Service"]["ExecStart"])
+        as_variables = [re.sub(r"\$\{(\w+)\}", r"$\1", t) for t in exec_start]
+        assert Path(as_variables[0]).name == container[0]
+        assert as_variables[1:] == container[1:], role
+
+
+def test_every_sscjak_command_in_the_deploy_files_is_accepted_by_the_cli():
+    commands: list[tuple[str, list[str]]] = []
+    for path in DOCKERFILES.values():
+        env = dockerfile_env(path)
+        commands += [(path.name, expand(c, env, path.name)) for c in dockerfile_commands(path)]
+    for role, path in UNITS.items():
+        env = read_env_file(ENV_FILES[role])
+        exec_start = shlex.split(read_unit(path)["Service"]["ExecStart"])
+        commands.append((path.name, expand(exec_start, env, path.name)))
+    documented = [c for block in doc_code_blocks() for c in sscjak_invocations(block)]
+    commands += [("docs/deploy.md", c) for c in documented]
+    assert len(documented) >= 12  # 8 for a systemd host, 4+ with containers
+
+    help_pages: dict[tuple[str, ...], str] = {}
+    for where, argv in commands:
+        parse_with_cli(argv, where)
+        path = tuple(subcommand_path(argv))
+        if path not in help_pages:
+            done = subprocess.run(
+                [str(VENV_BIN / path[0]), *path[1:], "--help"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, f"{where}: {' '.join(path)} --help\n{done.stderr}"
+            help_pages[path] = done.stdout
+        for flag in (t.split("=")[0] for t in argv[1:] if t.startswith("--")):
+            assert flag in help_pages[path], f"{where}: {flag} not in {' '.join(path)} --help"
+    print(f"{len(commands)} command lines checked; {len(help_pages)} distinct --help pages run")
+    # the documented setup covers every step of the federation docs
+    documented_paths = {" ".join(subcommand_path(c)) for c in documented}
+    for step in (
+        "sscjak-node validate",
+        "sscjak-node keys",
+        "sscjak-node approve",
+        "sscjak-node preview",
+        "sscjak-node history",
+        "sscjak-coordinator certs",
+        "sscjak-coordinator roster add",
+        "sscjak-coordinator run",
+    ):
+        assert step in documented_paths, step
+
+
+# --- systemd units --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["node", "coordinator"])
+def test_unit_is_hardened_and_matches_its_env_file(role):
+    unit = read_unit(UNITS[role])
+    service = unit["Service"]
+    env = read_env_file(ENV_FILES[role])
+    assert service["User"] == "sscjak" and service["Group"] == "sscjak"
+    assert service["EnvironmentFile"] == f"/etc/sscjak/{role}.env"
+    for key, expected in {
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "NoNewPrivileges": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "Restart": "on-failure",
+        "KillMode": "mixed",
+        "CapabilityBoundingSet": "",
+        "UMask": "0077",
+    }.items():
+        assert service[key] == expected, f"{UNITS[role].name}: {key}"
+    exec_start = shlex.split(service["ExecStart"])
+    used = set(re.findall(r"\$\{(\w+)\}", service["ExecStart"]))
+    assert used <= set(env), f"{ENV_FILES[role].name} lacks {used - set(env)}"
+    state = env["SSCJAK_STATE" if role == "node" else "SSCJAK_HOME"]
+    assert service["ReadWritePaths"] == state
+    assert service["StateDirectory"] == state.removeprefix("/var/lib/")
+    assert service["StateDirectoryMode"] == "0700"
+    if role == "node":
+        assert service["ReadOnlyPaths"] == env["SSCJAK_DATA"]
+        assert not env["SSCJAK_DATA"].startswith(state)
+    else:
+        assert env["SSCJAK_ROSTER"].startswith(state + "/")
+    assert exec_start[0].startswith("/opt/sscjak/venv/bin/")
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def units_for_this_machine(folder: Path) -> list[Path]:
+    """Copies of the units whose program path points at this venv (the only change)."""
+    copies = []
+    for path in UNITS.values():
+        text = path.read_text(encoding="utf-8")
+        copy = folder / path.name
+        copy.write_text(text.replace("/opt/sscjak/venv/bin/", f"{VENV_BIN}/"), encoding="utf-8")
+        assert copy.read_text().count(str(VENV_BIN)) == 1
+        copies.append(copy)
+    return copies
+
+
+def test_systemd_analyze_verifies_the_units_and_rates_them_ok(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is needed (Debian package 'systemd')"
+    copies = units_for_this_machine(tmp_path)
+    done = subprocess.run(
+        [analyze, "verify", *map(str, copies)], capture_output=True, text=True, timeout=120
+    )
+    # verify exits 0 even for unknown keys: every warning on stderr counts
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    # the check can fail: a misspelt option and a bad value are reported
+    broken = tmp_path / "broken" / UNITS["node"].name
+    broken.parent.mkdir()
+    broken.write_text(
+        copies[0]
+        .read_text()
+        .replace("ProtectSystem=strict", "ProtectSytem=strict\nPrivateTmp=maybe")
+    )
+    done = subprocess.run([analyze, "verify", str(broken)], capture_output=True, text=True)
+    assert "Unknown key 'ProtectSytem'" in done.stderr, done.stderr
+    assert "Failed to parse boolean value, ignoring: maybe" in done.stderr, done.stderr
+    for copy in copies:
+        done = subprocess.run(
+            [analyze, "security", "--offline=true", str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        level = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", done.stdout)
+        assert level, done.stdout + done.stderr
+        print(f"{copy.name}: exposure {level.group(1)} {level.group(2)}")
+        assert float(level.group(1)) <= 2.0 and level.group(2) in {"OK", "SAFE"}
+
+
+def test_constraints_pin_what_pyproject_requires():
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    pinned = {}
+    for line in (DEPLOY / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", line
+            pinned[requirement.name.lower().replace("_", "-")] = specifier.version
+    assert "sscjak" not in pinned
+    for dependency in pyproject["project"]["dependencies"]:
+        requirement = Requirement(dependency)
+        name = requirement.name.lower()
+        assert name in pinned, f"{name} is not pinned in deploy/constraints.txt"
+        assert requirement.specifier.contains(pinned[name]), f"{name}=={pinned[name]}"
+
+
+# --- the same commands, started as processes ------------------------------------------
+
+DOC_PREFIX = "sudo -u sscjak /opt/sscjak/venv/bin/"
+
+
+def documented_commands() -> dict[str, str]:
+    """First documented systemd-host command per sub-command, e.g. 'sscjak-node keys'."""
+    commands: dict[str, str] = {}
+    for block in doc_code_blocks():
+        for line in block.splitlines():
+            if line.startswith(DOC_PREFIX):
+                argv = shlex.split(line.removeprefix(DOC_PREFIX))
+                commands.setdefault(" ".join(subcommand_path(argv)), line)
+    return commands
+
+
+def mapped(text: str, mapping: dict[str, str]) -> str:
+    """Replace the documented paths/hosts by the test's (longest first)."""
+    for old in sorted(mapping, key=len, reverse=True):
+        text = text.replace(old, mapping[old])
+    return text
+
+
+def run_documented(line: str, mapping: dict[str, str], answer: str | None = None) -> str:
+    """Run a documented command line (optionally typing ``answer`` on a terminal)."""
+    argv = shlex.split(mapped(line, mapping))
+    assert argv[0].startswith(str(VENV_BIN)), argv[0]
+    if answer is None:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        output, code = done.stdout + done.stderr, done.returncode
+    else:  # the data steward types at a terminal
+        controller, terminal = os.openpty()
+        process = subprocess.Popen(
+            argv, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        os.close(terminal)
+        os.write(controller, answer.encode())
+        output, _ = process.communicate(timeout=300)
+        os.close(controller)
+        code = process.returncode
+    assert code == 0, f"{shlex.join(argv)}\n{output}"
+    return output
+
+
+def unit_process(role: str, mapping: dict[str, str], overrides: dict[str, str]):
+    """The unit's ExecStart argv and environment, its env file mapped to the test layout."""
+    service = read_unit(UNITS[role])["Service"]
+    env = {k: mapped(v, mapping) for k, v in read_env_file(ENV_FILES[role]).items()}
+    env.update(overrides)
+    argv = expand(shlex.split(mapped(service["ExecStart"], mapping)), env, UNITS[role].name)
+    environment = dict(os.environ)
+    environment.update(env)
+    for assignment in shlex.split(mapped(service.get("Environment", ""), mapping)):
+        key, _, value = assignment.partition("=")
+        environment[key] = value
+    return argv, environment
+
+
+def tree_fingerprint(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        + str(p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.integration
+def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_path):
+    from sscjak.coordinator.demo_command import demo_centre_folders
+    from sscjak.coordinator.deployment import (
+        ProcessGroup,
+        descendant_pids,
+        free_port,
+        wait_for_port,
+    )
+    from sscjak.shared.plan import default_plan
+
+    started_at = time.monotonic()
+    documented = documented_commands()
+    folders = dict(list(demo_centre_folders().items())[:3])
+    data_before = {name: tree_fingerprint(f) for name, f in folders.items()}
+    fleet_port, control_port = free_port(), free_port()
+    home = tmp_path / "coordinator" / "home"
+    common = {
+        "sudo -u sscjak ": "",
+        "/opt/sscjak/venv/bin/": f"{VENV_BIN}/",
+        "coordinator.example.org:9092": f"127.0.0.1:{fleet_port}",
+        "coordinator.example.org": "127.0.0.1",
+        "/tmp/matplotlib": str(tmp_path / "coordinator" / "tmp" / "matplotlib"),
+    }
+    coordinator_map = {
+        **common,
+        "/var/lib/sscjak/coordinator": str(home),
+        "0.0.0.0:9092": f"127.0.0.1:{fleet_port}",
+    }
+
+    def centre_map(name: str) -> dict[str, str]:
+        centre = tmp_path / "centres" / name
+        return {
+            **common,
+            "/var/lib/sscjak/node": str(centre / "state"),
+            "/srv/sscjak/data": str(folders[name]),
+            "/etc/sscjak": str(centre / "etc"),
+            "centre-lyon": name,
+        }
+
+    # set-up, with the commands of docs/deploy.md
+    run_documented(documented["sscjak-coordinator certs"], coordinator_map)
+    (home / "entries").mkdir()
+    for name in folders:
+        run_documented(documented["sscjak-node validate"], centre_map(name))
+        state = tmp_path / "centres" / name / "state"
+        state.mkdir(parents=True, mode=0o700)  # install -d -o sscjak -m 0700 …
+        run_documented(documented["sscjak-node keys"], centre_map(name))
+        shutil.copy(state / "entry.toml", home / "entries" / f"{name}.toml")  # sent
+        line = documented["sscjak-coordinator roster add"].replace("centre-lyon", name)
+        run_documented(line, coordinator_map)
+    (home / "plan.toml").write_text(default_plan().canonical_toml, encoding="utf-8")
+    for name in folders:
+        etc = tmp_path / "centres" / name / "etc"
+        etc.mkdir()
+        for sent in (home / "certs" / "ca.pem", home / "roster.toml", home / "plan.toml"):
+            shutil.copy(sent, etc / sent.name)
+        approved = run_documented(documented["sscjak-node approve"], centre_map(name), "yes\n")
+        assert f"Approved plan {default_plan().sha256}" in approved
+    setup_seconds = time.monotonic() - started_at
+
+    with ProcessGroup(tmp_path / "logs") as processes:
+        try:
+            argv, env = unit_process(
+                "coordinator", coordinator_map, {"SSCJAK_CONTROL_PORT": str(control_port)}
+            )
+            link = processes.start("sscjak-coordinator.service", argv, env)
+            deadline = time.monotonic() + 120
+            while "SuperLink running" not in link.log_tail() and time.monotonic() < deadline:
+                assert link.process.poll() is None, link.log_tail()
+                time.sleep(0.3)
+            assert "registered 3 node key(s)" in link.log_tail()
+            wait_for_port("127.0.0.1", fleet_port, 10)
+            nodes = []
+            for name in folders:
+                argv, env = unit_process("node", centre_map(name), {})
+                assert argv[argv.index("--superlink") + 1] == f"127.0.0.1:{fleet_port}"
+                nodes.append(processes.start(f"sscjak-node.service-{name}", argv, env))
+            printed = run_documented(documented["sscjak-coordinator run"], coordinator_map)
+            analysis_seconds = time.monotonic() - started_at - setup_seconds
+            assert "nodes answered 3/3" in printed
+
+            results = json.loads((home / "results.json").read_text(encoding="utf-8"))
+            assert sorted(results["participants"]) == sorted(folders)
+            assert (home / "report" / "report.html").is_file()
+            for name in folders:
+                history = run_documented(documented["sscjak-node history"], centre_map(name))
+                assert "Summaries released: 1" in history
+                state = tmp_path / "centres" / name / "state"
+                # the modes docs/deploy.md promises
+                for path, mode in {
+                    state: 0o700,
+                    state / "node_x25519_key.pem": 0o600,
+                    state / "flower_auth_key": 0o600,
+                    state / "audit.jsonl": 0o600,
+                }.items():
+                    assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+                assert tree_fingerprint(folders[name]) == data_before[name], "data written"
+
+            # systemctl stop with KillMode=mixed: SIGTERM to the main process only
+            stop_seconds = []
+            for service in [*nodes, link]:
+                children = descendant_pids(service.pid)
+                assert children, f"{service.name} started no Flower process"
+                began = time.monotonic()
+                os.kill(service.pid, signal.SIGTERM)
+                service.process.wait(timeout=30)  # TimeoutStopSec=30
+                stop_seconds.append(time.monotonic() - began)
+                assert service.process.returncode == 0, service.log_tail()
+                time.sleep(0.5)
+                alive = [
+                    pid
+                    for pid in children
+                    if Path(f"/proc/{pid}").exists()
+                    and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+                ]
+                assert alive == [], f"{service.name} left {alive} running"
+            print(
+                f"setup {setup_seconds:.1f} s, start + analysis {analysis_seconds:.1f} s, "
+                f"stop {max(stop_seconds):.1f} s at most"
+            )
+        finally:
+            print(processes.logs())
