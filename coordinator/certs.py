@@ -71,11 +71,14 @@ def write_coordinator_certificates(
 
     ``hosts`` are the names or IP addresses the centres use to reach the coordinator's
     Fleet API; each becomes a subjectAltName of the server certificate (the first is also
-    its common name). Raises ``FileExistsError`` rather than replacing existing keys
+    its common name). 127.0.0.1 is always added: the coordinator's own ``flwr`` CLI and
+    ServerApp reach the SuperLink's loopback Control/Runtime API with the same
+    certificate. Raises ``FileExistsError`` rather than replacing existing keys
     unless ``overwrite`` is set, because replacing the CA breaks every centre's pin.
     """
     if not hosts:
         raise ValueError("at least one host name or IP address is needed for the certificate")
+    hosts = [*hosts, *(h for h in ("127.0.0.1",) if h not in hosts)]
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = CoordinatorCertificates(
         ca_certificate=out_dir / "ca.pem",

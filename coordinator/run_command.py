@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    home = CoordinatorHome(args.home)
+    home = CoordinatorHome(args.home.resolve())
     settings = home.load_settings()
     load_roster(args.roster)  # fail early, with the roster's own message
     run_dir = home.runs_dir / time.strftime("%Y%m%d-%H%M%S")

@@ -90,7 +90,7 @@ def register_roster_nodes(settings: SuperLinkSettings, roster: Roster, key_dir: 
 
 
 def run(args: argparse.Namespace) -> int:
-    home = CoordinatorHome(args.home)
+    home = CoordinatorHome(args.home.resolve())
     home.root.mkdir(parents=True, exist_ok=True)
     fleet_host, fleet_port = parse_address(args.fleet_address)
     settings = SuperLinkSettings(
