@@ -30,6 +30,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -436,16 +437,66 @@ def test_constraints_pin_what_pyproject_requires():
 
 # --- the same commands, started as processes ------------------------------------------
 
-DOC_PREFIX = "sudo -u sscjak /opt/sscjak/venv/bin/"
+SUDO = "sudo -u sscjak "
+#: systemd's default PATH for services, and Debian sudo's secure_path: no venv on it.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SERVICE_UID = 65534  # 'nobody' stands in for the dedicated user 'sscjak'
+
+#: Run "$@" as the unit would: its own mount namespace in which the whole file system is
+#: read-only except $SANDBOX_WRITABLE (ReadWritePaths=), with a private /tmp (PrivateTmp=),
+#: as an unprivileged user without capabilities and with no_new_privs (User=,
+#: NoNewPrivileges=, CapabilityBoundingSet=). $SANDBOX_EXPOSE makes the interpreter
+#: reachable when it lives under a folder others may not enter (pyenv under /root).
+SANDBOX_SCRIPT = """set -e
+if [ -n "$SANDBOX_EXPOSE" ]; then
+  set -- $SANDBOX_EXPOSE "$@"; blocked=$1; inner=$2; stage=$3; shift 3
+  mount --bind "$inner" "$stage"
+  mount -t tmpfs -o mode=0755 tmpfs "$blocked"
+  mkdir -p "$inner"
+  mount --move "$stage" "$inner"
+fi
+for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
+  mount -o remount,bind,ro "$mp" 2>/dev/null || true
+done
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+for w in $SANDBOX_WRITABLE; do mount --bind "$w" "$w"; mount -o remount,bind,rw "$w"; done
+exec setpriv --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --no-new-privs \\
+  --inh-caps=-all --bounding-set=-all "$@"
+"""
+
+
+class Sandbox:
+    """Wraps commands in SANDBOX_SCRIPT; ``layout`` is where the script and stage live."""
+
+    def __init__(self, layout: Path) -> None:
+        self.script = layout / "sandbox.sh"
+        self.script.write_text(SANDBOX_SCRIPT, encoding="utf-8")
+        self.expose = ""
+        interpreter = Path(os.path.realpath(sys.executable))
+        for ancestor in reversed(interpreter.parents):
+            if not ancestor.stat().st_mode & stat.S_IXOTH:
+                inner = Path(*interpreter.parts[: len(ancestor.parts) + 1])
+                stage = layout / "stage"
+                stage.mkdir()
+                self.expose = f"{ancestor} {inner} {stage}"
+                break
+
+    def wrap(self, argv: list[str], env: dict[str, str], writable: list[Path]):
+        env = {**env, "SANDBOX_WRITABLE": " ".join(map(str, writable))}
+        env["SANDBOX_EXPOSE"] = self.expose
+        env["SANDBOX_UID"] = str(SERVICE_UID)
+        command = ["unshare", "--mount", "--propagation", "private", "sh", str(self.script)]
+        return [*command, *argv], env
 
 
 def documented_commands() -> dict[str, str]:
-    """First documented systemd-host command per sub-command, e.g. 'sscjak-node keys'."""
+    """First documented command run as the service user per sub-command ('sscjak-node keys')."""
     commands: dict[str, str] = {}
     for block in doc_code_blocks():
         for line in block.splitlines():
-            if line.startswith(DOC_PREFIX):
-                argv = shlex.split(line.removeprefix(DOC_PREFIX))
+            if line.startswith(SUDO):
+                (argv,) = sscjak_invocations(line)
                 commands.setdefault(" ".join(subcommand_path(argv)), line)
     return commands
 
@@ -457,17 +508,38 @@ def mapped(text: str, mapping: dict[str, str]) -> str:
     return text
 
 
-def run_documented(line: str, mapping: dict[str, str], answer: str | None = None) -> str:
-    """Run a documented command line (optionally typing ``answer`` on a terminal)."""
-    argv = shlex.split(mapped(line, mapping))
-    assert argv[0].startswith(str(VENV_BIN)), argv[0]
+def run_documented(
+    line: str,
+    mapping: dict[str, str],
+    sandbox: Sandbox,
+    home: Path,
+    answer: str | None = None,
+) -> str:
+    """A documented ``sudo -u sscjak [VAR=value…] COMMAND`` line, as sudo would run it.
+
+    sudo resets the environment (secure_path, the user's HOME) and sets the VAR=value
+    assignments given before the command. ``answer`` is typed at a terminal.
+    """
+    argv = shlex.split(mapped(line, mapping).removeprefix(SUDO))
+    env = {"PATH": SYSTEM_PATH, "HOME": str(home), "LANG": "C.UTF-8"}
+    while "=" in argv[0] and not argv[0].startswith("/"):
+        key, _, value = argv.pop(0).partition("=")
+        env[key] = value
+    program = shutil.which(argv[0], path=env["PATH"])
+    assert program and Path(program).parent == VENV_BIN, f"{argv[0]} resolves to {program}"
+    argv, env = sandbox.wrap(argv, env, [home])
     if answer is None:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
         output, code = done.stdout + done.stderr, done.returncode
     else:  # the data steward types at a terminal
         controller, terminal = os.openpty()
         process = subprocess.Popen(
-            argv, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            argv,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
         )
         os.close(terminal)
         os.write(controller, answer.encode())
@@ -478,18 +550,22 @@ def run_documented(line: str, mapping: dict[str, str], answer: str | None = None
     return output
 
 
-def unit_process(role: str, mapping: dict[str, str], overrides: dict[str, str]):
-    """The unit's ExecStart argv and environment, its env file mapped to the test layout."""
+def unit_process(role: str, mapping: dict[str, str], overrides: dict[str, str], sandbox: Sandbox):
+    """The unit's ExecStart, as systemd would start it, in the test's layout.
+
+    Environment: systemd's default PATH, then EnvironmentFile= (the example env file with
+    its paths mapped), then Environment=. Writable: ReadWritePaths= only.
+    """
     service = read_unit(UNITS[role])["Service"]
     env = {k: mapped(v, mapping) for k, v in read_env_file(ENV_FILES[role]).items()}
     env.update(overrides)
     argv = expand(shlex.split(mapped(service["ExecStart"], mapping)), env, UNITS[role].name)
-    environment = dict(os.environ)
-    environment.update(env)
-    for assignment in shlex.split(mapped(service.get("Environment", ""), mapping)):
+    environment = {"PATH": SYSTEM_PATH, "LANG": "C.UTF-8", **env}
+    for assignment in shlex.split(mapped(service["Environment"], mapping)):
         key, _, value = assignment.partition("=")
         environment[key] = value
-    return argv, environment
+    writable = [Path(mapped(service["ReadWritePaths"], mapping))]
+    return sandbox.wrap(argv, environment, writable)
 
 
 def tree_fingerprint(folder: Path) -> dict[str, str]:
@@ -501,8 +577,24 @@ def tree_fingerprint(folder: Path) -> dict[str, str]:
     }
 
 
+def service_directory(path: Path) -> Path:
+    """``install -d -o sscjak -g sscjak -m 0700 PATH``."""
+    path.mkdir(parents=True, mode=0o700)
+    os.chown(path, SERVICE_UID, SERVICE_UID)
+    return path
+
+
+@pytest.fixture
+def layout():
+    """A folder outside /tmp (the sandbox's private /tmp hides /tmp), removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="sscjak-deploy-test-", dir="/var/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.integration
-def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_path):
+def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(layout, tmp_path):
     from sscjak.coordinator.demo_command import demo_centre_folders
     from sscjak.coordinator.deployment import (
         ProcessGroup,
@@ -512,18 +604,18 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_
     )
     from sscjak.shared.plan import default_plan
 
+    assert os.geteuid() == 0, "mount namespaces and setpriv need root (CI runs as root)"
     started_at = time.monotonic()
+    sandbox = Sandbox(layout)
     documented = documented_commands()
     folders = dict(list(demo_centre_folders().items())[:3])
     data_before = {name: tree_fingerprint(f) for name, f in folders.items()}
     fleet_port, control_port = free_port(), free_port()
-    home = tmp_path / "coordinator" / "home"
+    home = service_directory(layout / "coordinator" / "home")
     common = {
-        "sudo -u sscjak ": "",
-        "/opt/sscjak/venv/bin/": f"{VENV_BIN}/",
+        "/opt/sscjak/venv/bin": str(VENV_BIN),
         "coordinator.example.org:9092": f"127.0.0.1:{fleet_port}",
         "coordinator.example.org": "127.0.0.1",
-        "/tmp/matplotlib": str(tmp_path / "coordinator" / "tmp" / "matplotlib"),
     }
     coordinator_map = {
         **common,
@@ -532,7 +624,7 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_
     }
 
     def centre_map(name: str) -> dict[str, str]:
-        centre = tmp_path / "centres" / name
+        centre = layout / "centres" / name
         return {
             **common,
             "/var/lib/sscjak/node": str(centre / "state"),
@@ -541,31 +633,36 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_
             "centre-lyon": name,
         }
 
-    # set-up, with the commands of docs/deploy.md
-    run_documented(documented["sscjak-coordinator certs"], coordinator_map)
+    def state(name: str) -> Path:
+        return layout / "centres" / name / "state"
+
+    # set-up, with the commands of docs/deploy.md, as the service user
+    run_documented(documented["sscjak-coordinator certs"], coordinator_map, sandbox, home)
     (home / "entries").mkdir()
     for name in folders:
-        run_documented(documented["sscjak-node validate"], centre_map(name))
-        state = tmp_path / "centres" / name / "state"
-        state.mkdir(parents=True, mode=0o700)  # install -d -o sscjak -m 0700 …
-        run_documented(documented["sscjak-node keys"], centre_map(name))
-        shutil.copy(state / "entry.toml", home / "entries" / f"{name}.toml")  # sent
+        service_directory(state(name))
+        run_documented(documented["sscjak-node validate"], centre_map(name), sandbox, state(name))
+        run_documented(documented["sscjak-node keys"], centre_map(name), sandbox, state(name))
+        shutil.copy(state(name) / "entry.toml", home / "entries" / f"{name}.toml")  # sent
         line = documented["sscjak-coordinator roster add"].replace("centre-lyon", name)
-        run_documented(line, coordinator_map)
+        run_documented(line, coordinator_map, sandbox, home)
     (home / "plan.toml").write_text(default_plan().canonical_toml, encoding="utf-8")
     for name in folders:
-        etc = tmp_path / "centres" / name / "etc"
+        etc = layout / "centres" / name / "etc"
         etc.mkdir()
         for sent in (home / "certs" / "ca.pem", home / "roster.toml", home / "plan.toml"):
             shutil.copy(sent, etc / sent.name)
-        approved = run_documented(documented["sscjak-node approve"], centre_map(name), "yes\n")
+            (etc / sent.name).chmod(0o644)
+        approved = run_documented(
+            documented["sscjak-node approve"], centre_map(name), sandbox, state(name), "yes\n"
+        )
         assert f"Approved plan {default_plan().sha256}" in approved
     setup_seconds = time.monotonic() - started_at
 
     with ProcessGroup(tmp_path / "logs") as processes:
         try:
             argv, env = unit_process(
-                "coordinator", coordinator_map, {"SSCJAK_CONTROL_PORT": str(control_port)}
+                "coordinator", coordinator_map, {"SSCJAK_CONTROL_PORT": str(control_port)}, sandbox
             )
             link = processes.start("sscjak-coordinator.service", argv, env)
             deadline = time.monotonic() + 120
@@ -576,28 +673,56 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_
             wait_for_port("127.0.0.1", fleet_port, 10)
             nodes = []
             for name in folders:
-                argv, env = unit_process("node", centre_map(name), {})
+                argv, env = unit_process("node", centre_map(name), {}, sandbox)
                 assert argv[argv.index("--superlink") + 1] == f"127.0.0.1:{fleet_port}"
                 nodes.append(processes.start(f"sscjak-node.service-{name}", argv, env))
-            printed = run_documented(documented["sscjak-coordinator run"], coordinator_map)
+            for node, name in zip(nodes, folders, strict=True):
+                deadline = time.monotonic() + 120
+                while f"{name}: serving" not in node.log_tail():
+                    assert node.process.poll() is None, node.log_tail()
+                    assert time.monotonic() < deadline, node.log_tail()
+                    time.sleep(0.3)
+            printed = run_documented(
+                documented["sscjak-coordinator run"], coordinator_map, sandbox, home
+            )
             analysis_seconds = time.monotonic() - started_at - setup_seconds
             assert "nodes answered 3/3" in printed
 
             results = json.loads((home / "results.json").read_text(encoding="utf-8"))
             assert sorted(results["participants"]) == sorted(folders)
             assert (home / "report" / "report.html").is_file()
+            simulated = tmp_path / "simulated.json"
+            subprocess.run(
+                [
+                    str(VENV_BIN / "sscjak-coordinator"),
+                    "simulate",
+                    *map(str, folders.values()),
+                    "--out",
+                    str(simulated),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            provenance = {"participants", "attempts", "excluded_nodes", "software", "created"}
+            reference = json.loads(simulated.read_text(encoding="utf-8"))
+            assert {k: v for k, v in results.items() if k not in provenance} == {
+                k: v for k, v in reference.items() if k not in provenance
+            }
             for name in folders:
-                history = run_documented(documented["sscjak-node history"], centre_map(name))
+                history = run_documented(
+                    documented["sscjak-node history"], centre_map(name), sandbox, state(name)
+                )
                 assert "Summaries released: 1" in history
-                state = tmp_path / "centres" / name / "state"
-                # the modes docs/deploy.md promises
+                # the modes docs/deploy.md promises, owned by the service user
                 for path, mode in {
-                    state: 0o700,
-                    state / "node_x25519_key.pem": 0o600,
-                    state / "flower_auth_key": 0o600,
-                    state / "audit.jsonl": 0o600,
+                    state(name): 0o700,
+                    state(name) / "node_x25519_key.pem": 0o600,
+                    state(name) / "flower_auth_key": 0o600,
+                    state(name) / "audit.jsonl": 0o600,
                 }.items():
                     assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+                    assert path.stat().st_uid == SERVICE_UID, path.name
                 assert tree_fingerprint(folders[name]) == data_before[name], "data written"
 
             # systemctl stop with KillMode=mixed: SIGTERM to the main process only
@@ -611,16 +736,18 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(tmp_
                 stop_seconds.append(time.monotonic() - began)
                 assert service.process.returncode == 0, service.log_tail()
                 time.sleep(0.5)
-                alive = [
-                    pid
-                    for pid in children
-                    if Path(f"/proc/{pid}").exists()
-                    and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-                ]
-                assert alive == [], f"{service.name} left {alive} running"
+                assert [pid for pid in children if running(pid)] == [], service.name
             print(
                 f"setup {setup_seconds:.1f} s, start + analysis {analysis_seconds:.1f} s, "
                 f"stop {max(stop_seconds):.1f} s at most"
             )
         finally:
             print(processes.logs())
+
+
+def running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
