@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -279,6 +280,73 @@ def test_dockerfile_installs_the_project_and_runs_unprivileged(role):
     else:
         assert exposed == [env["SSCJAK_FLEET_ADDRESS"].rpartition(":")[2]]
     assert env["FLWR_TELEMETRY_ENABLED"] == "0"
+
+
+def test_the_images_build_context_makes_a_complete_package(tmp_path):
+    """What the Dockerfile COPYs is enough for ``pip install .``: every module, the demo
+    centres and both commands end up in the package (built offline, without deps)."""
+    for path in DOCKERFILES.values():
+        instructions = dockerfile_instructions(path)
+        for keyword, arguments in instructions:
+            if keyword == "RUN":  # the shell of python:3.11-slim is dash
+                done = subprocess.run(["sh", "-n", "-c", arguments], capture_output=True, text=True)
+                assert done.returncode == 0, f"{path.name}: RUN {arguments}\n{done.stderr}"
+    copies = {
+        role: [a for k, a in dockerfile_instructions(path) if k == "COPY"]
+        for role, path in DOCKERFILES.items()
+    }
+    assert copies["node"] == copies["coordinator"], "both images install the same package"
+    context = tmp_path / "context"
+    context.mkdir()
+    for keyword, arguments in dockerfile_instructions(DOCKERFILES["node"]):
+        if keyword == "COPY":
+            *sources, target = shlex.split(arguments)
+            for source in sources:  # Docker's COPY: into a folder if TARGET ends with /
+                destination = context / target
+                if target.endswith("/"):
+                    destination = destination / Path(source).name
+                if (REPO / source).is_dir():
+                    ignore = shutil.ignore_patterns("__pycache__")
+                    shutil.copytree(REPO / source, destination, ignore=ignore)
+                else:
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(REPO / source, destination)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path / "wheel"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = (tmp_path / "wheel").glob("sscjak-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    modules = 0
+    for package, folder in pyproject["tool"]["setuptools"]["package-dir"].items():
+        for module in (REPO / folder).glob("*.py"):
+            modules += 1
+            assert f"{package.replace('.', '/')}/{module.name}" in names, module
+    demo_tables = list((REPO / "coordinator" / "demo_centres").glob("*/*.csv"))
+    for table in demo_tables:
+        assert f"sscjak/coordinator/{table.relative_to(REPO / 'coordinator')}" in names
+    for program, module in CLI_MODULES.items():
+        assert f"{program} = {module}:main" in scripts
+    print(
+        f"wheel from the image's build context: {modules} modules, {len(demo_tables)} demo tables"
+    )
 
 
 def test_container_and_unit_run_the_same_command_line():
