@@ -220,6 +220,8 @@ def test_compose_runs_nodes_without_ports_and_with_read_only_data():
         state = [m for m in mounts if m[1] == "/var/lib/sscjak"]
         assert len(state) == 1 and state[0][0] in declared_volumes, f"{name}: state volume"
         assert len(state[0]) == 2, f"{name}: the state volume is writable"
+        others = [m for m in mounts if m[1] != "/var/lib/sscjak"]
+        assert all(m[2:] == ["ro"] for m in others), f"{name}: only the state is writable"
         if role == "node":
             assert "ports" not in service and "expose" not in service, f"{name} listens"
             assert "network_mode" not in service, name
@@ -636,6 +638,26 @@ def unit_process(role: str, mapping: dict[str, str], overrides: dict[str, str], 
     return sandbox.wrap(argv, environment, writable)
 
 
+def container_process(service_name: str, mapping: dict[str, str], sandbox: Sandbox):
+    """The image's CMD with its ENV and the compose service's environment, outside a
+    container: the same file-system rules (read-only but the state volume, private /tmp),
+    container paths mapped to the test's layout."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    service = compose["services"][service_name]
+    dockerfile = (REPO / service["build"]["dockerfile"]).resolve()
+    (command,) = [json.loads(a) for k, a in dockerfile_instructions(dockerfile) if k == "CMD"]
+    env = {**dockerfile_env(dockerfile), **service["environment"]}
+    environment = {k: mapped(v, mapping) for k, v in env.items()}
+    # python:3.11-slim puts pip's scripts on PATH (/usr/local/bin); here: the venv's
+    environment["PATH"] = f"{VENV_BIN}:{SYSTEM_PATH}"
+    writable = [
+        Path(mapped(volume.split(":")[1], mapping))
+        for volume in service["volumes"]
+        if not volume.endswith(":ro")
+    ]
+    return sandbox.wrap(command, environment, writable)
+
+
 def tree_fingerprint(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -701,6 +723,15 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(layo
             "centre-lyon": name,
         }
 
+    def container_map(name: str) -> dict[str, str]:
+        centre = layout / "centres" / name
+        return {
+            "/var/lib/sscjak": str(centre / "state"),
+            "/data": str(folders[name]),
+            "/etc/sscjak": str(centre / "etc"),
+            "coordinator:9092": f"127.0.0.1:{fleet_port}",
+        }
+
     def state(name: str) -> Path:
         return layout / "centres" / name / "state"
 
@@ -740,10 +771,16 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(layo
             assert "registered 3 node key(s)" in link.log_tail()
             wait_for_port("127.0.0.1", fleet_port, 10)
             nodes = []
-            for name in folders:
-                argv, env = unit_process("node", centre_map(name), {}, sandbox)
-                assert argv[argv.index("--superlink") + 1] == f"127.0.0.1:{fleet_port}"
-                nodes.append(processes.start(f"sscjak-node.service-{name}", argv, env))
+            for name, service in zip(folders, ["unit", "unit", "node-c"], strict=True):
+                if service == "unit":  # sscjak-node.service's ExecStart
+                    argv, env = unit_process("node", centre_map(name), {}, sandbox)
+                else:  # the container's command line: compose.yaml's node-c, image CMD
+                    argv, env = container_process(service, container_map(name), sandbox)
+                assert f"--superlink 127.0.0.1:{fleet_port}" in " ".join(argv) or (
+                    env["SSCJAK_SUPERLINK"] == f"127.0.0.1:{fleet_port}"
+                )
+                label = "sscjak-node.service" if service == "unit" else f"compose-{service}"
+                nodes.append(processes.start(f"{label}-{name}", argv, env))
             for node, name in zip(nodes, folders, strict=True):
                 deadline = time.monotonic() + 120
                 while f"{name}: serving" not in node.log_tail():
