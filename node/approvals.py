@@ -9,6 +9,15 @@ roster (the node's guard against a coordinator adding sock-puppet nodes).
 Approvals live in ``STATE/approvals/<plan_sha256>.json`` (mode 0600). Approving the
 same plan again replaces its approval and gets a new ``approval_id``, which restarts
 the per-plan answer count (see :mod:`sscjak.node.round_ledger`).
+
+**Overlapping plans (the differencing attack).** Plans carry no patient filter, but two
+plans that analyse the same outcome with a different time point, window or minimum
+cell can still differ by a handful of patients: widen the window by two weeks and one
+more patient's 12-month visit falls into the cell. Whoever holds both pooled results
+can subtract them and read that one patient's change. :func:`overlapping_approvals`
+finds every approved plan a new plan overlaps in that way; ``sscjak-node approve``
+shows the warning of :func:`describe_overlaps` and records which overlaps the steward
+accepted (``acknowledged_overlaps`` in the approval file). See docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ class Approval:
     roster: Roster
     approved_at: str
     approval_id: str
+    acknowledged_overlaps: tuple[str, ...] = ()
 
     @property
     def roster_sha256(self) -> str:
@@ -59,14 +69,21 @@ class ApprovalStore:
             raise ValueError("a plan hash is 64 lower-case hex digits")
         return self.directory / f"{plan_sha256}.json"
 
-    def record(self, plan: Plan, roster: Roster) -> Approval:
-        """Record the steward's approval of ``plan`` under ``roster`` (atomic write)."""
+    def record(
+        self, plan: Plan, roster: Roster, acknowledged_overlaps: tuple[str, ...] = ()
+    ) -> Approval:
+        """Record the steward's approval of ``plan`` under ``roster`` (atomic write).
+
+        ``acknowledged_overlaps``: hashes of approved plans this plan overlaps, whose
+        warning the steward saw and accepted (kept in the approval file as evidence).
+        """
         approval = Approval(
             plan_sha256=plan.sha256,
             plan_toml=plan.canonical_toml,
             roster=roster,
             approved_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             approval_id=secrets.token_hex(16),
+            acknowledged_overlaps=tuple(acknowledged_overlaps),
         )
         document: dict[str, Any] = {
             "schema": APPROVAL_SCHEMA,
@@ -76,6 +93,7 @@ class ApprovalStore:
             "roster_toml": roster.canonical_toml,
             "approved_at": approval.approved_at,
             "approval_id": approval.approval_id,
+            "acknowledged_overlaps": list(approval.acknowledged_overlaps),
         }
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._path(approval.plan_sha256)
@@ -115,6 +133,7 @@ class ApprovalStore:
                 roster=roster,
                 approved_at=document["approved_at"],
                 approval_id=document["approval_id"],
+                acknowledged_overlaps=tuple(document.get("acknowledged_overlaps", ())),
             )
         except (OSError, ValueError, KeyError, TypeError, RosterError):
             return None
@@ -158,3 +177,106 @@ def describe_release(plan: Plan, roster: Roster, *, max_answers_per_plan: int = 
         kind = "histogram" if segment.is_histogram else ", ".join(segment.labels)
         lines.append(f"  - {segment.name} ({size}): {segment.meaning} [{kind}]")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PlanOverlap:
+    """An approved plan that a new plan overlaps: comparing their results may isolate
+    patients.
+
+    ``shared_outcomes``: outcomes both plans analyse; ``differences``: what differs
+    between them in the settings that decide which patients enter a cell or which
+    cells are shown (time points, window, minimum cell), in plain words.
+    """
+
+    approved: Approval
+    approved_title: str
+    shared_outcomes: tuple[str, ...]
+    differences: tuple[str, ...]
+
+
+def find_overlap(plan: Plan, approved: Approval) -> PlanOverlap | None:
+    """How ``plan`` overlaps the approved plan, or ``None`` when it does not.
+
+    Two plans overlap when they analyse at least one outcome in common and differ in
+    ``months``, ``window_months`` or ``min_cell``. Then a cell of one plan can hold
+    a few patients more or fewer than the matching cell of the other (a wider window, a
+    shifted time point), or show a cell the other suppressed, and the difference of the
+    two results describes those few patients. Plans differing only in their title, SMC
+    choice or exact p-value release the same summaries and do not overlap; the same plan
+    approved again (same hash) does not overlap itself.
+    """
+    from sscjak.shared.plan import PlanError, parse_plan
+
+    if approved.plan_sha256 == plan.sha256:
+        return None
+    try:
+        other = parse_plan(approved.plan_toml, f"approval {approved.plan_sha256[:12]}")
+    except PlanError:
+        return None
+    shared = tuple(o for o in plan.outcomes if o in other.outcomes)
+    if not shared:
+        return None
+    differences: list[str] = []
+    if tuple(plan.months) != tuple(other.months):
+        differences.append(
+            f"time points {_listed(other.months)} months in the approved plan, "
+            f"{_listed(plan.months)} months in this one"
+        )
+    if float(plan.window_months) != float(other.window_months):
+        differences.append(
+            f"window +/- {other.window_months:g} months in the approved plan, "
+            f"+/- {plan.window_months:g} months in this one"
+        )
+    if plan.min_cell != other.min_cell:
+        differences.append(
+            f"minimum cell {other.min_cell} in the approved plan, {plan.min_cell} in this one"
+        )
+    if not differences:
+        return None
+    return PlanOverlap(approved, other.title, shared, tuple(differences))
+
+
+def overlapping_approvals(plan: Plan, store: ApprovalStore) -> list[PlanOverlap]:
+    """Every plan approved in ``store`` that ``plan`` overlaps (see :func:`find_overlap`)."""
+    overlaps = []
+    for plan_sha256 in store.approved_plans():
+        approved = store.find(plan_sha256)
+        if approved is None:
+            continue
+        overlap = find_overlap(plan, approved)
+        if overlap is not None:
+            overlaps.append(overlap)
+    return overlaps
+
+
+def describe_overlaps(overlaps: list[PlanOverlap]) -> str:
+    """The warning shown before approving a plan that overlaps approved ones, in plain words."""
+    lines = [
+        "WARNING: this plan overlaps "
+        + (
+            "a plan this centre already approved."
+            if len(overlaps) == 1
+            else f"{len(overlaps)} plans this centre already approved."
+        ),
+        "Both analyse the same outcomes with a different time point, window or minimum",
+        "cell, so a cell of one plan can contain a few patients more or fewer than in the",
+        "other. Comparing the two results (subtracting one from the other) could then",
+        "isolate individual patients: with one patient more, the difference IS that",
+        "patient's change. Approve one plan per question; approve this one only if the",
+        "study really needs both results.",
+    ]
+    for overlap in overlaps:
+        approved = overlap.approved
+        lines += [
+            "",
+            f"  approved plan {approved.plan_sha256[:12]} ({overlap.approved_title}),"
+            f" approved {approved.approved_at}",
+            f"    same outcomes: {', '.join(overlap.shared_outcomes)}",
+            *(f"    differs: {difference}" for difference in overlap.differences),
+        ]
+    return "\n".join(lines)
+
+
+def _listed(values: tuple[int, ...]) -> str:
+    return ", ".join(str(v) for v in values)

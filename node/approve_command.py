@@ -4,6 +4,12 @@ Shows in plain words what the plan lets this node release (outcomes, time points
 minimum cell, the roster, every element of the summary vector), asks for
 confirmation, then records the plan hash, the plan text and the pinned roster in the
 state directory. Until then the node refuses the plan.
+
+When the plan overlaps a plan this centre already approved (same outcomes, a different
+time point, window or minimum cell), it first warns in plain words that comparing the
+two results could isolate individual patients (the differencing attack), and the
+approval needs an explicit confirmation (``--yes`` or typing ``yes``); the approval
+file records which overlapping plans were accepted. See docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -12,7 +18,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from sscjak.node.approvals import ApprovalStore, describe_release
+from sscjak.node.approvals import (
+    ApprovalStore,
+    describe_overlaps,
+    describe_release,
+    overlapping_approvals,
+)
 from sscjak.node.node_context import DEFAULT_MAX_ANSWERS_PER_PLAN
 from sscjak.node.node_keys import load_node_name, load_private_key, public_key_hex
 from sscjak.shared.cli_support import UserError
@@ -56,18 +67,45 @@ def run(args: argparse.Namespace) -> int:
         )
     if len(roster) < 3:
         raise UserError(f"the roster has {len(roster)} centres; secure aggregation needs 3")
+    store = ApprovalStore(args.state)
+    overlaps = overlapping_approvals(plan, store)
     print(describe_release(plan, roster, max_answers_per_plan=DEFAULT_MAX_ANSWERS_PER_PLAN))
     print()
+    if overlaps:
+        warning = describe_overlaps(overlaps)
+        print(warning)
+        print()
+        if args.yes:
+            print("--yes given: approving despite the overlap.", file=sys.stderr)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise UserError("not approved: confirm interactively or pass --yes")
-        answer = input(f"Approve plan {plan.sha256[:12]} for node {name}? Type 'yes': ")
+            raise UserError(
+                "not approved: confirm interactively or pass --yes"
+                + (
+                    " (this plan overlaps an approved plan: see the warning above)"
+                    if overlaps
+                    else ""
+                )
+            )
+        question = (
+            f"Approve plan {plan.sha256[:12]} for node {name} DESPITE the overlap? Type 'yes': "
+            if overlaps
+            else f"Approve plan {plan.sha256[:12]} for node {name}? Type 'yes': "
+        )
+        answer = input(question)
         if answer.strip().lower() != "yes":
             print("Not approved.")
             return 1
-    approval = ApprovalStore(args.state).record(plan, roster)
+    approval = store.record(
+        plan, roster, acknowledged_overlaps=tuple(o.approved.plan_sha256 for o in overlaps)
+    )
     print(
         f"Approved plan {approval.plan_sha256} under roster {approval.roster_sha256[:16]}... "
         f"at {approval.approved_at}."
+        + (
+            f" It overlaps {len(overlaps)} approved plan(s); that was accepted and recorded."
+            if overlaps
+            else ""
+        )
     )
     return 0
