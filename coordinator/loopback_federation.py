@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,10 +134,11 @@ class LoopbackFederation:
         roster: Roster,
         names: Sequence[str] | None = None,
         plan_file: Path | None = None,
+        roster_file: Path | None = None,
     ) -> None:
         """Each centre approves a plan (default: the federation's) under the study roster
-        (``sscjak-node approve --yes``)."""
-        roster_file = self.roster_file
+        (default: the federation's; ``sscjak-node approve --yes``)."""
+        roster_file = roster_file or self.roster_file
         plan_file = plan_file or self.plan_file
         plan_argument = str(plan_file) if plan_file else "default"
         _run_all(
@@ -152,8 +153,18 @@ class LoopbackFederation:
             "approving the plan",
         )
 
-    def start_node(self, name: str) -> StartedProcess:
-        """Start (or restart) the ``sscjak-node serve`` process of centre ``name``."""
+    def start_node(
+        self,
+        name: str,
+        *,
+        extra_environment: Mapping[str, str] | None = None,
+        extra_arguments: Sequence[str] = (),
+    ) -> StartedProcess:
+        """Start (or restart) the ``sscjak-node serve`` process of centre ``name``.
+
+        ``extra_environment`` is added to the node's environment (tests: e.g. a shifted
+        clock through libfaketime) and ``extra_arguments`` to its ``serve`` command line.
+        """
         command = [
             *NODE_CLI,
             "serve",
@@ -165,10 +176,11 @@ class LoopbackFederation:
             self.settings.fleet_address,
             "--root-certificates",
             str(self.settings.certificates.ca_certificate),  # type: ignore[union-attr]
+            *extra_arguments,
         ]
-        node = self.processes.start(
-            f"node-{name}", command, flower_environment(self.state_dir(name) / "flwr_home")
-        )
+        environment = flower_environment(self.state_dir(name) / "flwr_home")
+        environment.update(extra_environment or {})
+        node = self.processes.start(f"node-{name}", command, environment)
         self.nodes[name] = node
         return node
 
@@ -193,6 +205,8 @@ class LoopbackFederation:
         rounds: int = 1,
         roster_file: Path | None = None,
         plan_file: Path | None = None,
+        confirmed_unmasking: bool = False,
+        max_attempts: int = 3,
     ) -> dict[str, Any]:
         """One analysis (or ``mode="ping"`` rounds) through Flower; the last progress event."""
         run_dir = self.root / "runs" / (run_name or time.strftime("%H%M%S"))
@@ -214,6 +228,8 @@ class LoopbackFederation:
             superlink=self.superlink,
             mode=mode,
             rounds=rounds,
+            confirmed_unmasking=confirmed_unmasking,
+            max_attempts=max_attempts,
         )
 
     # -- teardown --------------------------------------------------------------------
