@@ -171,6 +171,12 @@ class Pattern:
     #: hex digest "db19350b"
     whole_number: bool = False
 
+    @property
+    def structured(self) -> bool:
+        """A binary number with four or more zero bytes (a small int64, a whole float64):
+        found in any structured binary file (SQLite pages, headers) by coincidence."""
+        return not self.encoding.startswith(("utf", "text", "CSV")) and self.needle.count(0) >= 4
+
     def found_in(self, stream: bytes) -> int:
         """Where the pattern first occurs in ``stream``, or -1."""
         if not self.whole_number:
@@ -310,17 +316,47 @@ class ScanReport:
         return {p.kind for p, _ in self.hits}
 
 
+#: A run of digits no letter or digit touches (how a number written as text is found).
+WHOLE_NUMBER = re.compile(rb"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])")
+
+
 def scan(streams: Iterable[bytes], patterns: list[Pattern]) -> ScanReport:
-    """Look for every pattern in every stream (each stream searched as one whole)."""
+    """Look for every pattern in every stream (each stream searched as one whole).
+
+    8-byte binary patterns are looked up at every offset at once (numpy, one pass per
+    alignment); the others with ``bytes.find`` or, for whole numbers, a regex.
+    """
     streams = [bytes(s) for s in streams if s]
+    eight = [p for p in patterns if len(p.needle) == 8 and not p.whole_number]
+    numbers = {p.needle: p for p in patterns if p.whole_number}
+    others = [p for p in patterns if not p.whole_number and len(p.needle) != 8]
+    wanted = np.frombuffer(b"".join(p.needle for p in eight), dtype="<u8")
     found: dict[bytes, list] = {}
-    for pattern in patterns:
-        for stream in streams:
+
+    def note(pattern: Pattern, stream: bytes, at: int) -> None:
+        entry = found.setdefault(pattern.needle, [pattern, 0, b""])
+        entry[1] += 1
+        entry[2] = entry[2] or stream[max(0, at - 24) : at + len(pattern.needle) + 24]
+
+    by_needle = {p.needle: p for p in eight}
+    for stream in streams:
+        present: set[bytes] = set()
+        for offset in range(8):
+            usable = (len(stream) - offset) // 8 * 8
+            if usable <= 0:
+                continue
+            words = np.frombuffer(stream, dtype="<u8", count=usable // 8, offset=offset)
+            hits = np.unique(words[np.isin(words, wanted)])
+            present.update(h.tobytes() for h in hits)
+        for needle in present:
+            note(by_needle[needle], stream, stream.find(needle))
+        for match in WHOLE_NUMBER.finditer(stream):
+            if match.group() in numbers:
+                note(numbers[match.group()], stream, match.start())
+        for pattern in others:
             at = pattern.found_in(stream)
             if at >= 0:
-                entry = found.setdefault(pattern.needle, [pattern, 0, b""])
-                entry[1] += 1
-                entry[2] = entry[2] or stream[max(0, at - 24) : at + len(pattern.needle) + 24]
+                note(pattern, stream, at)
     total = sum(len(s) for s in streams)
     expected = sum(
         max(0, len(s) - len(p.needle) + 1) / 256.0 ** len(p.needle)
