@@ -31,6 +31,16 @@ from sscjak.node.supernode_process import (
 )
 from sscjak.shared.cli_support import UserError
 
+#: What a SuperNode exit code means for the centre's IT (flwr 1.42 ``ExitCode``).
+SUPERNODE_EXIT_HINTS: dict[int, str] = {
+    305: (
+        " (SUPERNODE_CONNECTION_ERROR): it could not connect to or activate at the "
+        "coordinator — check --superlink and the outbound rule; a node that stopped less "
+        "than a minute ago is still listed as connected and is refused until then. Start "
+        "it again (systemd's Restart=on-failure does this)."
+    ),
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -153,7 +163,11 @@ def run(args: argparse.Namespace) -> int:
         watcher.start()
         runner.run(stop)
         if supernode.poll() is not None:
-            print(f"{node.name}: the SuperNode exited ({supernode.returncode})", file=sys.stderr)
+            print(
+                f"{node.name}: the SuperNode exited ({supernode.returncode})"
+                + SUPERNODE_EXIT_HINTS.get(supernode.returncode, ""),
+                file=sys.stderr,
+            )
             exit_code = 1
     finally:
         for sig, handler in previous.items():

@@ -147,12 +147,16 @@ class LocalClientAppRunner:
         from flwr.supercore.retry import make_simple_http_retry_invoker
         from flwr.supercore.runtime import RuntimeHttpClient
 
+        retry_invoker = make_simple_http_retry_invoker()
+        # Flower's invoker alone retries forever; :meth:`run` retries itself and watches its
+        # stop event, so a SuperNode that has exited ends ``serve`` instead of hanging it.
+        retry_invoker.max_tries = 2
         return RuntimeHttpClient.from_server_address(
             server_address=self.runtime_api_address,
             insecure=True,  # loopback only; the SuperNode serves its Runtime API on 127.0.0.1
             root_certificates=None,
             interceptors=[RuntimeVersionHttpInterceptor(component_name="SuperExec")],
-            retry_invoker=make_simple_http_retry_invoker(),
+            retry_invoker=retry_invoker,
         )
 
     def run(self, stop: threading.Event) -> None:

@@ -46,3 +46,26 @@ def test_flower_runs_without_telemetry_or_update_checks(tmp_path):
     assert environment["FLWR_TELEMETRY_ENABLED"] == "0"
     assert environment["FLWR_DISABLE_UPDATE_CHECK"] == "1"
     assert environment["FLWR_HOME"] == str(tmp_path)
+
+
+def test_the_runner_stops_when_its_supernode_is_gone() -> None:
+    # Nothing listens on this loopback port: the SuperNode has exited. Flower's own retry
+    # invoker would retry forever; the runner must notice its stop event and return.
+    import socket
+    import threading
+    import time
+
+    from sscjak.node.supernode_process import LocalClientAppRunner
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runner = LocalClientAppRunner(f"127.0.0.1:{port}", lambda message, context: message)
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (runner.run(stop), finished.set()), daemon=True)
+    started = time.monotonic()
+    worker.start()
+    assert finished.wait(timeout=60), "runner kept retrying after stop was set"
+    assert time.monotonic() - started < 60
