@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
             f"{approval.roster_sha256[:12]} ({', '.join(approval.roster.names)})  "
             f"answered {answers} time(s) since"
         )
+        if approval.acknowledged_overlaps:
+            overlapped = ", ".join(h[:12] for h in approval.acknowledged_overlaps)
+            print(f"    approved despite overlapping {overlapped}")
     entries = list(AuditLog(state / AUDIT_LOG_FILE).entries())
     replies = [e for e in entries if e.get("event") == "analysis-reply"]
     refusals = [e for e in entries if e.get("event") == "refusal"]
