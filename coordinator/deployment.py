@@ -31,12 +31,12 @@ from typing import IO, Any
 from sscjak.coordinator.certs import CoordinatorCertificates
 from sscjak.coordinator.superlink_process import (
     SuperLinkSettings,
-    flower_environment,
     start_flower_run,
     superlink_command,
     write_cli_connection,
 )
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.flower_environment import flower_environment
 
 #: Settings file written by ``serve`` for ``run``.
 SUPERLINK_SETTINGS_FILE = "superlink.json"

@@ -30,8 +30,9 @@ from sscjak.coordinator.deployment import (
     start_superlink,
 )
 from sscjak.coordinator.serve_command import register_roster_nodes
-from sscjak.coordinator.superlink_process import SuperLinkSettings, flower_environment
+from sscjak.coordinator.superlink_process import SuperLinkSettings
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.flower_environment import flower_environment
 from sscjak.shared.roster import ROSTER_SCHEMA, Roster, load_roster
 
 NODE_CLI = [sys.executable, "-m", "sscjak.node.cli"]

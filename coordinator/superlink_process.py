@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -39,27 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sscjak.coordinator.certs import CoordinatorCertificates
-
-#: Environment of every Flower process the coordinator starts (no telemetry, no update
-#: check). ``FLWR_HOME`` is added per deployment.
-FLOWER_QUIET_ENVIRONMENT: Mapping[str, str] = {
-    "FLWR_TELEMETRY_ENABLED": "0",
-    "FLWR_DISABLE_UPDATE_CHECK": "1",
-}
+from sscjak.shared.flower_environment import flower_environment
 
 #: Name of the SuperLink connection written into ``FLWR_HOME/config.toml`` for the CLI.
 CLI_CONNECTION_NAME = "sscjak-study"
 
 #: Path prefixes the public (centre-facing) listener serves.
 FLEET_PATH_PREFIXES: tuple[str, ...] = ("/v1/fleet/",)
-
-
-def flower_environment(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a Flower process: ``base`` (default ``os.environ``) + quiet flags."""
-    environment = dict(os.environ if base is None else base)
-    environment.update(FLOWER_QUIET_ENVIRONMENT)
-    environment["FLWR_HOME"] = str(flwr_home)
-    return environment
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from sscjak.node.node_context import DEFAULT_MAX_ANSWERS_PER_PLAN, NodeContext
 from sscjak.node.supernode_process import (
     LocalClientAppRunner,
     SuperNodeSettings,
-    flower_environment,
     supernode_command,
     wait_for_runtime_api,
 )
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.flower_environment import flower_environment
 
 #: What a SuperNode exit code means for the centre's IT (flwr 1.42 ``ExitCode``).
 SUPERNODE_EXIT_HINTS: dict[int, str] = {

@@ -28,34 +28,18 @@ push_task_output`` and ``flwr.supercore.heartbeat``.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flwr.app import Context, Message
 
-#: Environment every Flower process of sscjak runs with: no telemetry, no online update
-#: check (a hospital node must not phone home), state under the node's own FLWR_HOME.
-FLOWER_QUIET_ENVIRONMENT: Mapping[str, str] = {
-    "FLWR_TELEMETRY_ENABLED": "0",
-    "FLWR_DISABLE_UPDATE_CHECK": "1",
-}
-
 #: The Runtime API task type a ClientApp executor asks for (``flwr.supercore.constant``).
 CLIENT_APP_TASK_TYPE = "flwr-clientapp"
 
 logger = logging.getLogger("sscjak.node.supernode")
-
-
-def flower_environment(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a Flower process: ``base`` (default ``os.environ``) + quiet flags."""
-    environment = dict(os.environ if base is None else base)
-    environment.update(FLOWER_QUIET_ENVIRONMENT)
-    environment["FLWR_HOME"] = str(flwr_home)
-    return environment
 
 
 @dataclass(frozen=True)

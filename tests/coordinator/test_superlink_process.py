@@ -12,10 +12,10 @@ from sscjak.coordinator.certs import write_coordinator_certificates
 from sscjak.coordinator.superlink_process import (
     FleetOnlyListener,
     SuperLinkSettings,
-    flower_environment,
     superlink_command,
     write_cli_connection,
 )
+from sscjak.shared.flower_environment import flower_environment
 
 
 def settings(tmp_path: Path, **changes) -> SuperLinkSettings:

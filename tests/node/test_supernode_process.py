@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.supernode_process import SuperNodeSettings, flower_environment, supernode_command
+from sscjak.node.supernode_process import SuperNodeSettings, supernode_command
+from sscjak.shared.flower_environment import flower_environment
 
 
 def test_supernode_connects_out_with_tls_and_node_key_and_runs_no_executor(tmp_path):
