@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sscjak.coordinator.command_support import write_report_if_asked
 from sscjak.coordinator.deployment import print_progress
 from sscjak.coordinator.loopback_federation import LoopbackFederation
 from sscjak.coordinator.pooled_results import format_results_table
@@ -71,9 +72,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nDemo federation: {len(centres)} nodes, {time.monotonic() - started:.1f} s in all")
         if args.out is not None:
             print(f"Results written to {args.out}")
-        if args.report is not None:
-            from sscjak.coordinator.report.write_report import write_report
-
-            files = write_report(results, args.report)
-            print(f"Report written to {files.html}")
+        write_report_if_asked(results, args.report)
     return 0

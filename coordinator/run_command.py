@@ -13,10 +13,9 @@ import json
 import time
 from pathlib import Path
 
+from sscjak.coordinator.command_support import read_plan_argument, write_report_if_asked
 from sscjak.coordinator.deployment import CoordinatorHome, run_flower_analysis
 from sscjak.coordinator.pooled_results import format_results_table
-from sscjak.shared.cli_support import UserError
-from sscjak.shared.plan import PlanError, default_plan, load_plan
 from sscjak.shared.roster import load_roster
 
 
@@ -58,10 +57,7 @@ def run(args: argparse.Namespace) -> int:
     load_roster(args.roster)  # fail early, with the roster's own message
     run_dir = home.runs_dir / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        plan = default_plan() if args.plan is None else load_plan(args.plan)
-    except PlanError as error:
-        raise UserError(str(error)) from None
+    plan = read_plan_argument(args.plan)
     plan_file = run_dir / "plan.toml"
     plan_file.write_text(plan.canonical_toml, encoding="utf-8")
     run_flower_analysis(
@@ -77,9 +73,5 @@ def run(args: argparse.Namespace) -> int:
     results = json.loads(Path(args.out).read_text(encoding="utf-8"))
     print(format_results_table(results))
     print(f"\nResults written to {args.out}")
-    if args.report is not None:
-        from sscjak.coordinator.report.write_report import write_report
-
-        files = write_report(results, args.report)
-        print(f"Report written to {files.html}")
+    write_report_if_asked(results, args.report)
     return 0

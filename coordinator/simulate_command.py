@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sscjak.coordinator.command_support import read_plan_argument, write_report_if_asked
 from sscjak.coordinator.pooled_results import build_results, format_results_table, write_results
 from sscjak.coordinator.simulate import pool_centre_summaries
 from sscjak.shared.cli_support import UserError
-from sscjak.shared.plan import Plan, PlanError, default_plan, load_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,16 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def read_plan_argument(path: Path | None) -> Plan:
-    """The plan named on the command line, or the default plan."""
-    if path is None:
-        return default_plan()
-    try:
-        return load_plan(path)
-    except PlanError as error:
-        raise UserError(str(error)) from None
-
-
 def run(args: argparse.Namespace) -> int:
     plan = read_plan_argument(args.plan)
     missing = [str(folder) for folder in args.folders if not folder.is_dir()]
@@ -48,9 +38,5 @@ def run(args: argparse.Namespace) -> int:
     write_results(results, args.out)
     print(format_results_table(results))
     print(f"\nResults written to {args.out}")
-    if args.report is not None:
-        from sscjak.coordinator.report.write_report import write_report
-
-        files = write_report(results, args.report)
-        print(f"Report written to {files.html}")
+    write_report_if_asked(results, args.report)
     return 0

@@ -23,15 +23,14 @@ accepted (``acknowledged_overlaps`` in the approval file). See docs/privacy.md.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sscjak.shared.data_contract import MEASURES
+from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.roster import Roster, RosterError, parse_roster
 from sscjak.shared.summary_layout import SummaryLayout
 
@@ -97,16 +96,7 @@ class ApprovalStore:
         }
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._path(approval.plan_sha256)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=self.directory)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=2, sort_keys=True)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_text_atomically(path, json.dumps(document, indent=2, sort_keys=True))
         return approval
 
     def find(self, plan_sha256: str) -> Approval | None:
