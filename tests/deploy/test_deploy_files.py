@@ -516,7 +516,9 @@ SERVICE_UID = 65534  # 'nobody' stands in for the dedicated user 'sscjak'
 #: read-only except $SANDBOX_WRITABLE (ReadWritePaths=), with a private /tmp (PrivateTmp=),
 #: as an unprivileged user without capabilities and with no_new_privs (User=,
 #: NoNewPrivileges=, CapabilityBoundingSet=). $SANDBOX_EXPOSE makes the interpreter
-#: reachable when it lives under a folder others may not enter (pyenv under /root).
+#: reachable when it lives under a folder others may not enter (pyenv under /root);
+#: $SANDBOX_KEEP keeps the checkout visible (read-only) when it lives under /tmp, which
+#: the private /tmp would otherwise hide (a CI clone may be there).
 SANDBOX_SCRIPT = """set -e
 if [ -n "$SANDBOX_EXPOSE" ]; then
   set -- $SANDBOX_EXPOSE "$@"; blocked=$1; inner=$2; stage=$3; shift 3
@@ -525,10 +527,19 @@ if [ -n "$SANDBOX_EXPOSE" ]; then
   mkdir -p "$inner"
   mount --move "$stage" "$inner"
 fi
+if [ -n "$SANDBOX_KEEP" ]; then
+  keep=${SANDBOX_KEEP%% *}; keep_stage=${SANDBOX_KEEP#* }
+  mount --bind "$keep" "$keep_stage"
+fi
 for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   mount -o remount,bind,ro "$mp" 2>/dev/null || true
 done
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+if [ -n "$SANDBOX_KEEP" ]; then
+  mkdir -p "$keep"
+  mount --bind "$keep_stage" "$keep"
+  mount -o remount,bind,ro "$keep"
+fi
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 for w in $SANDBOX_WRITABLE; do mount --bind "$w" "$w"; mount -o remount,bind,rw "$w"; done
 exec setpriv --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --no-new-privs \\
@@ -551,10 +562,18 @@ class Sandbox:
                 stage.mkdir()
                 self.expose = f"{ancestor} {inner} {stage}"
                 break
+        self.keep = ""
+        checkout = Path(os.path.realpath(REPO))
+        if Path("/tmp") in checkout.parents:
+            top = Path(*checkout.parts[:3])  # /tmp/<folder>: venv and sources live below it
+            keep_stage = layout / "keep"
+            keep_stage.mkdir()
+            self.keep = f"{top} {keep_stage}"
 
     def wrap(self, argv: list[str], env: dict[str, str], writable: list[Path]):
         env = {**env, "SANDBOX_WRITABLE": " ".join(map(str, writable))}
         env["SANDBOX_EXPOSE"] = self.expose
+        env["SANDBOX_KEEP"] = self.keep
         env["SANDBOX_UID"] = str(SERVICE_UID)
         command = ["unshare", "--mount", "--propagation", "private", "sh", str(self.script)]
         return [*command, *argv], env
