@@ -515,36 +515,36 @@ SERVICE_UID = 65534  # 'nobody' stands in for the dedicated user 'sscjak'
 #: Run "$@" as the unit would: its own mount namespace in which the whole file system is
 #: read-only except $SANDBOX_WRITABLE (ReadWritePaths=), with a private /tmp (PrivateTmp=),
 #: as an unprivileged user without capabilities and with no_new_privs (User=,
-#: NoNewPrivileges=, CapabilityBoundingSet=). $SANDBOX_EXPOSE makes the interpreter
-#: reachable when it lives under a folder others may not enter (pyenv under /root);
-#: $SANDBOX_KEEP keeps the checkout visible (read-only) when it lives under /tmp, which
-#: the private /tmp would otherwise hide (a CI clone may be there).
+#: NoNewPrivileges=, CapabilityBoundingSet=). The folders in $SANDBOX_KEEP (the
+#: checkout, its venv, the interpreter) stay visible, read-only, even where they live
+#: under /tmp (hidden by the private /tmp; a CI clone may be there) or under a folder
+#: others may not enter ($SANDBOX_BLOCKED, e.g. pyenv under /root, hidden by a tmpfs).
 SANDBOX_SCRIPT = """set -e
-if [ -n "$SANDBOX_EXPOSE" ]; then
-  set -- $SANDBOX_EXPOSE "$@"; blocked=$1; inner=$2; stage=$3; shift 3
-  mount --bind "$inner" "$stage"
-  mount -t tmpfs -o mode=0755 tmpfs "$blocked"
-  mkdir -p "$inner"
-  mount --move "$stage" "$inner"
-fi
-if [ -n "$SANDBOX_KEEP" ]; then
-  keep=${SANDBOX_KEEP%% *}; keep_stage=${SANDBOX_KEEP#* }
-  mount --bind "$keep" "$keep_stage"
-fi
+i=0
+for k in $SANDBOX_KEEP; do
+  i=$((i + 1)); mkdir -p "$SANDBOX_STAGE/$i"; mount --bind "$k" "$SANDBOX_STAGE/$i"
+done
+for b in $SANDBOX_BLOCKED; do mount -t tmpfs -o mode=0755 tmpfs "$b"; done
+for k in $SANDBOX_KEEP; do mkdir -p "$k" 2>/dev/null || true; done
 for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   mount -o remount,bind,ro "$mp" 2>/dev/null || true
 done
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-if [ -n "$SANDBOX_KEEP" ]; then
-  mkdir -p "$keep"
-  mount --bind "$keep_stage" "$keep"
-  mount -o remount,bind,ro "$keep"
-fi
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+i=0
+for k in $SANDBOX_KEEP; do
+  i=$((i + 1)); mkdir -p "$k" 2>/dev/null || true
+  mount --bind "$SANDBOX_STAGE/$i" "$k"; mount -o remount,bind,ro "$k"
+done
 for w in $SANDBOX_WRITABLE; do mount --bind "$w" "$w"; mount -o remount,bind,rw "$w"; done
 exec setpriv --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --no-new-privs \\
   --inh-caps=-all --bounding-set=-all "$@"
 """
+
+
+def _outermost(paths: set[Path]) -> list[Path]:
+    """The paths not inside another one of them, sorted."""
+    return sorted(p for p in paths if not any(q != p and q in p.parents for q in paths))
 
 
 class Sandbox:
@@ -553,27 +553,31 @@ class Sandbox:
     def __init__(self, layout: Path) -> None:
         self.script = layout / "sandbox.sh"
         self.script.write_text(SANDBOX_SCRIPT, encoding="utf-8")
-        self.expose = ""
+        self.stage = layout / "stage"
+        self.stage.mkdir()
         interpreter = Path(os.path.realpath(sys.executable))
-        for ancestor in reversed(interpreter.parents):
-            if not ancestor.stat().st_mode & stat.S_IXOTH:
-                inner = Path(*interpreter.parts[: len(ancestor.parts) + 1])
-                stage = layout / "stage"
-                stage.mkdir()
-                self.expose = f"{ancestor} {inner} {stage}"
-                break
-        self.keep = ""
-        checkout = Path(os.path.realpath(REPO))
-        if Path("/tmp") in checkout.parents:
-            top = Path(*checkout.parts[:3])  # /tmp/<folder>: venv and sources live below it
-            keep_stage = layout / "keep"
-            keep_stage.mkdir()
-            self.keep = f"{top} {keep_stage}"
+        wanted = {
+            Path(os.path.realpath(REPO)),
+            Path(os.path.realpath(VENV_BIN.parent)),
+            Path(os.path.realpath(sys.base_prefix)),
+        }
+        blocked: set[Path] = set()
+        for path in {*wanted, interpreter}:
+            for ancestor in reversed(path.parents):
+                if not ancestor.stat().st_mode & stat.S_IXOTH:
+                    blocked.add(ancestor)
+                    break
+        self.blocked = _outermost(blocked)
+        tmp = Path("/tmp")
+        self.keep = _outermost(
+            {p for p in wanted if tmp in p.parents or any(b in p.parents for b in blocked)}
+        )
 
     def wrap(self, argv: list[str], env: dict[str, str], writable: list[Path]):
         env = {**env, "SANDBOX_WRITABLE": " ".join(map(str, writable))}
-        env["SANDBOX_EXPOSE"] = self.expose
-        env["SANDBOX_KEEP"] = self.keep
+        env["SANDBOX_KEEP"] = " ".join(map(str, self.keep))
+        env["SANDBOX_BLOCKED"] = " ".join(map(str, self.blocked))
+        env["SANDBOX_STAGE"] = str(self.stage)
         env["SANDBOX_UID"] = str(SERVICE_UID)
         command = ["unshare", "--mount", "--propagation", "private", "sh", str(self.script)]
         return [*command, *argv], env
