@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flower_test_apps import run_app_and_read, write_app_pyproject
 
 from sscjak.coordinator.demo_command import demo_centre_folders
 from sscjak.coordinator.deployment import (
@@ -29,7 +30,6 @@ from sscjak.coordinator.deployment import (
 )
 from sscjak.coordinator.loopback_federation import LoopbackFederation
 from sscjak.coordinator.pooled_results import build_results
-from sscjak.coordinator.superlink_process import start_flower_run
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
@@ -101,31 +101,14 @@ def test_a_planted_app_bundle_never_runs_on_a_node(federation, tmp_path):
     replies_file = tmp_path / "replies.json"
     app_dir = tmp_path / "evil_app"
     app_dir.mkdir()
-    (app_dir / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-
-            [project]
-            name = "evil"
-            version = "1.0.0"
-            description = "planted bundle"
-            license = "Apache-2.0"
-            dependencies = ["flwr==1.42.0"]
-
-            [tool.flwr.app]
-            publisher = "mallory"
-
-            [tool.flwr.app.components]
-            serverapp = "evil_server:app"
-            clientapp = "evil_client:app"
-
-            [tool.flwr.app.config]
-            replies = "{replies_file}"
-            """
-        )
+    write_app_pyproject(
+        app_dir,
+        name="evil",
+        description="planted bundle",
+        publisher="mallory",
+        serverapp="evil_server:app",
+        clientapp="evil_client:app",
+        config={"replies": str(replies_file)},
     )
     (app_dir / "evil_client.py").write_text(
         textwrap.dedent(
@@ -174,13 +157,7 @@ def test_a_planted_app_bundle_never_runs_on_a_node(federation, tmp_path):
             """
         )
     )
-    start_flower_run(federation.settings, app_dir, {})
-    deadline = time.monotonic() + 120
-    while not replies_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert replies_file.exists(), "the planted ServerApp never finished"
-    time.sleep(0.5)
-    outcome = json.loads(replies_file.read_text())
+    outcome = run_app_and_read(federation.settings, app_dir, replies_file, 120, "planted")
     assert outcome["nodes"] == 4
     assert len(outcome["replies"]) == 8  # every node answered both messages...
     for reply in outcome["replies"]:  # ...with its own code: a logged refusal
@@ -231,33 +208,18 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
     recorded = tmp_path / "masked.json"
     app_dir = tmp_path / "recorder"
     app_dir.mkdir()
-    (app_dir / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-
-            [project]
-            name = "recorder"
-            version = "1.0.0"
-            description = "records masked replies"
-            license = "Apache-2.0"
-            dependencies = ["flwr==1.42.0"]
-
-            [tool.flwr.app]
-            publisher = "sscjak-tests"
-
-            [tool.flwr.app.components]
-            serverapp = "recorder:app"
-            clientapp = "recorder:unused"
-
-            [tool.flwr.app.config]
-            out = "{recorded}"
-            plan = "{plan_file}"
-            roster = "{federation.roster_file}"
-            """
-        )
+    write_app_pyproject(
+        app_dir,
+        name="recorder",
+        description="records masked replies",
+        publisher="sscjak-tests",
+        serverapp="recorder:app",
+        clientapp="recorder:unused",
+        config={
+            "out": str(recorded),
+            "plan": str(plan_file),
+            "roster": str(federation.roster_file),
+        },
     )
     (app_dir / "recorder.py").write_text(
         textwrap.dedent(
@@ -292,13 +254,7 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
             """
         )
     )
-    start_flower_run(federation.settings, app_dir, {})
-    deadline = time.monotonic() + 180
-    while not recorded.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert recorded.exists(), "the recording ServerApp never finished"
-    time.sleep(0.5)
-    rounds = json.loads(recorded.read_text())
+    rounds = run_app_and_read(federation.settings, app_dir, recorded, 180, "recording")
     names = sorted(federation.centres)
     assert [sorted(r) for r in rounds] == [names, names]
     masked = [{n: np.frombuffer(bytes.fromhex(r[n]), dtype="<u8") for n in names} for r in rounds]

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 import time
 from pathlib import Path
 
 import malformed_messages
 import numpy as np
 import pytest
+from flower_test_apps import run_app_and_read, write_app_pyproject
 from malformed_messages import REPLAY_REASON, UNKNOWN_PLAN_REASON, crafted_messages
 
 from sscjak.coordinator.demo_command import demo_centre_folders
 from sscjak.coordinator.loopback_federation import LoopbackFederation
 from sscjak.coordinator.pooled_results import build_results
-from sscjak.coordinator.superlink_process import start_flower_run
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.plan import default_plan
 from sscjak.shared.roster import load_roster
@@ -150,43 +149,28 @@ def audit_entries(federation: LoopbackFederation, name: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def push_crafting_app(federation: LoopbackFederation, directory: Path, out: Path) -> None:
+def write_crafting_app(federation: LoopbackFederation, directory: Path, out: Path) -> Path:
     plan_file = directory / "approved_plan.toml"
     plan_file.write_text(default_plan().canonical_toml)  # what every node approved
     app_dir = directory / "crafter"
     app_dir.mkdir()
-    (app_dir / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-
-            [project]
-            name = "crafter"
-            version = "1.0.0"
-            description = "sends malformed messages to every node"
-            license = "Apache-2.0"
-            dependencies = ["flwr==1.42.0"]
-
-            [tool.flwr.app]
-            publisher = "sscjak-tests"
-
-            [tool.flwr.app.components]
-            serverapp = "crafter:app"
-            clientapp = "crafter:unused"
-
-            [tool.flwr.app.config]
-            out = "{out}"
-            plan = "{plan_file}"
-            roster = "{federation.roster_file}"
-            cases = "{"|".join(WIRE_CASES)}"
-            """
-        )
+    write_app_pyproject(
+        app_dir,
+        name="crafter",
+        description="sends malformed messages to every node",
+        publisher="sscjak-tests",
+        serverapp="crafter:app",
+        clientapp="crafter:unused",
+        config={
+            "out": str(out),
+            "plan": str(plan_file),
+            "roster": str(federation.roster_file),
+            "cases": "|".join(WIRE_CASES),
+        },
     )
     (app_dir / "crafter.py").write_text(SERVER_APP)
     shutil.copy(malformed_messages.__file__, app_dir / "malformed_messages.py")
-    start_flower_run(federation.settings, app_dir, {})
+    return app_dir
 
 
 def test_every_malformed_message_is_refused_logged_and_survived(federation, tmp_path):
@@ -196,13 +180,8 @@ def test_every_malformed_message_is_refused_logged_and_survived(federation, tmp_
     before = {name: len(audit_entries(federation, name)) for name in names}
     out = tmp_path / "crafted.json"
     started = time.monotonic()
-    push_crafting_app(federation, tmp_path, out)
-    deadline = time.monotonic() + 200
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert out.exists(), "the crafting ServerApp never finished"
-    time.sleep(0.5)
-    outcome = json.loads(out.read_text())
+    app_dir = write_crafting_app(federation, tmp_path, out)
+    outcome = run_app_and_read(federation.settings, app_dir, out, 200, "crafting")
     assert outcome["nodes"] == names
     answers = outcome["answers"]
     catalogue = crafted_messages(
