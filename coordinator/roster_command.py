@@ -59,7 +59,7 @@ def run_add(args: argparse.Namespace) -> int:
     (member,) = entries.members
     replaced = member.name in roster
     others = [m for m in roster.members if m.name != member.name]
-    if any(m.x25519_public_key == member.x25519_public_key for m in others):
+    if any(m.same_x25519_key(member) for m in others):
         raise RosterError(f"{member.name}: this public key is already in the roster")
     roster = roster.with_member(member)
     write_roster(roster, args.roster)

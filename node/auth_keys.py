@@ -15,15 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sscjak.shared import private_files
+from sscjak.shared.cli_support import UserError
 from sscjak.shared.private_files import write_private_file
 
 #: File names inside the node's state directory.
 FLOWER_AUTH_PRIVATE_KEY_FILE = "flower_auth_key"
 FLOWER_AUTH_PUBLIC_KEY_FILE = "flower_auth_key.pub"
 FLOWER_AUTH_PUBLIC_PEM_FILE = "flower_auth_public_key.pem"  # read by node_keys.roster_entry
+
+
+class AuthKeyError(UserError, ValueError):
+    """The node-authentication key file is exposed or not an EC private key."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,28 @@ def _public_pem(key: ec.EllipticCurvePublicKey) -> str:
 
 
 def load_flower_auth_key(state_dir: Path) -> FlowerAuthKey:
-    """Read the node-authentication key of ``state_dir``; ``FileNotFoundError`` if absent."""
+    """Read the node-authentication key of ``state_dir``; ``FileNotFoundError`` if absent.
+
+    Refused (:class:`AuthKeyError`, naming the file and ``chmod 600``) when another user
+    could read or replace the file — the same check as the X25519 key
+    (:func:`sscjak.shared.private_files.read_private_file`): whoever reads this key can
+    connect to the coordinator as this centre.
+    """
     private_path = state_dir / FLOWER_AUTH_PRIVATE_KEY_FILE
-    key = serialization.load_ssh_private_key(private_path.read_bytes(), password=None)
+    try:
+        content = private_files.read_private_file(private_path)
+    except private_files.PrivateFileError as error:
+        raise AuthKeyError(str(error)) from None
+    try:
+        key = serialization.load_ssh_private_key(content, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise AuthKeyError(
+            f"{private_path} is not an OpenSSH private key ({error}); move it aside and run"
+            f" 'sscjak-node keys --state {state_dir}' to create a new one (the coordinator"
+            " must then register the new public key)"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{private_path} is not an EC private key")
+        raise AuthKeyError(f"{private_path} is not an EC private key")
     return FlowerAuthKey(
         private_key_path=private_path,
         public_key_openssh_path=state_dir / FLOWER_AUTH_PUBLIC_KEY_FILE,

@@ -7,13 +7,15 @@ The public key goes into the study roster (RFC 7748 raw encoding, 64 hex digits)
 
 from __future__ import annotations
 
-import stat
 import tomllib
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from sscjak.node.auth_keys import AuthKeyError, load_flower_auth_key
+from sscjak.shared import private_files
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import NODE_NAME_PATTERN
@@ -73,24 +75,46 @@ def load_node_name(state_dir: Path) -> str:
 
 
 def load_private_key(state_dir: Path) -> X25519PrivateKey:
-    """The node's private key; refused if group or others may read or write the file."""
+    """The node's private key; refused if another user could read or replace the file.
+
+    The file check is :func:`sscjak.shared.private_files.read_private_file`, the same
+    one the Flower node-authentication key goes through (``sscjak.node.auth_keys``).
+    """
     path = Path(state_dir) / PRIVATE_KEY_FILE
     try:
-        mode = path.stat().st_mode
+        content = private_files.read_private_file(path)
     except FileNotFoundError as error:
         raise NodeKeyError(
             f"{state_dir} has no node key: run 'sscjak-node keys --state {state_dir}"
             " --name NAME' first"
         ) from error
-    if stat.S_IMODE(mode) & 0o077:
-        raise NodeKeyError(
-            f"{path} is accessible to other users (mode {stat.S_IMODE(mode):o});"
-            f" run 'chmod 600 {path}'"
-        )
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except private_files.PrivateFileError as error:
+        raise NodeKeyError(str(error)) from None
+    try:
+        key = serialization.load_pem_private_key(content, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise NodeKeyError(f"{path} is not a PEM private key ({error})") from None
     if not isinstance(key, X25519PrivateKey):
         raise NodeKeyError(f"{path} does not hold an X25519 private key")
     return key
+
+
+def check_node_private_keys(state_dir: Path) -> None:
+    """Refuse to start unless both private keys of ``state_dir`` are private to this user.
+
+    Checks the X25519 masking key and, when present, the Flower node-authentication key
+    (``sscjak.node.auth_keys``), with the one check of
+    :func:`sscjak.shared.private_files.read_private_file`. Meant for ``sscjak-node serve``
+    before it starts the SuperNode: a key exposed to other users of the host is reported
+    at start-up (``chmod 600 PATH``), not at the first analysis.
+    """
+    load_private_key(state_dir)
+    try:
+        load_flower_auth_key(Path(state_dir))
+    except FileNotFoundError:
+        return  # no node authentication configured (``serve --insecure``)
+    except AuthKeyError as error:
+        raise NodeKeyError(str(error)) from None
 
 
 def public_key_hex(private_key: X25519PrivateKey) -> str:

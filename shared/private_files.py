@@ -1,15 +1,27 @@
-"""Writing files that must never be half-written or readable by others.
+"""Writing and reading files that must never be half-written or readable by others.
 
-Two small primitives used by both sides: results, rosters and approvals are replaced
-atomically (a temporary file beside the target, fsync, then ``os.replace``), and key
-files are created with mode 0600 from their first byte on.
+Small primitives used by both sides: results, rosters and approvals are replaced
+atomically (a temporary file beside the target, fsync, then ``os.replace``); key files
+are created with mode 0600 from their first byte on; and a key is read only if no other
+user of the host could have read or replaced it (:func:`read_private_file`, the check
+OpenSSH applies to identity files, ``sshd_config(5)`` StrictModes).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from sscjak.shared.cli_support import UserError
+
+#: Permission bits that let group or others read, write or execute a file.
+_GROUP_OR_OTHER_BITS = 0o077
+
+
+class PrivateFileError(UserError):
+    """A secret file is exposed to other users; the message says which and what to do."""
 
 
 def write_text_atomically(path: Path | str, text: str) -> Path:
@@ -42,3 +54,62 @@ def write_private_file(path: Path | str, content: bytes, *, replace: bool = Fals
         stream.flush()
         os.fsync(stream.fileno())
     os.chmod(path, 0o600)  # in case the file existed with looser bits or the umask was odd
+
+
+def replace_private_file(path: Path | str, content: bytes) -> None:
+    """Replace ``path`` by a secret atomically: readers see the old key or the new, never half.
+
+    The new content goes to a 0600 temporary file beside ``path`` (created exclusively,
+    fsync'd) which then replaces ``path`` with ``os.replace`` (atomic within one file
+    system, POSIX ``rename``). Used when a key is rotated while a service may read it.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)  # mkstemp creates 0600; rewrite through the one key-writing primitive
+    try:
+        write_private_file(temporary, content, replace=True)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _refuse_exposed(path: Path, status: os.stat_result) -> None:
+    """Raise :class:`PrivateFileError` unless ``status`` is a file only its owner can use."""
+    if not stat.S_ISREG(status.st_mode):
+        raise PrivateFileError(f"{path} is not a regular file; expected a private key file")
+    owner, me = status.st_uid, os.geteuid()
+    if owner not in (me, 0):
+        raise PrivateFileError(
+            f"{path} belongs to user id {owner}, not to the user running sscjak (id {me});"
+            " another user could have written this key: create it again as this user,"
+            " or 'chown' it if you know where it came from"
+        )
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & _GROUP_OR_OTHER_BITS:
+        raise PrivateFileError(
+            f"{path} is accessible to other users (mode {mode:o}, expected 600);"
+            f" run 'chmod 600 {path}'"
+        )
+
+
+def read_private_file(path: Path | str) -> bytes:
+    """The content of a secret file, refused if another user could read or replace it.
+
+    Refused (:class:`PrivateFileError`, a message naming the file and the fix) when the
+    file is not a regular file, is owned by a user other than the current one or root
+    (a planted key), or grants group or others any permission (a copied key). The checks
+    apply to the opened file itself (``fstat`` on the descriptor that is then read), so
+    the file cannot be swapped between the check and the read. ``FileNotFoundError``
+    propagates: a missing key is for the caller to explain.
+    """
+    path = Path(path)
+    # O_NONBLOCK: opening a FIFO planted in place of the key must not hang the node.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        _refuse_exposed(path, os.fstat(descriptor))
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as stream:
+        return stream.read()

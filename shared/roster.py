@@ -20,6 +20,13 @@ File format (TOML, UTF-8)::
 
 The canonical text (:attr:`Roster.canonical_toml`: members sorted by name, fixed
 layout) is what is hashed into :attr:`Roster.sha256`.
+
+A member whose X25519 public key is a small-order point is refused when the member is
+built, so when a roster is parsed or an entry added: X25519 with such a point gives
+the all-zero shared secret whatever the private key (RFC 7748 §6.1), so the pairwise
+masks with that member would be known to anyone and the node would fail while
+answering. Two encodings of one point (RFC 7748 §5 ignores the top bit; values ≥ p
+are reduced) count as the same key.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.private_files import write_text_atomically
@@ -43,8 +50,65 @@ _PEM_PATTERN = re.compile(
 )
 
 
+#: The field prime of Curve25519, p = 2^255 - 19 (RFC 7748 §4.1).
+_CURVE25519_P = 2**255 - 19
+
+#: The small-order points of Curve25519 as u-coordinates: 0 and 1 (orders 4 and 1),
+#: the two order-8 points and p - 1 (order 2). Their encodings p, p + 1 and the variants
+#: with the top bit set reduce to these (RFC 7748 §5). Source: the list in libsodium's
+#: ``has_small_order`` (crypto_scalarmult/curve25519/ref10/x25519_ref10.c) and
+#: https://cr.yp.to/ecdh.html ("public keys that can't occur").
+_SMALL_ORDER_U = frozenset(
+    {
+        0,
+        1,
+        325606250916557431795983626356110631294008115727848805560023387167927233504,
+        39382357235489614581723060781553021112529911719440698176882885853963445705823,
+        _CURVE25519_P - 1,
+    }
+)
+
+#: A fixed private key for the exchange test of :func:`_exchange_yields_no_secret`;
+#: any scalar works because X25519 clamps it to a multiple of the cofactor 8.
+_PROBE_PRIVATE_KEY = X25519PrivateKey.from_private_bytes(
+    hashlib.sha256(b"sscjak.roster/small-order-probe").digest()
+)
+
+
 class RosterError(UserError):
     """A roster file or entry that is not valid; the message says where and why."""
+
+
+def x25519_u_coordinate(raw: bytes) -> int:
+    """The u-coordinate a 32-byte X25519 public key stands for (RFC 7748 §5).
+
+    Little-endian, the most significant bit masked, reduced modulo p: every encoding of
+    one point gives one number, so it is what "the same key" means.
+    """
+    return (int.from_bytes(raw, "little") & ((1 << 255) - 1)) % _CURVE25519_P
+
+
+def _is_listed_small_order_point(raw: bytes) -> bool:
+    """Whether ``raw`` encodes one of the published small-order points."""
+    return x25519_u_coordinate(raw) in _SMALL_ORDER_U
+
+
+def _exchange_yields_no_secret(raw: bytes) -> bool:
+    """Whether X25519 with ``raw`` fails or gives the all-zero secret (RFC 7748 §6.1).
+
+    ``cryptography`` (OpenSSL) raises on an all-zero result; the explicit zero test
+    keeps the check independent of that library behaviour.
+    """
+    try:
+        secret = _PROBE_PRIVATE_KEY.exchange(X25519PublicKey.from_public_bytes(raw))
+    except ValueError:
+        return True
+    return not any(secret)
+
+
+def is_small_order_x25519_key(raw: bytes) -> bool:
+    """Whether a 32-byte X25519 public key is a small-order point (both checks)."""
+    return _exchange_yields_no_secret(raw) or _is_listed_small_order_point(raw)
 
 
 @dataclass(frozen=True)
@@ -65,6 +129,12 @@ class RosterMember:
             raise RosterError(
                 f"node {self.name}: x25519_public_key must be 64 lower-case hex digits"
             )
+        if is_small_order_x25519_key(bytes.fromhex(key)):
+            raise RosterError(
+                f"node {self.name}: x25519_public_key {key} is a small-order point of"
+                " Curve25519, not a real public key (every shared secret with it is zero,"
+                " RFC 7748 §6.1); ask this centre to send the entry 'sscjak-node keys' prints"
+            )
         pem = self.flower_auth_public_key
         if pem is not None and (not isinstance(pem, str) or _PEM_PATTERN.fullmatch(pem) is None):
             raise RosterError(
@@ -74,6 +144,12 @@ class RosterMember:
     def public_key(self) -> X25519PublicKey:
         """The member's X25519 public key object."""
         return X25519PublicKey.from_public_bytes(bytes.fromhex(self.x25519_public_key))
+
+    def same_x25519_key(self, other: RosterMember) -> bool:
+        """Whether both members hold the same X25519 point, whatever its encoding."""
+        return x25519_u_coordinate(bytes.fromhex(self.x25519_public_key)) == (
+            x25519_u_coordinate(bytes.fromhex(other.x25519_public_key))
+        )
 
 
 @dataclass(frozen=True)
@@ -89,8 +165,8 @@ class Roster:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise RosterError(f"roster names a node more than once: {', '.join(duplicates)}")
-        keys = [m.x25519_public_key for m in ordered]
-        if len(set(keys)) != len(keys):
+        points = [x25519_u_coordinate(bytes.fromhex(m.x25519_public_key)) for m in ordered]
+        if len(set(points)) != len(points):
             raise RosterError("two roster members share the same x25519_public_key")
 
     @property

@@ -51,3 +51,48 @@ def test_bad_entry_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert "64 lower-case hex" in capsys.readouterr().err
     assert not roster_file.exists()
+
+
+def test_roster_add_refuses_a_small_order_key_and_names_the_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster_file = tmp_path / "roster.toml"
+    good = tmp_path / "centre-a.toml"
+    node_main(["keys", "--state", str(tmp_path / "a"), "--name", "centre-a", "--out", str(good)])
+    assert (
+        coordinator_main(["roster", "add", "--roster", str(roster_file), "--entry", str(good)]) == 0
+    )
+    before = roster_file.read_text()
+    capsys.readouterr()
+    order_eight = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
+    entry = tmp_path / "entry.toml"
+    entry.write_text(f'[[node]]\nname = "centre-z"\nx25519_public_key = "{order_eight}"\n')
+    assert (
+        coordinator_main(["roster", "add", "--roster", str(roster_file), "--entry", str(entry)])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "centre-z" in err and "small-order" in err and "Traceback" not in err
+    assert roster_file.read_text() == before
+
+
+def test_roster_add_refuses_a_copy_of_a_key_in_another_encoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster_file = tmp_path / "roster.toml"
+    good = tmp_path / "centre-a.toml"
+    node_main(["keys", "--state", str(tmp_path / "a"), "--name", "centre-a", "--out", str(good)])
+    assert (
+        coordinator_main(["roster", "add", "--roster", str(roster_file), "--entry", str(good)]) == 0
+    )
+    key = load_roster(roster_file).member("centre-a").x25519_public_key
+    copy = key[:62] + f"{int(key[62:], 16) | 0x80:02x}"  # top bit set: the same point
+    entry = tmp_path / "copy.toml"
+    entry.write_text(f'[[node]]\nname = "centre-x"\nx25519_public_key = "{copy}"\n')
+    capsys.readouterr()
+    assert (
+        coordinator_main(["roster", "add", "--roster", str(roster_file), "--entry", str(entry)])
+        == 1
+    )
+    assert "already in the roster" in capsys.readouterr().err
+    assert load_roster(roster_file).names == ["centre-a"]
