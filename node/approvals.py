@@ -7,8 +7,7 @@ node then masks only with those keys and refuses any participant outside that
 roster (the node's guard against a coordinator adding sock-puppet nodes).
 
 Approvals live in ``STATE/approvals/<plan_sha256>.json`` (mode 0600). Approving the
-same plan again replaces its approval and gets a new ``approval_id``, which restarts
-the per-plan answer count (see :mod:`sscjak.node.round_ledger`).
+same plan again replaces its approval and gets a new ``approval_id``.
 
 **Overlapping plans (the differencing attack).** Plans carry no patient filter, but two
 plans that analyse the same outcome with a different time point, window or minimum
@@ -18,6 +17,16 @@ can subtract them and read that one patient's change. :func:`overlapping_approva
 finds every approved plan a new plan overlaps in that way; ``sscjak-node approve``
 shows the warning of :func:`describe_overlaps` and records which overlaps the steward
 accepted (``acknowledged_overlaps`` in the approval file). See docs/privacy.md.
+
+**Shared numbers and twins.** Every plan releases the cohort-wide counts, and two plans
+with the same change cell (same outcome, time point *and* window) release the same
+numbers for it; plans whose vectors hold the same numbers are *twins* (title, SMC choice,
+minimum cell and exact p-value do not change the vector). That is harmless only because
+the node releases results over one participant set per release epoch
+(:mod:`sscjak.node.release_epoch`): results of two plans over two sets differing by one
+centre would give that centre's values for every shared number. :func:`related_approvals`
+finds every approved plan sharing numbers with a new plan and :func:`describe_related`
+writes the one warning ``sscjak-node approve`` shows (overlaps, twins, shared numbers).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.roster import Roster, RosterError, parse_roster
-from sscjak.shared.summary_layout import SummaryLayout
+from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
@@ -135,11 +144,13 @@ class ApprovalStore:
         return sorted(p.stem for p in self.directory.glob("*.json"))
 
 
-def describe_release(plan: Plan, roster: Roster, *, max_answers_per_plan: int = 3) -> str:
+def describe_release(plan: Plan, roster: Roster) -> str:
     """What approving ``plan`` under ``roster`` lets this node release, in plain words.
 
-    Lists the outcomes and time points, the minimum cell, the roster, and every element
-    of the summary vector (:class:`SummaryLayout`): nothing else can leave the node.
+    Lists the outcomes and time points, the minimum cell, the roster, what the
+    coordinator sees (the pooled vector in full, small cells included; never this
+    centre's own vector), the release-epoch rule, and every element of the summary
+    vector (:class:`SummaryLayout`): nothing else can leave the node.
     """
     layout = SummaryLayout.for_plan(plan)
     outcomes = ", ".join(f"{MEASURES[o].label} ({o}, {MEASURES[o].unit})" for o in plan.outcomes)
@@ -149,7 +160,8 @@ def describe_release(plan: Plan, roster: Roster, *, max_answers_per_plan: int = 
         f"  plan_sha256 {plan.sha256}",
         f"  outcomes: {outcomes}",
         f"  changes from baseline at {months} months (window +/- {plan.window_months:g} months)",
-        f"  pooled change cells with fewer than {plan.min_cell} patients are suppressed",
+        f"  pooled change cells with fewer than {plan.min_cell} patients are suppressed in the",
+        "  report (not from the coordinator, see below)",
         "",
         f"Study roster (sha256 {roster.sha256[:16]}...): {len(roster)} centres",
         *(f"  {m.name}  key {m.x25519_public_key[:16]}..." for m in roster.members),
@@ -157,10 +169,14 @@ def describe_release(plan: Plan, roster: Roster, *, max_answers_per_plan: int = 
         "Per analysis this node sends ONE vector of "
         f"{layout.length} integers ({8 * layout.length} bytes, layout {layout.version}),",
         "hidden under pairwise masks that cancel only in the sum over at least 3 centres of",
-        "this roster. The coordinator learns the pooled sum, never this centre's vector.",
-        f"The node answers this plan at most {max_answers_per_plan} times (first run and",
-        "reruns after a dropout); approve again to allow more. No patient id, date or row is",
-        "ever sent. The vector holds exactly these counts and sums:",
+        "this roster. The coordinator never sees this centre's own vector. It sees the POOLED",
+        "vector in full, small cells included: a cell with fewer than "
+        f"{plan.min_cell} patients is hidden",
+        "only in the report, not from the coordinator, which can read for example the exact",
+        "pooled histogram of changes. Results are released over one participant set per",
+        "epoch, pinned by the first result (a new set needs this centre's steward:",
+        "sscjak-node approve ... --participants). No patient id, date or row is ever sent.",
+        "The vector holds exactly these counts and sums:",
     ]
     for segment in layout.segments:
         size = f"{segment.length} number" + ("s" if segment.length != 1 else "")
@@ -242,30 +258,189 @@ def overlapping_approvals(plan: Plan, store: ApprovalStore) -> list[PlanOverlap]
 
 def describe_overlaps(overlaps: list[PlanOverlap]) -> str:
     """The warning shown before approving a plan that overlaps approved ones, in plain words."""
-    lines = [
+    lines = _overlap_explanation(len(overlaps))
+    for overlap in overlaps:
+        lines += ["", _approved_plan_line(overlap.approved, overlap.approved_title)]
+        lines += _overlap_details(overlap)
+    return "\n".join(lines)
+
+
+def _overlap_explanation(count: int) -> list[str]:
+    return [
         "WARNING: this plan overlaps "
         + (
             "a plan this centre already approved."
-            if len(overlaps) == 1
-            else f"{len(overlaps)} plans this centre already approved."
+            if count == 1
+            else f"{count} plans this centre already approved."
         ),
         "Both analyse the same outcomes with a different time point, window or minimum",
         "cell, so a cell of one plan can contain a few patients more or fewer than in the",
         "other. Comparing the two results (subtracting one from the other) could then",
         "isolate individual patients: with one patient more, the difference IS that",
-        "patient's change. Approve one plan per question; approve this one only if the",
-        "study really needs both results.",
+        "patient's change, even when both results come from the same centres (one",
+        "participant set per epoch does not prevent this). Approve one plan per question;",
+        "approve this one only if the study really needs both results.",
     ]
-    for overlap in overlaps:
-        approved = overlap.approved
-        lines += [
-            "",
-            f"  approved plan {approved.plan_sha256[:12]} ({overlap.approved_title}),"
-            f" approved {approved.approved_at}",
-            f"    same outcomes: {', '.join(overlap.shared_outcomes)}",
-            *(f"    differs: {difference}" for difference in overlap.differences),
-        ]
+
+
+def _approved_plan_line(approved: Approval, title: str) -> str:
+    return f"  approved plan {approved.plan_sha256[:12]} ({title}), approved {approved.approved_at}"
+
+
+def _overlap_details(overlap: PlanOverlap) -> list[str]:
+    return [
+        f"    same outcomes: {', '.join(overlap.shared_outcomes)}",
+        *(f"    differs: {difference}" for difference in overlap.differences),
+    ]
+
+
+#: How the segments every plan releases are named in a warning (one phrase, not 12 names).
+COMMON_SEGMENTS_PHRASE = (
+    "the cohort-wide numbers every plan releases (centres, patients, follow-up and its "
+    "histogram, drugs, sex, SSc subset, calcinosis, digital ulcers, glucocorticoids, "
+    "adverse events)"
+)
+
+
+def segment_contents(plan: Plan) -> dict[str, tuple[str, float | None]]:
+    """Each segment of ``plan``'s vector with what decides its numbers.
+
+    A change cell's numbers depend on its outcome and time point (in its name) and on
+    the plan's window; every other segment holds the same numbers in every plan. Two
+    plans release the same numbers for a segment exactly when its name and content
+    definition are equal. (``min_cell``, title, SMC choice and exact p-value change
+    only what the coordinator reports, not the vector.)
+    """
+    change = _change_segment_names(plan)
+    return {
+        segment.name: (segment.name, float(plan.window_months) if segment.name in change else None)
+        for segment in SummaryLayout.for_plan(plan).segments
+    }
+
+
+def shared_segments(plan: Plan, other: Plan) -> tuple[str, ...]:
+    """Names of the segments both plans release with the same numbers (``plan``'s order)."""
+    mine, theirs = segment_contents(plan), segment_contents(other)
+    return tuple(name for name, content in mine.items() if theirs.get(name) == content)
+
+
+def are_twins(plan: Plan, other: Plan) -> bool:
+    """Whether the two plans release the same numbers (their vectors hold the same segments
+    with the same content, whatever their title, SMC choice, minimum cell or exact p-value)."""
+    return set(segment_contents(plan).values()) == set(segment_contents(other).values())
+
+
+@dataclass(frozen=True)
+class PlanRelation:
+    """An approved plan that releases some of the numbers a new plan releases.
+
+    ``shared_segments``: the segments both release with the same numbers; ``twin``: the
+    two release the same numbers altogether; ``overlap``: the few-patients-differ
+    relation of :func:`find_overlap`, if any.
+    """
+
+    approved: Approval
+    approved_title: str
+    shared_segments: tuple[str, ...]
+    twin: bool
+    overlap: PlanOverlap | None
+
+
+def related_approvals(plan: Plan, store: ApprovalStore) -> list[PlanRelation]:
+    """Every plan approved in ``store`` (other than ``plan`` itself) that shares a released
+    segment with ``plan``, with whether it is a twin and how it overlaps."""
+    from sscjak.shared.plan import PlanError, parse_plan
+
+    relations = []
+    for plan_sha256 in store.approved_plans():
+        approved = store.find(plan_sha256)
+        if approved is None or approved.plan_sha256 == plan.sha256:
+            continue
+        try:
+            other = parse_plan(approved.plan_toml, f"approval {approved.plan_sha256[:12]}")
+        except PlanError:
+            continue
+        shared = shared_segments(plan, other)
+        if shared:
+            relations.append(
+                PlanRelation(
+                    approved=approved,
+                    approved_title=other.title,
+                    shared_segments=shared,
+                    twin=are_twins(plan, other),
+                    overlap=find_overlap(plan, approved),
+                )
+            )
+    return relations
+
+
+def describe_related(plan: Plan, relations: list[PlanRelation]) -> str:
+    """The one warning shown before approving ``plan`` when approved plans release some of
+    the same numbers: overlaps first (the risk an epoch does not remove), then twins and
+    shared numbers, and why these are harmless only under the release-epoch rule."""
+    overlaps = [r.overlap for r in relations if r.overlap is not None]
+    twins = [r for r in relations if r.twin]
+    lines = [*_overlap_explanation(len(overlaps)), ""] if overlaps else []
+    if len(relations) == 1:
+        heading = (
+            "a plan this centre already approved releases some of the same numbers as this plan"
+        )
+        heading += "; it is a TWIN: exactly the same numbers." if twins else "."
+    else:
+        heading = (
+            f"{len(relations)} plans this centre already approved release some of the same "
+            "numbers as this plan"
+        )
+        heading += (
+            f"; {len(twins)} of them (marked TWIN) release exactly the same numbers."
+            if twins
+            else "."
+        )
+    lines.append(("Besides, " if overlaps else "WARNING: ") + heading)
+    lines += [
+        "That is harmless only because this node releases results over one participant set",
+        "per epoch (pinned by the first result; only this centre's steward starts a new",
+        "epoch): over the same centres, the shared numbers are the same in both results.",
+        "Results of two plans over two sets of centres that differ by one centre would give",
+        "that centre's own values for every shared number.",
+    ]
+    for relation in relations:
+        lines += ["", _approved_plan_line(relation.approved, relation.approved_title)]
+        if relation.twin:
+            lines.append(
+                "    TWIN: releases exactly the numbers this plan releases (they differ only in "
+                "title, SMC choice, minimum cell or exact p-value)"
+            )
+        else:
+            lines.append(f"    shares: {_shared_phrase(plan, relation.shared_segments)}")
+        if relation.overlap is not None:
+            lines += _overlap_details(relation.overlap)
     return "\n".join(lines)
+
+
+def _shared_phrase(plan: Plan, shared: tuple[str, ...]) -> str:
+    """The shared segments in a few words: the common ones as one phrase, then the cells."""
+    cells = [
+        f"{MEASURES[outcome].label} at {months} months"
+        for outcome, months in plan.cells
+        if f"{cell_prefix(outcome, months)}.sums" in shared
+    ]
+    change = _change_segment_names(plan)
+    parts = [COMMON_SEGMENTS_PHRASE] if any(name not in change for name in shared) else []
+    if cells:
+        parts.append(
+            f"the change cell{'s' if len(cells) > 1 else ''} {', '.join(cells)} "
+            f"(window +/- {plan.window_months:g} months: n, sums and histogram of changes)"
+        )
+    return " and ".join(parts)
+
+
+def _change_segment_names(plan: Plan) -> set[str]:
+    return {
+        f"{cell_prefix(outcome, months)}.{part}"
+        for outcome, months in plan.cells
+        for part in ("sums", "histogram")
+    }
 
 
 def _listed(values: tuple[int, ...]) -> str:

@@ -11,6 +11,7 @@ COMMAND_MODULES: list[str] = [
     "sscjak.node.validate_command",
     "sscjak.node.keys_command",
     "sscjak.node.approve_command",
+    "sscjak.node.policy_command",
     "sscjak.node.preview_command",
     "sscjak.node.history_command",
     "sscjak.node.serve_command",

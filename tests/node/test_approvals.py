@@ -73,6 +73,18 @@ def test_release_description_lists_every_element_of_the_summary(tmp_path: Path) 
     assert all(name in text for name in roster.names)
 
 
+def test_release_description_says_what_the_coordinator_sees(tmp_path: Path) -> None:
+    """The steward reads that small cells are hidden only in the report, that the pooled
+    vector is seen in full, and the one-set-per-epoch rule; no per-plan answer cap."""
+    text = " ".join(describe_release(Plan(min_cell=6), _roster(tmp_path)).split())
+    assert "never sees this centre's own vector" in text
+    assert "It sees the POOLED vector in full, small cells included" in text
+    assert "fewer than 6 patients is hidden only in the report, not from the coordinator" in text
+    assert "exact pooled histogram of changes" in text
+    assert "one participant set per epoch, pinned by the first result" in text
+    assert "at most" not in text and "times" not in text
+
+
 def test_approve_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     roster = _roster(tmp_path)
     roster_file = tmp_path / "roster.toml"
@@ -82,7 +94,7 @@ def test_approve_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     # no terminal and no --yes: nothing is recorded
     assert node_main(argv) == 1
     assert ApprovalStore(state).find(default_plan().sha256) is None
-    assert "confirm interactively or pass --yes" in capsys.readouterr().err
+    assert "not approved: type yes or pass --yes" in capsys.readouterr().err
     assert node_main([*argv, "--yes"]) == 0
     out = capsys.readouterr().out
     assert "change.mrss.12.histogram" in out and "Approved plan" in out
