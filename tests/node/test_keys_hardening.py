@@ -10,6 +10,7 @@ and the node fails while answering.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_auth_key_readable_or_writable_by_others_is_refused(tmp_path: Path, mode
     state = _node(tmp_path / "state")
     key_file = state / FLOWER_AUTH_PRIVATE_KEY_FILE
     key_file.chmod(mode)
-    with pytest.raises(UserError, match=f"chmod 600 {key_file}"):
+    with pytest.raises(UserError, match=re.escape(f"chmod 600 {key_file}")):
         load_flower_auth_key(state)
     with pytest.raises(UserError, match="chmod 600"):
         ensure_flower_auth_key(state)  # an existing exposed key is not silently reused
@@ -121,7 +122,7 @@ def test_a_damaged_auth_key_is_a_user_error_naming_the_file(tmp_path: Path) -> N
     state = _node(tmp_path / "state")
     key_file = state / FLOWER_AUTH_PRIVATE_KEY_FILE
     key_file.write_bytes(b"not a key")
-    with pytest.raises(UserError, match=str(key_file)):
+    with pytest.raises(UserError, match=re.escape(str(key_file))):
         load_flower_auth_key(state)
 
 
@@ -129,11 +130,13 @@ def test_startup_check_names_each_exposed_key(tmp_path: Path) -> None:
     state = _node(tmp_path / "state")
     check_node_private_keys(state)  # both fine
     (state / PRIVATE_KEY_FILE).chmod(0o644)
-    with pytest.raises(NodeKeyError, match=f"chmod 600 {state / PRIVATE_KEY_FILE}"):
+    with pytest.raises(NodeKeyError, match=re.escape(f"chmod 600 {state / PRIVATE_KEY_FILE}")):
         check_node_private_keys(state)
     (state / PRIVATE_KEY_FILE).chmod(0o600)
     (state / FLOWER_AUTH_PRIVATE_KEY_FILE).chmod(0o644)
-    with pytest.raises(NodeKeyError, match=f"chmod 600 {state / FLOWER_AUTH_PRIVATE_KEY_FILE}"):
+    with pytest.raises(
+        NodeKeyError, match=re.escape(f"chmod 600 {state / FLOWER_AUTH_PRIVATE_KEY_FILE}")
+    ):
         check_node_private_keys(state)
 
 
