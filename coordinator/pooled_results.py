@@ -4,6 +4,12 @@ The coordinator never sees a row or a single centre's vector: ``build_results`` 
 securely aggregated sum and the plan, decodes it with the shared layout, and calls the
 pure statistics of :mod:`sscjak.shared.statistics`. Undefined statistics are ``None``
 (JSON ``null``); change cells with pooled n below the plan's minimum are suppressed.
+
+Before anything is computed, ``build_results`` checks the pooled vector's internal
+consistency (:mod:`sscjak.coordinator.pooled_consistency`) and raises
+:class:`~sscjak.coordinator.pooled_consistency.InconsistentPooledSummaryError` naming every
+failing check: every path that writes results goes through ``build_results``, so none
+can skip the check, and nothing is written for a vector that fails it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sscjak.coordinator.pooled_consistency import check_pooled_summary
 from sscjak.coordinator.results_table import format_results_table
 from sscjak.shared.data_contract import (
     DAYS_PER_MONTH,
@@ -103,10 +110,14 @@ def change_cell_result(
 
 
 def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> dict[str, Any]:
-    """The results object of CONTRACT.md §4 from the pooled vector of ``nodes`` centres."""
+    """The results object of CONTRACT.md §4 from the pooled vector of ``nodes`` centres.
+
+    Raises InconsistentPooledSummaryError (a ValueError) if the vector fails any consistency
+    check (:func:`~sscjak.coordinator.pooled_consistency.check_pooled_summary`).
+    """
     layout = SummaryLayout.for_plan(plan)
     pooled = np.asarray(pooled)
-    layout.check(pooled)
+    check_pooled_summary(pooled, layout, nodes)
     patients, followup_days_total = (int(v) for v in layout.view(pooled, "cohort"))
     patient_years = followup_days_total / DAYS_PER_YEAR
     days, day_counts = _histogram(layout, pooled, "followup_days_histogram")

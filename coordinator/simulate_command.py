@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sscjak.coordinator.command_support import read_plan_argument, write_report_if_asked
+from sscjak.coordinator.pooled_consistency import InconsistentPooledSummaryError
 from sscjak.coordinator.pooled_results import build_results, format_results_table, write_results
 from sscjak.coordinator.simulate import pool_centre_summaries
 from sscjak.shared.cli_support import UserError
@@ -34,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UserError(f"not a folder: {', '.join(missing)}")
     pooled, nodes = pool_centre_summaries(args.folders, plan)
-    results = build_results(pooled, plan, nodes)
+    try:
+        results = build_results(pooled, plan, nodes)
+    except InconsistentPooledSummaryError as error:
+        # nothing has been written yet: the message names every failing check
+        raise UserError(str(error)) from None
     write_results(results, args.out)
     print(format_results_table(results))
     print(f"\nResults written to {args.out}")
