@@ -373,7 +373,6 @@ def run_flower_analysis(
     superlink: StartedProcess | None = None,
     mode: str = "analysis",
     rounds: int = 1,
-    confirmed_unmasking: bool = False,
 ) -> dict[str, Any]:
     """Submit one analysis (or ping) run to the SuperLink and wait for its last event."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -389,14 +388,14 @@ def run_flower_analysis(
         "max_attempts": int(max_attempts),
         "wait_for_nodes": float(wait_for_nodes),
         "rounds": int(rounds),
-        "confirmed_unmasking": bool(confirmed_unmasking),
     }
     app_dir = write_app_project(run_dir / "app", run_config)
     try:
         start_flower_run(settings, app_dir, {})
     except RuntimeError as error:
         raise UserError(f"could not start the analysis run: {error}") from None
-    budget = wait_for_nodes + (timeout + 10.0) * max(max_attempts, rounds) + 60.0
+    # each attempt is two exchanges, and may wait once for a lost node
+    budget = wait_for_nodes + (3 * timeout + 10.0) * max(max_attempts, rounds) + 60.0
     event = follow_progress(progress_file, budget, on_event, superlink)
     if event["event"] == "failed":
         raise UserError(f"the analysis failed: {event['reason']}")

@@ -124,6 +124,15 @@ class FlowerTransport:
         """Roster name → node id of the roster members online now."""
         return node_ids_by_name(self.grid.get_nodes(), self.roster)
 
+    def wait_for(self, names: list[str], timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every named node is online again."""
+        deadline = time.monotonic() + timeout
+        while not set(names) <= set(self.online_nodes()):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
     def exchange(self, requests: dict[str, Payload], timeout: float) -> dict[str, Payload]:
         self.exchanges += 1
         online = self.online_nodes()
@@ -139,7 +148,9 @@ class FlowerTransport:
                     message_content(payload),
                     dst_node_id=node_id,
                     message_type=self.message_type,
-                    ttl=timeout + 30.0,
+                    # the SuperLink drops the message, and refuses a reply to it,
+                    # once the exchange's time is over: a late answer is worthless
+                    ttl=timeout,
                 )
             )
         replies: dict[str, Payload] = {}
@@ -221,7 +232,6 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
         max_attempts=max_attempts,
         timeout=timeout,
         progress=on_attempt,
-        confirmed_unmasking=bool(run_config.get("confirmed_unmasking", False)),
     )
     results = build_results(result.pooled, plan, len(result.participants))
     results["participants"] = list(result.participants)

@@ -206,7 +206,6 @@ class LoopbackFederation:
         rounds: int = 1,
         roster_file: Path | None = None,
         plan_file: Path | None = None,
-        confirmed_unmasking: bool = False,
         max_attempts: int = 3,
     ) -> dict[str, Any]:
         """One analysis (or ``mode="ping"`` rounds) through Flower; the last progress event."""
@@ -229,7 +228,6 @@ class LoopbackFederation:
             superlink=self.superlink,
             mode=mode,
             rounds=rounds,
-            confirmed_unmasking=confirmed_unmasking,
             max_attempts=max_attempts,
         )
 

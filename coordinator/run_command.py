@@ -39,15 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=30.0,
         help="seconds to wait for every roster node to be online before starting",
     )
-    parser.add_argument(
-        "--confirmed-unmasking",
-        action="store_true",
-        help=(
-            "use the two-exchange protocol in which nodes reveal self-mask seeds only for "
-            "the participant set they answered (blocks the lying-about-dropout attack; "
-            "see docs/secure-aggregation.md)"
-        ),
-    )
     parser.set_defaults(func=run)
 
 
@@ -68,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
         out_file=args.out,
         timeout=args.timeout,
         wait_for_nodes=args.wait_for_nodes,
-        confirmed_unmasking=args.confirmed_unmasking,
     )
     results = json.loads(Path(args.out).read_text(encoding="utf-8"))
     print(format_results_table(results))

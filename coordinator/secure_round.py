@@ -1,13 +1,19 @@
-"""The coordinator's side of a secure analysis: one exchange, reruns only after dropouts.
+"""The coordinator's side of a secure analysis: two exchanges, retries after dropouts.
 
-:func:`run_secure_analysis` sends every roster member the same analysis request (plan,
-participant set S, fresh nonce), collects the masked summaries and adds them modulo
-2**64: the pairwise masks cancel and only the pooled summary appears
-(:mod:`sscjak.shared.secure_aggregation`). If a node does not answer, refuses, or
-answers something malformed, the masks of the others do not cancel, so the coordinator
-reruns with the nodes that did answer and a fresh nonce — never below ``min_nodes`` and
-at most ``max_attempts`` times in all. Masked replies of an incomplete attempt are
-discarded, never combined across attempts.
+:func:`run_secure_analysis` sends every node of the participant set S the same analysis
+request (plan, S, fresh nonce) and collects the doubly masked summaries; when every
+member of S answered, it asks each for its self-mask seed (the unmasking exchange),
+checks every seed against the commitment sent with the summary, adds the masked
+vectors modulo 2**64 and removes the self-masks: only the pooled summary appears
+(:mod:`sscjak.shared.secure_aggregation`).
+
+Dropouts. Before any seed was revealed, a node that does not answer, refuses, or
+answers something malformed is left out and the others are asked again with a fresh
+nonce (nothing was unmasked, so nothing is lost) — never below ``min_nodes``. Once a
+seed was revealed for S, S is kept: the nodes pinned their release epoch to S and would
+refuse any other set, so a node lost between the two exchanges is waited for and the
+same S asked again with a fresh nonce. Masked replies of an incomplete attempt are
+discarded, never combined across attempts; they stay self-masked for good.
 
 How messages travel is a :class:`Transport`: Flower's Grid in deployment (the Flower
 ServerApp), :class:`InProcessTransport` for ``simulate`` and tests.
@@ -27,8 +33,6 @@ from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import (
     NONCE_BYTES,
-    UNMASKING_CONFIRMED,
-    UNMASKING_PAIRWISE,
     AnalysisReply,
     AnalysisRequest,
     Payload,
@@ -41,11 +45,14 @@ from sscjak.shared.protocol import (
     encode_unmask_request,
 )
 from sscjak.shared.roster import Roster
-from sscjak.shared.secure_aggregation import remove_self_masks, sum_masked
+from sscjak.shared.secure_aggregation import remove_self_masks, self_mask_commitment, sum_masked
 from sscjak.shared.summary_layout import SummaryLayout
 
 #: Smallest participant set the protocol allows (docs/secure-aggregation.md).
 MIN_NODES = 3
+#: Exchange names used in progress reports.
+SUMMARIES = "summaries"
+SEEDS = "seeds"
 
 
 class Transport(Protocol):
@@ -57,6 +64,10 @@ class Transport(Protocol):
         A node that did not answer within ``timeout`` seconds is simply absent from the
         result. Must not raise for a single node's failure.
         """
+        ...
+
+    def wait_for(self, names: list[str], timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every named node is reachable."""
         ...
 
 
@@ -91,10 +102,18 @@ class InProcessTransport:
             }
             return {name: future.result() for name, future in futures.items()}
 
+    def wait_for(self, names: list[str], timeout: float) -> bool:
+        """Whether every named node is reachable now (in process nobody comes back later)."""
+        return all(name in self.handlers and name not in self.unreachable for name in names)
+
 
 @dataclass(frozen=True)
 class RoundProgress:
-    """What one attempt gave: nodes answered out of those asked, and why others did not."""
+    """What one exchange of an attempt gave: nodes that answered, and why others did not.
+
+    ``exchange`` is :data:`SUMMARIES` (the masked summaries) or :data:`SEEDS` (the
+    unmasking exchange).
+    """
 
     attempt: int
     participants: tuple[str, ...]
@@ -102,6 +121,7 @@ class RoundProgress:
     refused: dict[str, str] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     malformed: dict[str, str] = field(default_factory=dict)
+    exchange: str = SUMMARIES
 
     @property
     def complete(self) -> bool:
@@ -109,13 +129,19 @@ class RoundProgress:
 
     def describe(self) -> str:
         """One line for the console: ``attempt 1: 3/4 nodes answered; …``."""
-        text = (
-            f"attempt {self.attempt}: {len(self.answered)}/{len(self.participants)} nodes answered"
-        )
+        what = "nodes answered" if self.exchange == SUMMARIES else "seeds revealed"
+        text = f"attempt {self.attempt}: {len(self.answered)}/{len(self.participants)} {what}"
         details = [f"{n} refused: {r}" for n, r in sorted(self.refused.items())]
         details += [f"{n} did not answer" for n in self.missing]
         details += [f"{n} sent an invalid reply: {r}" for n, r in sorted(self.malformed.items())]
         return text + ("; " + "; ".join(details) if details else "")
+
+    def problems(self) -> dict[str, str]:
+        """Node → why it did not answer, for every node that did not."""
+        problems = dict(self.refused)
+        problems.update(self.malformed)
+        problems.update({name: "did not answer" for name in self.missing})
+        return problems
 
 
 @dataclass(frozen=True)
@@ -130,7 +156,7 @@ class SecureRoundResult:
 
 
 class SecureRoundError(UserError):
-    """The analysis could not be completed (too few nodes answered)."""
+    """The analysis could not be completed (too few nodes, or the unmasking failed)."""
 
 
 def run_secure_analysis(
@@ -143,7 +169,6 @@ def run_secure_analysis(
     max_attempts: int = 3,
     timeout: float = 120.0,
     progress: Callable[[RoundProgress], None] | None = None,
-    confirmed_unmasking: bool = False,
 ) -> SecureRoundResult:
     """Run the plan on the roster's nodes; return the pooled summary (int64, exact).
 
@@ -154,23 +179,22 @@ def run_secure_analysis(
     roster : the study roster; its hash travels with the request and each node checks
         it against the roster its centre pinned at approval.
     participants : who to ask first; default every roster member.
-    min_nodes : default 3, never lower: below it a rerun is not attempted.
-    max_attempts : default 3. Attempts in all (first run and reruns). Each rerun after
-        a dropout gives the coordinator one more sum over a smaller set; nodes cap the
-        answers they give per plan too (docs/secure-aggregation.md).
-    timeout : seconds to wait for the answers of one attempt.
-    progress : called with a :class:`RoundProgress` after every attempt.
-    confirmed_unmasking : default False (one exchange). When True, nodes add a
-        self-mask, and after a round every participant answered a second exchange asks
-        each for its seed; nodes reveal it once per approved plan, so a coordinator can
-        never obtain two unmasked sums of one plan (the lying-about-dropout attack,
-        docs/secure-aggregation.md §5). Costs a second exchange; a node lost between the
-        two exchanges ends the analysis (the centres must approve the plan again).
+    min_nodes : default 3, never lower: below it no attempt is made.
+    max_attempts : default 3. Attempts in all; each attempt is one or two exchanges.
+    timeout : seconds to wait for the answers of one exchange, and for a node lost
+        between the two exchanges to come back.
+    progress : called with a :class:`RoundProgress` after every exchange.
+
+    Notes
+    -----
+    A node refuses to reveal its seed for any set but the one its release epoch is
+    pinned to, so whatever this function (or a dishonest coordinator) claims about
+    dropouts, at most one participant set's sums can ever be unmasked per epoch.
 
     Raises
     ------
-    SecureRoundError : fewer than ``min_nodes`` nodes left, attempts exhausted, or (in
-        confirmed mode) a node did not reveal its self-mask seed.
+    SecureRoundError : fewer than ``min_nodes`` nodes left, attempts exhausted, a node
+        refused to reveal its seed, or a revealed seed did not match its commitment.
     """
     if min_nodes < MIN_NODES:
         raise ValueError(f"min_nodes must be at least {MIN_NODES}")
@@ -183,6 +207,13 @@ def run_secure_analysis(
     vector_length = SummaryLayout.for_plan(plan).length
     excluded: dict[str, str] = {}
     history: list[RoundProgress] = []
+    set_is_pinned = False
+
+    def report(outcome: RoundProgress) -> None:
+        history.append(outcome)
+        if progress is not None:
+            progress(outcome)
+
     for attempt in range(1, max_attempts + 1):
         if len(asked) < min_nodes:
             raise SecureRoundError(_too_few(asked, min_nodes, excluded))
@@ -193,91 +224,77 @@ def run_secure_analysis(
             participants=tuple(asked),
             nonce=secrets.token_hex(NONCE_BYTES),
             attempt=attempt,
-            unmasking=UNMASKING_CONFIRMED if confirmed_unmasking else UNMASKING_PAIRWISE,
         )
-        payload = encode_request(request)
-        replies = transport.exchange({name: dict(payload) for name in asked}, timeout)
-        outcome = _collect(replies, request, vector_length)
-        history.append(outcome.progress)
-        if progress is not None:
-            progress(outcome.progress)
-        if outcome.progress.complete:
-            pooled = sum_masked(outcome.masked[name] for name in asked)
-            if confirmed_unmasking:
-                pooled = _unmask(transport, request, pooled, timeout)
+        replies = transport.exchange(
+            {name: encode_request(request) for name in asked}, timeout
+        )
+        summaries = _collect_summaries(replies, request, vector_length)
+        report(summaries.progress)
+        if not summaries.progress.complete:
+            excluded.update(summaries.progress.problems())
+            if set_is_pinned:
+                _wait_for_lost(transport, summaries.progress, timeout)
+            else:
+                asked = list(summaries.progress.answered)
+            continue
+        seeds = _collect_seeds(transport, request, summaries.commitments, timeout)
+        report(seeds.progress)
+        if seeds.progress.complete:
+            pooled = remove_self_masks(
+                sum_masked(summaries.masked[name] for name in asked),
+                (seeds.seeds[name] for name in asked),
+            )
             return SecureRoundResult(
                 pooled=pooled,
                 participants=list(asked),
                 attempts=attempt,
-                excluded=excluded,
+                excluded={n: r for n, r in excluded.items() if n not in asked},
                 history=history,
             )
-        excluded.update(outcome.progress.refused)
-        excluded.update(outcome.progress.malformed)
-        excluded.update({name: "did not answer" for name in outcome.progress.missing})
-        asked = list(outcome.progress.answered)
+        if seeds.progress.refused or seeds.progress.malformed:
+            raise SecureRoundError(
+                "the unmasking exchange failed, the pooled sum stays masked: "
+                + "; ".join(f"{n}: {r}" for n, r in sorted(seeds.progress.problems().items()))
+            )
+        # Someone revealed for this set: only this set can be unmasked from now on.
+        set_is_pinned = True
+        excluded.update(seeds.progress.problems())
+        _wait_for_lost(transport, seeds.progress, timeout)
     raise SecureRoundError(
-        f"no complete round after {max_attempts} attempts; "
+        f"no complete analysis after {max_attempts} attempts; "
         + "; ".join(f"{n}: {r}" for n, r in sorted(excluded.items()))
     )
 
 
-def _unmask(
-    transport: Transport, request: AnalysisRequest, pooled: np.ndarray, timeout: float
-) -> np.ndarray:
-    """Second exchange of confirmed unmasking: collect every seed, remove the self-masks."""
-    unmask = encode_unmask_request(
-        UnmaskRequest(
-            plan_sha256=request.plan_sha256,
-            nonce=request.nonce,
-            participants=request.participants,
-        )
-    )
-    replies = transport.exchange({name: dict(unmask) for name in request.participants}, timeout)
-    seeds: list[bytes] = []
-    problems: list[str] = []
-    for name in request.participants:
-        if name not in replies:
-            problems.append(f"{name} did not answer")
-            continue
-        try:
-            reply = decode_reply(replies[name])
-        except ProtocolError as error:
-            problems.append(f"{name} sent an invalid reply: {str(error)[:200]}")
-            continue
-        if isinstance(reply, Refusal):
-            problems.append(f"{name} refused: {reply.reason}")
-        elif (
-            not isinstance(reply, UnmaskReply)
-            or reply.node != name
-            or reply.nonce != request.nonce
-            or reply.plan_sha256 != request.plan_sha256
-        ):
-            problems.append(f"{name} sent a reply for another round")
-        else:
-            seeds.append(reply.self_mask_seed)
-    if problems:
-        raise SecureRoundError(
-            "confirmed unmasking incomplete, the pooled sum stays masked; the centres that "
-            "revealed their seed must approve the plan again before a new analysis: "
-            + "; ".join(problems)
-        )
-    return remove_self_masks(pooled, seeds)
+def _wait_for_lost(transport: Transport, outcome: RoundProgress, timeout: float) -> None:
+    """Give the nodes that did not answer ``timeout`` seconds to come back."""
+    lost = sorted(outcome.problems())
+    wait_for = getattr(transport, "wait_for", None)
+    if wait_for is not None and lost:
+        wait_for(lost, timeout)
 
 
 @dataclass
-class _AttemptOutcome:
+class _Summaries:
     progress: RoundProgress
     masked: dict[str, np.ndarray]
+    commitments: dict[str, str]
 
 
-def _collect(
+@dataclass
+class _Seeds:
+    progress: RoundProgress
+    seeds: dict[str, bytes]
+
+
+def _collect_summaries(
     replies: Mapping[str, Any], request: AnalysisRequest, vector_length: int
-) -> _AttemptOutcome:
+) -> _Summaries:
     answered: list[str] = []
     refused: dict[str, str] = {}
     malformed: dict[str, str] = {}
     masked: dict[str, np.ndarray] = {}
+    commitments: dict[str, str] = {}
     for name in request.participants:
         if name not in replies:
             continue
@@ -299,21 +316,81 @@ def _collect(
         else:
             answered.append(name)
             masked[name] = reply.masked_vector()
+            commitments[name] = reply.self_mask_commitment
+    return _Summaries(
+        _progress(request, answered, refused, malformed, SUMMARIES), masked, commitments
+    )
+
+
+def _collect_seeds(
+    transport: Transport,
+    request: AnalysisRequest,
+    commitments: Mapping[str, str],
+    timeout: float,
+) -> _Seeds:
+    """The unmasking exchange: every participant's seed, each checked against its commitment."""
+    unmask = UnmaskRequest(
+        plan_sha256=request.plan_sha256,
+        roster_sha256=request.roster_sha256,
+        nonce=request.nonce,
+        participants=request.participants,
+    )
+    replies = transport.exchange(
+        {name: encode_unmask_request(unmask) for name in request.participants}, timeout
+    )
+    answered: list[str] = []
+    refused: dict[str, str] = {}
+    malformed: dict[str, str] = {}
+    seeds: dict[str, bytes] = {}
+    for name in request.participants:
+        if name not in replies:
+            continue
+        try:
+            reply = decode_reply(replies[name])
+        except ProtocolError as error:
+            malformed[name] = str(error)[:300]
+            continue
+        if reply.node != name:
+            malformed[name] = f"reply signed as {reply.node!r}"
+        elif isinstance(reply, Refusal):
+            refused[name] = reply.reason
+        elif (
+            not isinstance(reply, UnmaskReply)
+            or reply.nonce != request.nonce
+            or reply.plan_sha256 != request.plan_sha256
+        ):
+            malformed[name] = "not the seed of this attempt"
+        elif self_mask_commitment(reply.self_mask_seed) != commitments[name]:
+            malformed[name] = (
+                "revealed a self-mask seed that does not match the commitment it sent "
+                "with its summary"
+            )
+        else:
+            answered.append(name)
+            seeds[name] = reply.self_mask_seed
+    return _Seeds(_progress(request, answered, refused, malformed, SEEDS), seeds)
+
+
+def _progress(
+    request: AnalysisRequest,
+    answered: list[str],
+    refused: dict[str, str],
+    malformed: dict[str, str],
+    exchange: str,
+) -> RoundProgress:
     missing = tuple(
         n
         for n in request.participants
         if n not in answered and n not in refused and n not in malformed
     )
-    return _AttemptOutcome(
-        RoundProgress(
-            attempt=request.attempt,
-            participants=request.participants,
-            answered=tuple(answered),
-            refused=refused,
-            missing=missing,
-            malformed=malformed,
-        ),
-        masked,
+    return RoundProgress(
+        attempt=request.attempt,
+        participants=request.participants,
+        answered=tuple(answered),
+        refused=refused,
+        missing=missing,
+        malformed=malformed,
+        exchange=exchange,
     )
 
 

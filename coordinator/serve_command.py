@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from sscjak.coordinator.certs import server_certificate_expiry_warning
 from sscjak.coordinator.deployment import CoordinatorHome, ProcessGroup, start_superlink
 from sscjak.coordinator.superlink_process import SuperLinkSettings, register_supernode
 from sscjak.shared.cli_support import UserError
@@ -102,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         certificates=None if args.insecure else home.certificates(),
         node_authentication=not args.insecure,
     )
+    if settings.certificates is not None:
+        expiry = server_certificate_expiry_warning(settings.certificates)
+        if expiry is not None:
+            print(f"WARNING: {expiry}", file=sys.stderr)
     roster = load_roster(args.roster) if args.roster else None
     stop_requested = {"flag": False}
 

@@ -1,28 +1,31 @@
-"""The node's side of a secure analysis round: check the request, then answer or refuse.
+"""The node's side of a secure analysis: check each request, then answer or refuse.
 
 :func:`handle_analysis_request` is the only code path by which anything derived from
 the centre's data leaves the node (``sscjak-node serve`` and ``simulate`` both call it).
 It never raises: a malformed or unacceptable request gets a refusal payload, and every
-outgoing message — reply or refusal — is first written to the audit log.
+outgoing message — reply, revealed seed or refusal — is first written to the audit log.
 
-Guards, in order (docs/secure-aggregation.md, "Node guards"):
+An analysis is two exchanges (docs/secure-aggregation.md). **Analysis request**, guards
+in order:
 
-1. the payload is a well-formed ``sscjak.analysis/1`` request (:mod:`sscjak.shared.protocol`);
-2. this node is in the participant set S and |S| ≥ 3;
+1. the payload is a well-formed request (:mod:`sscjak.shared.protocol`);
+2. this node is in the participant set S and |S| is at least the centre's minimum;
 3. the nonce was never seen before (recorded for good before anything else happens);
-4. the plan text hashes to the claimed plan hash;
-5. the centre approved that plan (``sscjak-node approve``) with the exact same text;
+4. the plan text hashes to the claimed plan hash, and the centre approved that plan
+   (``sscjak-node approve``) with the exact same text;
+5. the plan is within the centre's disclosure policy;
 6. the request's roster hash equals the pinned roster's, every participant is in the
    pinned roster, and this node's pinned key is its own key;
-7. the plan has been answered fewer than ``max_answers_per_plan`` times under its
-   current approval;
+7. the release epoch (:mod:`sscjak.node.release_epoch`) allows this set, roster and data;
 
-then the summary is computed, masked with the pinned keys, audit-logged and returned.
+then the summary is computed and doubly masked (pairwise masks bound to plan, roster
+and S, plus a fresh self-mask), the answer and its seed are recorded, audit-logged and
+returned with a commitment to the seed.
 
-In ``confirmed`` unmasking mode the mask also contains the node's self-mask, and a
-later ``sscjak.unmask/1`` request makes the node reveal the seed — once per approved
-plan, only for a round it answered with exactly that participant set; after that the
-plan is closed until the centre approves it again (docs/secure-aggregation.md §5).
+**Unmask request**: the node reveals the seed of an answer only for exactly the set it
+answered, under the current epoch, and only if the epoch allows that set, roster and
+data — pinning the epoch at the first reveal. So the coordinator can unmask sums over
+one participant set per epoch, across all plans, whatever it claims about dropouts.
 """
 
 from __future__ import annotations
@@ -33,14 +36,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from sscjak.node.audit_log import refusal_entry, reply_entry
+from sscjak.node.approvals import Approval
+from sscjak.node.audit_log import refusal_entry, reply_entry, reveal_entry
+from sscjak.node.disclosure_policy import load_policy, policy_refusal
 from sscjak.node.node_context import NodeContext
 from sscjak.node.node_keys import load_private_key, public_key_hex
-from sscjak.node.round_ledger import single_centre_differences
-from sscjak.shared.plan import parse_plan
+from sscjak.node.release_epoch import EpochFileError
+from sscjak.shared.plan import Plan, parse_plan
 from sscjak.shared.protocol import (
-    UNMASKING_CONFIRMED,
+    MAX_REASON_CHARS,
     AnalysisReply,
     AnalysisRequest,
     Payload,
@@ -53,7 +59,12 @@ from sscjak.shared.protocol import (
     encode_reply,
     encode_unmask_reply,
 )
-from sscjak.shared.secure_aggregation import mask_summary, masked_to_bytes, self_mask_seed
+from sscjak.shared.secure_aggregation import (
+    mask_summary,
+    masked_to_bytes,
+    new_self_mask_seed,
+    self_mask_commitment,
+)
 from sscjak.shared.summary_layout import SummaryLayout
 
 __all__ = ["NodeContext", "handle_analysis_request"]
@@ -73,42 +84,38 @@ class _RequestRefusedError(Exception):
 
 
 def handle_analysis_request(payload: Mapping[str, Any], node: NodeContext) -> Payload:
-    """Answer one analysis request: a masked-summary reply or a refusal; never raises.
+    """Answer one request: a masked summary, a revealed seed, or a refusal; never raises.
 
     ``payload`` is the request as received (a flat mapping, see
-    :mod:`sscjak.shared.protocol`); the result is the reply or refusal payload to send.
-    Every outgoing message is audit-logged (fsync'd) before this returns.
+    :mod:`sscjak.shared.protocol`); the result is the payload to send. Every outgoing
+    message is audit-logged (fsync'd) before this returns.
     """
     try:
-        return _answer(payload, node)
+        try:
+            message = decode_node_message(payload)
+        except ProtocolError as error:
+            raise _RequestRefusedError(
+                f"malformed request: {str(error)[:_MAX_QUOTED_ERROR]}"
+            ) from error
+        if isinstance(message, UnmaskRequest):
+            return _reveal_self_mask(message, node)
+        return _answer(message, node)
     except _RequestRefusedError as refusal:
         return _refuse(node, refusal.reason, refusal.request)
+    except EpochFileError as error:
+        return _refuse(node, f"the node's release epoch cannot be read: {error}", None)
     except Exception as error:  # the node must answer something sane whatever happens
         _log.exception("unexpected error while answering an analysis request")
         reason = f"the node failed while answering ({type(error).__name__}); see its log"
         return _refuse(node, reason, None)
 
 
-def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
-    try:
-        message = decode_node_message(payload)
-    except ProtocolError as error:
-        raise _RequestRefusedError(
-            f"malformed request: {str(error)[:_MAX_QUOTED_ERROR]}"
-        ) from error
-    if isinstance(message, UnmaskRequest):
-        return _reveal_self_mask(message, node)
-    request = message
-
+def _answer(request: AnalysisRequest, node: NodeContext) -> Payload:
+    """First exchange: check the request, then send the doubly masked summary."""
     participants = list(request.participants)
     if node.name not in participants:
         raise _RequestRefusedError(
             f"this node ({node.name}) is not in the participant set", request
-        )
-    confirmed = request.unmasking == UNMASKING_CONFIRMED
-    if node.require_confirmed_unmasking and not confirmed:
-        raise _RequestRefusedError(
-            "this centre answers only with confirmed unmasking (two exchanges)", request
         )
     if len(participants) < node.min_participants:
         raise _RequestRefusedError(
@@ -116,7 +123,6 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
             f"{node.min_participants}: the others could learn this centre's summary",
             request,
         )
-
     ledger = node.ledger
     with ledger.locked():
         if ledger.nonce_seen(request.nonce):
@@ -124,98 +130,38 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
                 "this nonce was already used: a replayed request is never answered", request
             )
         ledger.record_nonce(request.nonce)
-
-        text_hash = hashlib.sha256(request.plan_toml.encode("utf-8")).hexdigest()
-        if text_hash != request.plan_sha256:
-            raise _RequestRefusedError("the plan text does not match the plan hash", request)
-
-        approval = node.approvals.find(request.plan_sha256)
-        if approval is None:
-            raise _RequestRefusedError(
-                f"plan {request.plan_sha256[:12]} is not approved by this centre "
-                "(sscjak-node approve)",
-                request,
-            )
-        if approval.plan_toml != request.plan_toml:
-            raise _RequestRefusedError("the plan text differs from the approved plan text", request)
-        if request.roster_sha256 != approval.roster_sha256:
-            raise _RequestRefusedError(
-                f"the study roster changed: request under roster {request.roster_sha256[:12]},"
-                f" this centre approved roster {approval.roster_sha256[:12]}",
-                request,
-            )
-        outsiders = [name for name in participants if name not in approval.roster]
-        if outsiders:
-            raise _RequestRefusedError(
-                "participants outside the approved roster: " + ", ".join(outsiders), request
-            )
-        private_key = load_private_key(node.state_dir)
-        if approval.roster.member(node.name).x25519_public_key != public_key_hex(private_key):
-            raise _RequestRefusedError(
-                "this node's key is not the one pinned in the approved roster", request
-            )
-        if ledger.reveals_under_approval(request.plan_sha256, approval.approval_id):
-            raise _RequestRefusedError(
-                "this plan was completed with confirmed unmasking; the centre must approve it "
-                "again before another analysis",
-                request,
-            )
-        answered = ledger.answers_under_approval(request.plan_sha256, approval.approval_id)
-        if answered >= node.max_answers_per_plan:
-            raise _RequestRefusedError(
-                f"this plan was already answered {answered} times (cap "
-                f"{node.max_answers_per_plan}); the centre must approve it again",
-                request,
-            )
-
-        earlier_sets = [
-            list(answered)
-            for answered in dict.fromkeys(
-                tuple(row["participants"]) for row in ledger.answered_sets(request.plan_sha256)
-            )
-        ]
-        warnings = [
-            f"this set differs by one centre ({centre}) from a set answered before for this "
-            f"plan ({', '.join(earlier)}): the two sums give {centre}'s summary; check with "
-            f"{centre} that it really did not answer"
-            for earlier, centre in single_centre_differences(earlier_sets, participants)
-        ]
+        approval = _approved(request, node)
         plan = parse_plan(approval.plan_toml, "approved plan")
-        layout = SummaryLayout.for_plan(plan)
-        try:
-            summary = node.summarise(node.data_folder, plan)
-        except Exception as error:
-            _log.exception("summarising the centre's data failed")
-            raise _RequestRefusedError(
-                f"the centre's data could not be summarised ({type(error).__name__}); "
-                "the centre should run sscjak-node validate",
-                request,
-            ) from error
-        summary = np.asarray(summary)
-        layout.check(summary)
+        problem = policy_refusal(load_policy(node.state_dir), plan, len(participants))
+        if problem is not None:
+            raise _RequestRefusedError(problem, request)
+        private_key = _pinned_own_key(request, approval, node)
+        epoch = ledger.epoch()
+        fingerprint = node.fingerprint(node.data_folder)
+        refusal = epoch.refusal(request.participants, request.roster_sha256, fingerprint)
+        if refusal is not None:
+            raise _RequestRefusedError(refusal, request)
 
+        layout = SummaryLayout.for_plan(plan)
+        summary = _summarise(request, node, plan)
+        layout.check(summary)
+        seed = new_self_mask_seed()
         masked = mask_summary(
             summary,
             own_name=node.name,
             own_private_key=private_key,
             participant_keys=approval.roster.public_keys(participants),
             plan_sha256=request.plan_sha256,
+            roster_sha256=request.roster_sha256,
             nonce=bytes.fromhex(request.nonce),
-            self_mask_seed=(
-                self_mask_seed(
-                    private_key,
-                    plan_sha256=request.plan_sha256,
-                    nonce=bytes.fromhex(request.nonce),
-                )
-                if confirmed
-                else None
-            ),
+            self_mask_seed=seed,
         )
         reply = AnalysisReply(
             node=node.name,
             plan_sha256=request.plan_sha256,
             nonce=request.nonce,
             masked=masked_to_bytes(masked),
+            self_mask_commitment=self_mask_commitment(seed),
         )
         node.audit_log.append(
             reply_entry(
@@ -227,76 +173,129 @@ def _answer(payload: Mapping[str, Any], node: NodeContext) -> Payload:
                 summary_sha256=summary_digest(summary),
                 released_summary=layout.describe(summary),
                 reply_bytes=len(reply.masked),
-                warnings=warnings,
             )
         )
         ledger.record_answer(
             plan_sha256=request.plan_sha256,
-            approval_id=approval.approval_id,
+            roster_sha256=request.roster_sha256,
             participants=participants,
             nonce=request.nonce,
             attempt=request.attempt,
-            unmasking=request.unmasking,
+            epoch_id=epoch.epoch_id,
+            data_fingerprint=fingerprint,
+            self_mask_seed=seed,
         )
     return encode_reply(reply)
 
 
-def _reveal_self_mask(request: UnmaskRequest, node: NodeContext) -> Payload:
-    """Second exchange of confirmed unmasking: reveal ``b_i`` once per approved plan.
+def _approved(request: AnalysisRequest, node: NodeContext) -> Approval:
+    """The centre's approval of the requested plan, under the same roster; else refuse."""
+    text_hash = hashlib.sha256(request.plan_toml.encode("utf-8")).hexdigest()
+    if text_hash != request.plan_sha256:
+        raise _RequestRefusedError("the plan text does not match the plan hash", request)
+    approval = node.approvals.find(request.plan_sha256)
+    if approval is None:
+        raise _RequestRefusedError(
+            f"plan {request.plan_sha256[:12]} is not approved by this centre "
+            "(sscjak-node approve)",
+            request,
+        )
+    if approval.plan_toml != request.plan_toml:
+        raise _RequestRefusedError("the plan text differs from the approved plan text", request)
+    if request.roster_sha256 != approval.roster_sha256:
+        raise _RequestRefusedError(
+            f"the study roster changed: request under roster {request.roster_sha256[:12]},"
+            f" this centre approved roster {approval.roster_sha256[:12]}",
+            request,
+        )
+    outsiders = [name for name in request.participants if name not in approval.roster]
+    if outsiders:
+        raise _RequestRefusedError(
+            "participants outside the approved roster: " + ", ".join(outsiders), request
+        )
+    return approval
 
-    Revealed only for a round this node answered in confirmed mode, with exactly the
-    participant set the coordinator now says all answered, under the current approval,
-    and only if no seed was revealed for this plan under this approval before.
+
+def _pinned_own_key(
+    request: AnalysisRequest, approval: Approval, node: NodeContext
+) -> X25519PrivateKey:
+    """This node's private key, if the approved roster pins its public key; else refuse."""
+    private_key = load_private_key(node.state_dir)
+    if approval.roster.member(node.name).x25519_public_key != public_key_hex(private_key):
+        raise _RequestRefusedError(
+            "this node's key is not the one pinned in the approved roster", request
+        )
+    return private_key
+
+
+def _summarise(request: AnalysisRequest, node: NodeContext, plan: Plan) -> np.ndarray:
+    try:
+        return np.asarray(node.summarise(node.data_folder, plan))
+    except Exception as error:
+        _log.exception("summarising the centre's data failed")
+        raise _RequestRefusedError(
+            f"the centre's data could not be summarised ({type(error).__name__}); "
+            "the centre should run sscjak-node validate",
+            request,
+        ) from error
+
+
+def _reveal_self_mask(request: UnmaskRequest, node: NodeContext) -> Payload:
+    """Second exchange: reveal the seed of one answer, within the release epoch.
+
+    Revealed only for an answer this node gave to exactly this nonce, plan, roster and
+    participant set, under the current epoch, and only if the epoch allows that set,
+    roster and data (the first reveal pins them). Logged and fsync'd before it is sent.
     """
     ledger = node.ledger
     with ledger.locked():
-        answer = ledger.answer_for_nonce(request.plan_sha256, request.nonce)
-        if answer is None:
-            raise _RequestRefusedError("this node did not answer that round", request)
-        if answer.get("unmasking") != UNMASKING_CONFIRMED:
+        answer = ledger.answer_for_nonce(request.nonce)
+        if answer is None or answer["plan_sha256"] != request.plan_sha256:
+            raise _RequestRefusedError("this node did not answer that request", request)
+        if (
+            answer["participants"] != list(request.participants)
+            or answer["roster_sha256"] != request.roster_sha256
+        ):
             raise _RequestRefusedError(
-                "that round was not in confirmed unmasking mode: nothing to reveal", request
+                "the participant set or roster differs from the one this node answered for",
+                request,
             )
-        if answer["participants"] != list(request.participants):
+        epoch = ledger.epoch()
+        if answer["epoch_id"] != epoch.epoch_id:
             raise _RequestRefusedError(
-                "the participant set differs from the one this node answered for", request
+                "that answer belongs to an earlier release epoch; it stays masked", request
             )
-        approval = node.approvals.find(request.plan_sha256)
-        if approval is None or approval.approval_id != answer["approval_id"]:
-            raise _RequestRefusedError(
-                "the plan's approval changed since that round was answered", request
+        refusal = epoch.refusal(
+            request.participants, request.roster_sha256, answer["data_fingerprint"]
+        )
+        if refusal is not None:
+            raise _RequestRefusedError(refusal, request)
+        if not epoch.pinned:
+            ledger.pin_epoch(
+                epoch.pinned_to(
+                    request.participants, request.roster_sha256, answer["data_fingerprint"]
+                )
             )
-        revealed = ledger.reveals_under_approval(request.plan_sha256, approval.approval_id)
-        if revealed:
-            raise _RequestRefusedError(
-                "a self-mask for this plan was already revealed under this approval", request
+        node.audit_log.append(
+            reveal_entry(
+                node=node.name,
+                plan_sha256=request.plan_sha256,
+                participants=list(request.participants),
+                nonce=request.nonce,
+                epoch_id=epoch.epoch_id,
             )
-        seed = self_mask_seed(
-            load_private_key(node.state_dir),
+        )
+        ledger.record_reveal(
             plan_sha256=request.plan_sha256,
-            nonce=bytes.fromhex(request.nonce),
+            participants=list(request.participants),
+            nonce=request.nonce,
+            epoch_id=epoch.epoch_id,
         )
         reply = UnmaskReply(
             node=node.name,
             plan_sha256=request.plan_sha256,
             nonce=request.nonce,
-            self_mask_seed=seed,
-        )
-        node.audit_log.append(
-            {
-                "event": "self-mask-revealed",
-                "node": node.name,
-                "plan_sha256": request.plan_sha256,
-                "participants": list(request.participants),
-                "nonce": request.nonce,
-                "note": "the pooled sum of this round can now be unmasked; "
-                "the plan is closed until approved again",
-            }
-        )
-        ledger.record_reveal(
-            plan_sha256=request.plan_sha256,
-            approval_id=approval.approval_id,
-            nonce=request.nonce,
+            self_mask_seed=bytes.fromhex(answer["self_mask_seed"]),
         )
     return encode_unmask_reply(reply)
 
@@ -310,7 +309,7 @@ def _refuse(
     node: NodeContext, reason: str, request: AnalysisRequest | UnmaskRequest | None
 ) -> Payload:
     """Audit-log and return a refusal; a failing audit log is reported but not raised."""
-    refusal = Refusal(node=node.name, reason=reason[:2000])
+    refusal = Refusal(node=node.name, reason=reason[:MAX_REASON_CHARS])
     try:
         node.audit_log.append(
             refusal_entry(

@@ -70,8 +70,7 @@ def reply_entry(
 ) -> dict[str, Any]:
     """The audit entry of an analysis reply (the masked vector itself is not logged).
 
-    ``warnings`` are notes for the steward, e.g. that this participant set differs by
-    one centre from a set answered before for the same plan (docs/secure-aggregation.md §5).
+    ``warnings`` are notes for the steward, shown by ``sscjak-node history``.
     """
     return {
         "event": "analysis-reply",
@@ -84,6 +83,21 @@ def reply_entry(
         "released_summary": released_summary,
         "reply_bytes": reply_bytes,
         "warnings": list(warnings or []),
+    }
+
+
+def reveal_entry(
+    *, node: str, plan_sha256: str, participants: list[str], nonce: str, epoch_id: str
+) -> dict[str, Any]:
+    """The audit entry of a revealed self-mask seed (the seed itself is not logged)."""
+    return {
+        "event": "self-mask-revealed",
+        "node": node,
+        "plan_sha256": plan_sha256,
+        "participants": list(participants),
+        "nonce": nonce,
+        "epoch_id": epoch_id,
+        "note": "the pooled sum over these participants can now be unmasked",
     }
 
 

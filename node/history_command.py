@@ -15,6 +15,7 @@ from pathlib import Path
 from sscjak.node.approvals import ApprovalStore
 from sscjak.node.audit_log import AuditLog
 from sscjak.node.node_context import AUDIT_LOG_FILE
+from sscjak.node.release_epoch import read_epoch
 from sscjak.node.round_ledger import RoundLedger
 from sscjak.shared.cli_support import UserError
 
@@ -47,15 +48,17 @@ def run(args: argparse.Namespace) -> int:
         if approval is None:
             print(f"  {plan_sha256[:12]}  (approval file damaged: treated as not approved)")
             continue
-        answers = ledger.answers_under_approval(plan_sha256, approval.approval_id)
+        answers = len(ledger.answers(plan_sha256))
+        revealed = len(ledger.reveals(plan_sha256))
         print(
             f"  {plan_sha256[:12]}  approved {approval.approved_at}  roster "
             f"{approval.roster_sha256[:12]} ({', '.join(approval.roster.names)})  "
-            f"answered {answers} time(s) since"
+            f"answered {answers} time(s), unmasked {revealed} time(s)"
         )
         if approval.acknowledged_overlaps:
             overlapped = ", ".join(h[:12] for h in approval.acknowledged_overlaps)
             print(f"    approved despite overlapping {overlapped}")
+    print(describe_epoch(ledger))
     entries = list(AuditLog(state / AUDIT_LOG_FILE).entries())
     replies = [e for e in entries if e.get("event") == "analysis-reply"]
     refusals = [e for e in entries if e.get("event") == "refusal"]
@@ -70,14 +73,29 @@ def run(args: argparse.Namespace) -> int:
         for warning in entry.get("warnings", []):
             print(f"    WARNING: {warning}")
     if reveals:
-        print(f"\nSelf-mask seeds revealed (confirmed unmasking): {len(reveals)}")
+        print(f"\nSelf-mask seeds revealed (results unmasked): {len(reveals)}")
         for entry in reveals:
             print(
                 f"  {entry['time']}  plan {entry['plan_sha256'][:12]}  centres: "
-                f"{', '.join(entry['participants'])}  (plan closed until approved again)"
+                f"{', '.join(entry['participants'])}"
             )
     print(f"\nRefusals: {len(refusals)}")
     for entry in refusals:
         plan = (entry.get("plan_sha256") or "-")[:12]
         print(f"  {entry['time']}  plan {plan}  {entry['reason']}")
     return 0
+
+
+def describe_epoch(ledger: RoundLedger) -> str:
+    """The release epoch in one or two lines: what this node's results are pinned to."""
+    epoch = read_epoch(ledger.directory)
+    if epoch is None:
+        return "\nRelease epoch: none yet (pinned by the first result released)"
+    started = f"started {epoch.started_at} ({epoch.started_by})"
+    if epoch.participants is None:
+        return f"\nRelease epoch {epoch.epoch_id[:8]}: {started}; not pinned yet"
+    data = "pinned" if epoch.data_fingerprint else "not pinned yet"
+    return (
+        f"\nRelease epoch {epoch.epoch_id[:8]}: {started}; results only over "
+        f"{', '.join(epoch.participants)}; data {data}"
+    )

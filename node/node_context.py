@@ -9,7 +9,9 @@ State directory layout (created by ``sscjak-node keys``, ``approve`` and answeri
     STATE/node_identity.toml     node name
     STATE/node_x25519_key.pem    long-term X25519 private key (0600)
     STATE/approvals/*.json       approved plans with their pinned roster
-    STATE/ledger/                seen nonces, answered participant sets
+    STATE/ledger/                seen nonces, answers and their self-mask seeds, reveals,
+                                 the release epoch
+    STATE/policy.toml            the centre's disclosure policy (optional)
     STATE/audit.jsonl            append-only audit log of every outgoing message
 """
 
@@ -25,20 +27,21 @@ import numpy as np
 from sscjak.node.approvals import ApprovalStore
 from sscjak.node.audit_log import AuditLog
 from sscjak.node.node_keys import load_node_name
+from sscjak.node.release_epoch import data_fingerprint
 from sscjak.node.round_ledger import RoundLedger
 from sscjak.shared.protocol import NODE_NAME_PATTERN
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
 
-#: Default number of answers a node gives per approved plan (first run and reruns).
-DEFAULT_MAX_ANSWERS_PER_PLAN = 3
 #: Smallest participant set a node takes part in (docs/secure-aggregation.md).
 MIN_PARTICIPANTS = 3
 AUDIT_LOG_FILE = "audit.jsonl"
 
 #: Computes a centre's summary vector from its data folder (default: node.summary).
 Summariser = Callable[[Path, "Plan"], np.ndarray]
+#: Fingerprints the centre's data folder (default: release_epoch.data_fingerprint).
+Fingerprinter = Callable[[Path], str]
 
 
 def _summarise_with_node_code(folder: Path, plan: Plan) -> np.ndarray:
@@ -57,33 +60,24 @@ class NodeContext:
         with :meth:`from_state_dir`).
     data_folder : the centre's data folder (CONTRACT.md §1).
     state_dir : keys, approvals, ledger and audit log.
-    max_answers_per_plan : default 3. How many analysis replies the node gives per
-        approved plan, first run and reruns together; re-approving resets the count.
-        Lower is safer against a coordinator lying about dropouts (each extra answer
-        for a smaller set can expose the difference), higher tolerates more dropouts.
     min_participants : default 3, never lower. With 2 participants the other one
         learns this node's vector from the pooled sum.
     summarise : computes the summary vector; default the node's own
         ``summarise_centre``. Only tests inject anything else.
-    require_confirmed_unmasking : default False. When True the node answers only
-        requests in ``confirmed`` unmasking mode (two exchanges per analysis), which
-        defeats the lying-about-dropout attack (docs/secure-aggregation.md §5) at the
-        price of a second exchange and no rerun after a dropout during unmasking.
+    fingerprint : fingerprints the data folder for the release epoch (a data change
+        within an epoch is refused); default the hash of the centre's table files.
     """
 
     name: str
     data_folder: Path
     state_dir: Path
-    max_answers_per_plan: int = DEFAULT_MAX_ANSWERS_PER_PLAN
     min_participants: int = MIN_PARTICIPANTS
     summarise: Summariser = _summarise_with_node_code
-    require_confirmed_unmasking: bool = False
+    fingerprint: Fingerprinter = data_fingerprint
 
     def __post_init__(self) -> None:
         if NODE_NAME_PATTERN.fullmatch(self.name) is None:
             raise ValueError(f"{self.name!r} is not a valid node name")
-        if self.max_answers_per_plan < 1:
-            raise ValueError("max_answers_per_plan must be at least 1")
         if self.min_participants < MIN_PARTICIPANTS:
             raise ValueError(f"min_participants must be at least {MIN_PARTICIPANTS}")
         object.__setattr__(self, "data_folder", Path(self.data_folder))

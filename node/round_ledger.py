@@ -1,19 +1,20 @@
-"""What the node remembers about rounds: every nonce seen, every participant set answered.
+"""What the node remembers about analyses: nonces seen, answers given, seeds revealed.
 
-Three guards of docs/secure-aggregation.md rest on this ledger:
+The guards of docs/secure-aggregation.md rest on this ledger:
 
-* **nonce replay** — a nonce is answered at most once, ever: a coordinator replaying
-  a request gets a refusal, never a second masked vector under the same masks;
-* **participant-set log** — every set the node answered for a plan is kept, so a
-  steward (and :func:`answered_sets`) can see whether the coordinator reran a plan
-  with shrinking sets (the signature of the lying-about-dropout attack);
-* **rerun cap** — a node answers a plan at most ``max_answers`` times per approval
-  (first run and reruns together); approving the plan again restarts the count;
-* **confirmed unmasking** — the self-mask seed of at most one round per approved plan
-  is ever revealed; after that the plan is closed until approved again.
+* **nonce replay** — a nonce is answered at most once: a coordinator replaying a
+  request gets a refusal. (Even a replay of a nonce forgotten long ago gains nothing:
+  every answer carries a fresh self-mask.)
+* **answers** — for every answer, the plan, the participant set, the roster, the epoch,
+  the data fingerprint and the self-mask seed (kept so that it can be revealed in the
+  second exchange; the file is 0600 in a 0700 directory).
+* **reveals** — every self-mask seed revealed, with its set; the release epoch
+  (:mod:`sscjak.node.release_epoch`) is pinned by the first.
 
-State lives in ``STATE/ledger/`` as JSON lines; all updates happen under an exclusive
-``flock`` on ``STATE/ledger/lock`` because Flower may run one process per message.
+State lives in ``STATE/ledger/`` as JSON lines, all updates under an exclusive ``flock``
+on ``STATE/ledger/lock`` because Flower may run one process per message. Every file is
+bounded: when a file holds twice its limit of lines it is rewritten (atomically) with
+the newest ``limit`` lines.
 """
 
 from __future__ import annotations
@@ -26,14 +27,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sscjak.node.release_epoch import ReleaseEpoch, new_epoch, read_epoch, write_epoch
+from sscjak.shared.private_files import write_text_atomically
+
 LEDGER_DIRECTORY = "ledger"
 _NONCES_FILE = "seen_nonces.txt"
-_ANSWERS_FILE = "answered_sets.jsonl"
-_REVEALS_FILE = "revealed_self_masks.jsonl"
+_ANSWERS_FILE = "answers.jsonl"
+_REVEALS_FILE = "reveals.jsonl"
+#: Nonces remembered. A forgotten nonce could be answered again, but the answer carries a
+#: fresh self-mask and the epoch rules still hold, so the bound costs no protection.
+MAX_REMEMBERED_NONCES = 100_000
+#: Answers remembered. An answer forgotten before its reveal can no longer be revealed:
+#: it stays self-masked for good.
+MAX_REMEMBERED_ANSWERS = 2_000
+#: Reveals remembered (for the history command).
+MAX_REMEMBERED_REVEALS = 2_000
 
 
 class RoundLedger:
-    """The node's persistent record of nonces and answered participant sets."""
+    """The node's persistent record of nonces, answers, reveals and its release epoch."""
 
     def __init__(self, state_dir: Path) -> None:
         self.directory = Path(state_dir) / LEDGER_DIRECTORY
@@ -51,80 +63,98 @@ class RoundLedger:
             os.close(descriptor)
 
     def nonce_seen(self, nonce: str) -> bool:
-        """Whether this nonce was ever received by this node."""
-        path = self.directory / _NONCES_FILE
-        if not path.exists():
-            return False
-        with path.open(encoding="ascii") as stream:
-            return any(line.strip() == nonce for line in stream)
+        """Whether this nonce was received by this node (among the remembered ones)."""
+        return nonce in _read_lines(self.directory / _NONCES_FILE)
 
     def record_nonce(self, nonce: str) -> None:
-        """Remember a nonce for good (fsync'd before anything is answered)."""
-        _append_line(self.directory / _NONCES_FILE, nonce)
-
-    def answered_sets(self, plan_sha256: str) -> list[dict[str, Any]]:
-        """Every answer given for this plan: approval id, participants, nonce, attempt."""
-        path = self.directory / _ANSWERS_FILE
-        if not path.exists():
-            return []
-        with path.open(encoding="utf-8") as stream:
-            rows = [json.loads(line) for line in stream if line.strip()]
-        return [row for row in rows if row["plan_sha256"] == plan_sha256]
-
-    def answers_under_approval(self, plan_sha256: str, approval_id: str) -> int:
-        """How many times this plan was answered under this approval."""
-        return sum(
-            1 for row in self.answered_sets(plan_sha256) if row["approval_id"] == approval_id
-        )
+        """Remember a nonce (fsync'd before anything is answered)."""
+        _append_bounded(self.directory / _NONCES_FILE, nonce, MAX_REMEMBERED_NONCES)
 
     def record_answer(
         self,
         *,
         plan_sha256: str,
-        approval_id: str,
+        roster_sha256: str,
         participants: list[str],
         nonce: str,
         attempt: int,
-        unmasking: str = "pairwise",
+        epoch_id: str,
+        data_fingerprint: str,
+        self_mask_seed: bytes,
     ) -> None:
-        """Log that the node answered this participant set for this plan."""
+        """Log an answer with its self-mask seed (fsync'd before the answer is sent)."""
         row = {
             "plan_sha256": plan_sha256,
-            "approval_id": approval_id,
+            "roster_sha256": roster_sha256,
             "participants": list(participants),
             "nonce": nonce,
             "attempt": attempt,
-            "unmasking": unmasking,
+            "epoch_id": epoch_id,
+            "data_fingerprint": data_fingerprint,
+            "self_mask_seed": self_mask_seed.hex(),
         }
-        _append_line(self.directory / _ANSWERS_FILE, json.dumps(row, sort_keys=True))
+        line = json.dumps(row, sort_keys=True)
+        _append_bounded(self.directory / _ANSWERS_FILE, line, MAX_REMEMBERED_ANSWERS)
 
-    def answer_for_nonce(self, plan_sha256: str, nonce: str) -> dict[str, Any] | None:
-        """The answer this node gave for the round of ``nonce``, if any."""
-        for row in self.answered_sets(plan_sha256):
+    def answers(self, plan_sha256: str | None = None) -> list[dict[str, Any]]:
+        """Every remembered answer (of one plan, if given), oldest first."""
+        rows = _read_json_lines(self.directory / _ANSWERS_FILE)
+        return [row for row in rows if plan_sha256 is None or row["plan_sha256"] == plan_sha256]
+
+    def answer_for_nonce(self, nonce: str) -> dict[str, Any] | None:
+        """The answer this node gave to the request of ``nonce``, if remembered."""
+        for row in self.answers():
             if row["nonce"] == nonce:
                 return row
         return None
 
-    def record_reveal(self, *, plan_sha256: str, approval_id: str, nonce: str) -> None:
+    def record_reveal(
+        self, *, plan_sha256: str, participants: list[str], nonce: str, epoch_id: str
+    ) -> None:
         """Log (fsync'd, before it is sent) that the self-mask seed of ``nonce`` is revealed."""
-        row = {"plan_sha256": plan_sha256, "approval_id": approval_id, "nonce": nonce}
-        _append_line(self.directory / _REVEALS_FILE, json.dumps(row, sort_keys=True))
+        row = {
+            "plan_sha256": plan_sha256,
+            "participants": list(participants),
+            "nonce": nonce,
+            "epoch_id": epoch_id,
+        }
+        line = json.dumps(row, sort_keys=True)
+        _append_bounded(self.directory / _REVEALS_FILE, line, MAX_REMEMBERED_REVEALS)
 
-    def reveals_under_approval(self, plan_sha256: str, approval_id: str) -> list[str]:
-        """Nonces whose self-mask seed was revealed for this plan under this approval."""
-        path = self.directory / _REVEALS_FILE
-        if not path.exists():
-            return []
-        with path.open(encoding="utf-8") as stream:
-            rows = [json.loads(line) for line in stream if line.strip()]
-        return [
-            row["nonce"]
-            for row in rows
-            if row["plan_sha256"] == plan_sha256 and row["approval_id"] == approval_id
-        ]
+    def reveals(self, plan_sha256: str | None = None) -> list[dict[str, Any]]:
+        """Every remembered reveal (of one plan, if given), oldest first."""
+        rows = _read_json_lines(self.directory / _REVEALS_FILE)
+        return [row for row in rows if plan_sha256 is None or row["plan_sha256"] == plan_sha256]
+
+    def epoch(self) -> ReleaseEpoch:
+        """The current release epoch; the first one is started here, unpinned."""
+        epoch = read_epoch(self.directory)
+        if epoch is None:
+            epoch = new_epoch("first use")
+            write_epoch(self.directory, epoch)
+        return epoch
+
+    def pin_epoch(self, epoch: ReleaseEpoch) -> None:
+        """Record the epoch with its set, roster and data pinned (before the reveal is sent)."""
+        write_epoch(self.directory, epoch)
 
 
-def _append_line(path: Path, line: str) -> None:
+def _read_lines(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    with path.open(encoding="ascii") as stream:
+        return {line.strip() for line in stream if line.strip()}
+
+
+def _read_json_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream if line.strip()]
+
+
+def _append_bounded(path: Path, line: str, limit: int) -> None:
+    """Append ``line`` (fsync'd); past ``2 × limit`` lines keep only the newest ``limit``."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -132,22 +162,10 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def single_centre_differences(
-    answered: list[list[str]], participants: list[str]
-) -> list[tuple[list[str], str]]:
-    """Earlier answered sets that differ from ``participants`` by exactly one centre.
-
-    Two complete rounds over sets differing by one centre D let the coordinator compute
-    D's whole summary as the difference of the two sums — harmless after a real dropout
-    of D, an attack if D did answer (docs/secure-aggregation.md §5). Returns each such
-    earlier set with the centre by which it differs.
-    """
-    current = set(participants)
-    found = []
-    for earlier in answered:
-        difference = current.symmetric_difference(earlier)
-        if len(difference) == 1:
-            found.append((list(earlier), next(iter(difference))))
-    return found
+    # a cheap size test first: most appends never count lines
+    if path.stat().st_size < 2 * limit * (len(line) // 2 + 1):
+        return
+    with path.open(encoding="utf-8") as stream:
+        lines = [kept for kept in stream.read().splitlines() if kept.strip()]
+    if len(lines) > 2 * limit:
+        write_text_atomically(path, "\n".join(lines[-limit:]) + "\n")

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from sscjak.node.auth_keys import ensure_flower_auth_key
 from sscjak.node.flower_client_app import answer_message, build_client_app
-from sscjak.node.node_context import DEFAULT_MAX_ANSWERS_PER_PLAN, NodeContext
+from sscjak.node.node_context import NodeContext
+from sscjak.node.node_keys import check_node_private_keys
 from sscjak.node.supernode_process import (
     LocalClientAppRunner,
     SuperNodeSettings,
@@ -76,18 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="loopback port of the SuperNode's Runtime API (default: a free port)",
     )
-    parser.add_argument(
-        "--max-answers-per-plan",
-        type=int,
-        default=DEFAULT_MAX_ANSWERS_PER_PLAN,
-        help="answers given per approved plan, reruns included "
-        f"(default {DEFAULT_MAX_ANSWERS_PER_PLAN})",
-    )
-    parser.add_argument(
-        "--require-confirmed-unmasking",
-        action="store_true",
-        help="answer only analyses run with the coordinator's --confirmed-unmasking",
-    )
     parser.set_defaults(func=run)
 
 
@@ -102,12 +91,8 @@ def _free_loopback_port() -> int:
 def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise UserError(f"not a folder: {args.data}")
-    node = NodeContext.from_state_dir(
-        args.state,
-        args.data,
-        max_answers_per_plan=args.max_answers_per_plan,
-        require_confirmed_unmasking=args.require_confirmed_unmasking,
-    )
+    node = NodeContext.from_state_dir(args.state, args.data)
+    check_node_private_keys(args.state)
     if args.insecure:
         auth_key = None
         print("WARNING: --insecure: no TLS and no node authentication.", file=sys.stderr)

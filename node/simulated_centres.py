@@ -45,7 +45,7 @@ def prepare_simulated_nodes(
     """Create one approved node per folder under ``state_root``; return roster and nodes.
 
     ``summarise`` replaces the node's summary code (tests only); ``settings`` are passed
-    to :class:`NodeContext` (e.g. ``max_answers_per_plan``).
+    to :class:`NodeContext` (e.g. ``fingerprint``).
     """
     names = simulated_node_names(folders)
     state_root = Path(state_root)

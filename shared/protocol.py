@@ -1,9 +1,12 @@
-"""The messages of one secure analysis round, and their strict validation.
+"""The messages of one secure analysis, and their strict validation.
 
-A round is one exchange (docs/secure-aggregation.md): the coordinator sends every node
-of the participant set S the same *analysis request*; each node answers with an
-*analysis reply* carrying its masked summary vector, or with a *refusal* saying in
-plain words why it will not answer. Nothing else ever travels between them.
+An analysis is two exchanges (docs/secure-aggregation.md). First the coordinator sends
+every node of the participant set S the same *analysis request*; each node answers
+with an *analysis reply* carrying its doubly masked summary vector and a commitment to
+its self-mask seed, or with a *refusal* saying in plain words why it will not answer.
+When every member of S answered, the coordinator sends each an *unmask request* for
+that nonce and set; each node answers with an *unmask reply* revealing its self-mask
+seed, or refuses. Nothing else ever travels between them.
 
 Payloads are flat dictionaries ``dict[str, str | int | bytes | list[str]]`` so that
 they map one to one onto a Flower ``ConfigRecord``. Every decoder here is strict: an
@@ -11,31 +14,31 @@ unknown kind or version, a missing or extra key, a value of the wrong type, a va
 too long, a malformed hash, nonce or node name raise :class:`ProtocolError`; nothing
 is coerced. Sizes are bounded *before* anything expensive is done with a value.
 
-Request (coordinator → node), kind ``sscjak.analysis/1``:
+Analysis request (coordinator → node), kind ``sscjak.analysis/2``:
 
 =================  ===========  ====================================================
 key                type         meaning
 =================  ===========  ====================================================
-``kind``           str          ``"sscjak.analysis/1"``
+``kind``           str          ``"sscjak.analysis/2"``
 ``plan_sha256``    str          SHA-256 (hex) of the plan's canonical TOML text
 ``plan_toml``      str          the plan's canonical TOML text itself
 ``roster_sha256``  str          SHA-256 (hex) of the coordinator's study roster
 ``participants``   list[str]    sorted, distinct roster names of the set S
 ``nonce``          str          32 fresh random bytes (hex), new for every attempt
-``attempt``        int          1 for the first run, 2… for reruns after a dropout
-``unmasking``      str          ``"pairwise"`` or ``"confirmed"`` (see below)
+``attempt``        int          1 for the first attempt, 2… after a dropout
 =================  ===========  ====================================================
 
-Reply (node → coordinator), kind ``sscjak.analysis-reply/1``: ``node``,
-``plan_sha256``, ``nonce`` (echoing the request) and ``masked`` (bytes: the masked
-summary as unsigned 64-bit little-endian words). Refusal, kind ``sscjak.refusal/1``:
-``node`` and ``reason``.
+Analysis reply (node → coordinator), kind ``sscjak.analysis-reply/2``: ``node``,
+``plan_sha256``, ``nonce`` (echoing the request), ``masked`` (bytes: the masked
+summary as unsigned 64-bit little-endian words) and ``self_mask_commitment`` (hex
+SHA-256 commitment to the self-mask seed).
 
-The request also carries ``unmasking`` (str): ``"pairwise"`` (default, one exchange)
-or ``"confirmed"``, where a second exchange follows a round every participant answered:
-unmask request ``sscjak.unmask/1`` (``plan_sha256``, ``nonce``, ``participants``) and
-unmask reply ``sscjak.unmask-reply/1`` (``node``, ``plan_sha256``, ``nonce``,
-``self_mask_seed``: 32 bytes).
+Unmask request (coordinator → node), kind ``sscjak.unmask/2``: ``plan_sha256``,
+``roster_sha256``, ``nonce`` and ``participants`` of the attempt every member answered.
+Unmask reply (node → coordinator), kind ``sscjak.unmask-reply/2``: ``node``,
+``plan_sha256``, ``nonce`` and ``self_mask_seed`` (32 bytes).
+
+Refusal (node → coordinator), kind ``sscjak.refusal/1``: ``node`` and ``reason``.
 """
 
 from __future__ import annotations
@@ -49,11 +52,11 @@ import numpy as np
 #: A payload as it travels: it maps one to one onto a Flower ``ConfigRecord``.
 Payload = dict[str, str | int | bytes | list[str]]
 
-ANALYSIS_REQUEST_KIND = "sscjak.analysis/1"
-ANALYSIS_REPLY_KIND = "sscjak.analysis-reply/1"
+ANALYSIS_REQUEST_KIND = "sscjak.analysis/2"
+ANALYSIS_REPLY_KIND = "sscjak.analysis-reply/2"
 REFUSAL_KIND = "sscjak.refusal/1"
-UNMASK_REQUEST_KIND = "sscjak.unmask/1"
-UNMASK_REPLY_KIND = "sscjak.unmask-reply/1"
+UNMASK_REQUEST_KIND = "sscjak.unmask/2"
+UNMASK_REPLY_KIND = "sscjak.unmask-reply/2"
 _KINDS = (
     ANALYSIS_REQUEST_KIND,
     ANALYSIS_REPLY_KIND,
@@ -62,13 +65,6 @@ _KINDS = (
     UNMASK_REPLY_KIND,
 )
 
-#: Unmasking modes of an analysis request (docs/secure-aggregation.md §5):
-#: one exchange, pairwise masks only (the default) …
-UNMASKING_PAIRWISE = "pairwise"
-#: … or pairwise masks plus a self-mask whose seed each node reveals in a second
-#: exchange, once per approved plan, only for a round every participant answered.
-UNMASKING_CONFIRMED = "confirmed"
-UNMASKING_MODES = (UNMASKING_PAIRWISE, UNMASKING_CONFIRMED)
 #: Bytes of a self-mask seed.
 SELF_MASK_SEED_BYTES = 32
 
@@ -106,7 +102,6 @@ class AnalysisRequest:
     participants: tuple[str, ...]
     nonce: str
     attempt: int
-    unmasking: str = UNMASKING_PAIRWISE
 
     def __post_init__(self) -> None:
         _check_sha256("plan_sha256", self.plan_sha256)
@@ -115,30 +110,30 @@ class AnalysisRequest:
         _check_participants(self.participants)
         _check_nonce(self.nonce)
         _check_attempt(self.attempt)
-        if self.unmasking not in UNMASKING_MODES:
-            raise ProtocolError(f"unmasking must be one of {list(UNMASKING_MODES)}")
 
 
 @dataclass(frozen=True)
 class UnmaskRequest:
-    """Second exchange of confirmed unmasking: every participant of ``nonce`` answered.
+    """Second exchange: every participant of the attempt ``nonce`` answered.
 
-    The coordinator asks each participant to reveal its self-mask seed for that round.
+    The coordinator asks each participant to reveal its self-mask seed for that attempt.
     """
 
     plan_sha256: str
+    roster_sha256: str
     nonce: str
     participants: tuple[str, ...]
 
     def __post_init__(self) -> None:
         _check_sha256("plan_sha256", self.plan_sha256)
+        _check_sha256("roster_sha256", self.roster_sha256)
         _check_nonce(self.nonce)
         _check_participants(self.participants)
 
 
 @dataclass(frozen=True)
 class UnmaskReply:
-    """A node's self-mask seed for one round (confirmed unmasking)."""
+    """A node's self-mask seed for one attempt (second exchange)."""
 
     node: str
     plan_sha256: str
@@ -157,17 +152,19 @@ class UnmaskReply:
 
 @dataclass(frozen=True)
 class AnalysisReply:
-    """A node's answer: its summary vector under pairwise masks (uint64 little-endian)."""
+    """A node's answer: its doubly masked summary (uint64 little-endian) and seed commitment."""
 
     node: str
     plan_sha256: str
     nonce: str
     masked: bytes
+    self_mask_commitment: str
 
     def __post_init__(self) -> None:
         check_node_name(self.node, "node")
         _check_sha256("plan_sha256", self.plan_sha256)
         _check_nonce(self.nonce)
+        _check_sha256("self_mask_commitment", self.self_mask_commitment)
         if not isinstance(self.masked, bytes):
             raise ProtocolError(f"masked must be bytes, not {type(self.masked).__name__}")
         if len(self.masked) == 0 or len(self.masked) % 8 != 0:
@@ -215,7 +212,6 @@ def encode_request(request: AnalysisRequest) -> Payload:
         "participants": list(request.participants),
         "nonce": request.nonce,
         "attempt": request.attempt,
-        "unmasking": request.unmasking,
     }
 
 
@@ -231,7 +227,6 @@ def decode_request(payload: object) -> AnalysisRequest:
             "participants": list,
             "nonce": str,
             "attempt": int,
-            "unmasking": str,
         },
     )
     return AnalysisRequest(
@@ -241,7 +236,6 @@ def decode_request(payload: object) -> AnalysisRequest:
         participants=tuple(fields["participants"]),
         nonce=fields["nonce"],
         attempt=fields["attempt"],
-        unmasking=fields["unmasking"],
     )
 
 
@@ -250,6 +244,7 @@ def encode_unmask_request(request: UnmaskRequest) -> Payload:
     return {
         "kind": UNMASK_REQUEST_KIND,
         "plan_sha256": request.plan_sha256,
+        "roster_sha256": request.roster_sha256,
         "nonce": request.nonce,
         "participants": list(request.participants),
     }
@@ -259,10 +254,13 @@ def decode_node_message(payload: object) -> AnalysisRequest | UnmaskRequest:
     """Validate what a node receives: an analysis or an unmask request."""
     if _kind(payload) == UNMASK_REQUEST_KIND:
         fields = _fields(
-            payload, UNMASK_REQUEST_KIND, {"plan_sha256": str, "nonce": str, "participants": list}
+            payload,
+            UNMASK_REQUEST_KIND,
+            {"plan_sha256": str, "roster_sha256": str, "nonce": str, "participants": list},
         )
         return UnmaskRequest(
             plan_sha256=fields["plan_sha256"],
+            roster_sha256=fields["roster_sha256"],
             nonce=fields["nonce"],
             participants=tuple(fields["participants"]),
         )
@@ -288,6 +286,7 @@ def encode_reply(reply: AnalysisReply) -> Payload:
         "plan_sha256": reply.plan_sha256,
         "nonce": reply.nonce,
         "masked": reply.masked,
+        "self_mask_commitment": reply.self_mask_commitment,
     }
 
 
@@ -317,13 +316,20 @@ def decode_reply(payload: object) -> AnalysisReply | UnmaskReply | Refusal:
     fields = _fields(
         payload,
         ANALYSIS_REPLY_KIND,
-        {"node": str, "plan_sha256": str, "nonce": str, "masked": bytes},
+        {
+            "node": str,
+            "plan_sha256": str,
+            "nonce": str,
+            "masked": bytes,
+            "self_mask_commitment": str,
+        },
     )
     return AnalysisReply(
         node=fields["node"],
         plan_sha256=fields["plan_sha256"],
         nonce=fields["nonce"],
         masked=fields["masked"],
+        self_mask_commitment=fields["self_mask_commitment"],
     )
 
 

@@ -1,4 +1,4 @@
-"""The coordinator's round: one exchange normally, reruns with survivors after dropouts."""
+"""The coordinator's round: two exchanges, retries after dropouts, seeds checked."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sscjak.coordinator.secure_round import (
 from sscjak.node.analysis_handler import handle_analysis_request
 from sscjak.node.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.plan import Plan, default_plan
-from sscjak.shared.protocol import decode_request
+from sscjak.shared.protocol import ANALYSIS_REQUEST_KIND, UNMASK_REQUEST_KIND, decode_request
 from sscjak.shared.summary_layout import SummaryLayout
 
 PLAN = default_plan()
@@ -49,14 +49,16 @@ def _federation(
 
 
 @pytest.mark.parametrize("count", [3, 5, 12])
-def test_one_exchange_gives_the_exact_pooled_sum(tmp_path: Path, count: int) -> None:
+def test_two_exchanges_give_the_exact_pooled_sum(tmp_path: Path, count: int) -> None:
     transport, vectors, roster = _federation(tmp_path, count)
     seen: list[RoundProgress] = []
     result = run_secure_analysis(transport, PLAN, roster, progress=seen.append)
-    assert result.attempts == 1 and len(transport.sent) == 1
+    assert result.attempts == 1 and len(transport.sent) == 2
+    assert next(iter(transport.sent[1].values()))["kind"] == UNMASK_REQUEST_KIND
     assert result.participants == sorted(vectors)
     np.testing.assert_array_equal(result.pooled, sum(vectors.values()))
     assert seen[0].describe() == f"attempt 1: {count}/{count} nodes answered"
+    assert seen[1].describe() == f"attempt 1: {count}/{count} seeds revealed"
 
 
 def test_dropout_reruns_with_the_survivors_and_a_fresh_nonce(tmp_path: Path) -> None:
@@ -68,7 +70,9 @@ def test_dropout_reruns_with_the_survivors_and_a_fresh_nonce(tmp_path: Path) -> 
     assert result.participants == ["centre-00", "centre-01", "centre-02", "centre-04"]
     survivors = sum(v for name, v in vectors.items() if name != "centre-03")
     np.testing.assert_array_equal(result.pooled, survivors)
-    first, second = (decode_request(next(iter(sent.values()))) for sent in transport.sent)
+    # attempt 1 (summaries only), attempt 2 (summaries, seeds)
+    assert len(transport.sent) == 3
+    first, second = (decode_request(next(iter(sent.values()))) for sent in transport.sent[:2])
     assert first.nonce != second.nonce
     assert second.participants == tuple(result.participants) and second.attempt == 2
     assert seen[0].missing == ("centre-03",) and "centre-03 did not answer" in seen[0].describe()
@@ -118,17 +122,19 @@ def test_attempts_are_capped(tmp_path: Path) -> None:
         return original(requests, timeout)
 
     transport.exchange = one_more_dropout_each_time  # type: ignore[method-assign]
-    with pytest.raises(SecureRoundError, match="no complete round after 2 attempts"):
+    with pytest.raises(SecureRoundError, match="no complete analysis after 2 attempts"):
         run_secure_analysis(transport, PLAN, roster, max_attempts=2)
 
 
-def test_node_rerun_cap_stops_a_coordinator_that_keeps_rerunning(tmp_path: Path) -> None:
-    # each node answers at most twice per approved plan: a third sum is never released
-    transport, _, roster = _federation(tmp_path, 4, max_answers_per_plan=2)
+def test_a_coordinator_that_keeps_rerunning_gets_the_same_set_only(tmp_path: Path) -> None:
+    # every node is pinned to the set of its first result: reruns over it are allowed
+    # (they give the same sum), a rerun over a smaller set is refused
+    transport, vectors, roster = _federation(tmp_path, 4)
     for _ in range(2):
-        run_secure_analysis(transport, PLAN, roster)
-    with pytest.raises(SecureRoundError, match="already answered 2 times"):
-        run_secure_analysis(transport, PLAN, roster)
+        result = run_secure_analysis(transport, PLAN, roster)
+        np.testing.assert_array_equal(result.pooled, sum(vectors.values()))
+    with pytest.raises(SecureRoundError, match="one participant set per epoch"):
+        run_secure_analysis(transport, PLAN, roster, participants=roster.names[:3])
 
 
 def test_replies_to_another_attempt_are_not_accepted(tmp_path: Path) -> None:
@@ -158,52 +164,62 @@ def test_participants_outside_the_roster_are_rejected_up_front(tmp_path: Path) -
     assert transport.sent == []
 
 
-def test_confirmed_unmasking_gives_the_exact_sum_in_two_exchanges(tmp_path: Path) -> None:
-    transport, vectors, roster = _federation(tmp_path, 4)
-    result = run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
-    np.testing.assert_array_equal(result.pooled, sum(vectors.values()))
-    assert len(transport.sent) == 2
-    assert next(iter(transport.sent[1].values()))["kind"] == "sscjak.unmask/1"
-
-
-def test_confirmed_unmasking_reruns_after_a_dropout_in_the_first_exchange(tmp_path: Path) -> None:
+def test_a_dropout_in_the_first_exchange_is_retried_with_the_survivors(tmp_path: Path) -> None:
     transport, vectors, roster = _federation(tmp_path, 5)
     transport.unreachable.add("centre-01")
-    result = run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
+    result = run_secure_analysis(transport, PLAN, roster)
     assert result.attempts == 2 and len(transport.sent) == 3
     survivors = sum(v for name, v in vectors.items() if name != "centre-01")
     np.testing.assert_array_equal(result.pooled, survivors)
 
 
-def test_confirmed_unmasking_defeats_the_lying_about_dropout_attack(tmp_path: Path) -> None:
-    # A malicious coordinator gets every masked vector and all seeds for the full set
-    # S, then claims centre-03 dropped and reruns with S \ {centre-03}: the nodes that
-    # revealed their seed refuse, so the second sum (and x_centre-03) is never released.
-    transport, vectors, roster = _federation(tmp_path, 5)
-    first = run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
-    np.testing.assert_array_equal(first.pooled, sum(vectors.values()))
-    fewer = [n for n in roster.names if n != "centre-03"]
-    for confirmed in (True, False):
-        with pytest.raises(SecureRoundError, match="completed with confirmed unmasking"):
-            run_secure_analysis(
-                transport, PLAN, roster, participants=fewer, confirmed_unmasking=confirmed
-            )
+def test_a_node_lost_between_the_exchanges_is_waited_for_and_the_same_set_retried(
+    tmp_path: Path,
+) -> None:
+    transport, vectors, roster = _federation(tmp_path, 4)
+    original = transport.exchange
+    waited: list[list[str]] = []
+
+    def lose_centre_02_after_the_first_exchange(requests: dict, timeout: float) -> dict:
+        replies = original(requests, timeout)
+        if len(transport.sent) == 1:
+            transport.unreachable.add("centre-02")
+        return replies
+
+    def centre_02_comes_back(names: list[str], timeout: float) -> bool:
+        waited.append(names)
+        transport.unreachable.clear()
+        return True
+
+    transport.exchange = lose_centre_02_after_the_first_exchange  # type: ignore[method-assign]
+    transport.wait_for = centre_02_comes_back  # type: ignore[method-assign]
+    result = run_secure_analysis(transport, PLAN, roster)
+    assert waited == [["centre-02"]]
+    assert result.attempts == 2 and result.participants == roster.names
+    np.testing.assert_array_equal(result.pooled, sum(vectors.values()))
+    first, second = (decode_request(transport.sent[i]["centre-00"]) for i in (0, 2))
+    assert first.participants == second.participants and first.nonce != second.nonce
 
 
-def test_a_node_lost_between_the_two_exchanges_ends_the_analysis(tmp_path: Path) -> None:
+def test_a_node_lost_for_good_between_the_exchanges_is_never_replaced_by_a_smaller_set(
+    tmp_path: Path,
+) -> None:
     transport, _, roster = _federation(tmp_path, 4)
     original = transport.exchange
 
     def lose_centre_02_after_the_first_exchange(requests: dict, timeout: float) -> dict:
         replies = original(requests, timeout)
-        if next(iter(requests.values()))["kind"] == "sscjak.analysis/1":
+        if next(iter(requests.values()))["kind"] == ANALYSIS_REQUEST_KIND:
             transport.unreachable.add("centre-02")
         return replies
 
     transport.exchange = lose_centre_02_after_the_first_exchange  # type: ignore[method-assign]
-    with pytest.raises(SecureRoundError, match="centre-02 did not answer"):
-        run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
-    # the others revealed their seed: they refuse a rerun until approved again
+    with pytest.raises(SecureRoundError, match="centre-02: did not answer"):
+        run_secure_analysis(transport, PLAN, roster)
+    # every later attempt asked the whole set again, never the three others alone
+    assert all(sorted(sent) == roster.names for sent in transport.sent)
+    # the others pinned their epoch to the whole set: a smaller set stays refused
     transport.unreachable.clear()
-    with pytest.raises(SecureRoundError, match="completed with confirmed unmasking"):
-        run_secure_analysis(transport, PLAN, roster, confirmed_unmasking=True)
+    transport.exchange = original  # type: ignore[method-assign]
+    with pytest.raises(SecureRoundError, match="one participant set per epoch"):
+        run_secure_analysis(transport, PLAN, roster, participants=roster.names[:3])

@@ -86,7 +86,7 @@ def test_simulate_writes_the_contract_results_file(centres: list[Path], tmp_path
 
 def test_simulate_with_a_plan_file(centres: list[Path], tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
-    plan.write_text('outcomes = ["mrss", "tjc"]\nmonths = [12]\nmin_cell = 3\nsmc = "change"\n')
+    plan.write_text('outcomes = ["mrss", "tjc"]\nmonths = [12]\nmin_cell = 6\nsmc = "change"\n')
     out = tmp_path / "results.json"
     completed = simulate(*centres, "--plan", plan, "--out", out)
     assert completed.returncode == 0, completed.stderr
@@ -141,3 +141,15 @@ def test_one_or_two_folders_are_summed_directly_with_a_note(
     results = json.loads(out.read_text())
     assert results["nodes"] == 1
     assert results["cohort"]["centres"] == 1
+
+
+def test_a_plan_below_the_centres_policy_is_refused_by_every_node(
+    centres: list[Path], tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text('outcomes = ["mrss"]\nmonths = [12]\nmin_cell = 3\n')
+    out = tmp_path / "results.json"
+    completed = simulate(*centres, "--plan", plan, "--out", out)
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    assert "min_cell 3 is below this centre's minimum of 5" in completed.stderr
+    assert not out.exists()

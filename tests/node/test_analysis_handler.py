@@ -14,17 +14,24 @@ from hypothesis import strategies as st
 
 from sscjak.node.analysis_handler import handle_analysis_request, summary_digest
 from sscjak.node.node_context import NodeContext
+from sscjak.node.release_epoch import new_epoch, write_epoch
 from sscjak.node.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import (
     ANALYSIS_REPLY_KIND,
     REFUSAL_KIND,
+    UNMASK_REPLY_KIND,
+    UNMASK_REQUEST_KIND,
     AnalysisRequest,
     decode_reply,
     encode_request,
 )
 from sscjak.shared.roster import Roster, RosterMember
-from sscjak.shared.secure_aggregation import sum_masked
+from sscjak.shared.secure_aggregation import (
+    remove_self_masks,
+    self_mask_commitment,
+    sum_masked,
+)
 from sscjak.shared.summary_layout import SummaryLayout
 
 PLAN = default_plan()
@@ -75,20 +82,31 @@ def _refusal_reason(reply: dict) -> str:
     return str(reply["reason"])
 
 
-def test_all_nodes_answer_and_the_masked_sum_is_the_plain_sum(federation: Federation) -> None:
+def test_all_nodes_answer_and_the_unmasked_sum_is_the_plain_sum(federation: Federation) -> None:
     request = federation.request()
     replies = {n: handle_analysis_request(request, node) for n, node in federation.nodes.items()}
     assert all(r["kind"] == ANALYSIS_REPLY_KIND for r in replies.values())
     decoded = [decode_reply(r) for r in replies.values()]
-    pooled = sum_masked(d.masked_vector() for d in decoded)
-    np.testing.assert_array_equal(pooled, sum(federation.vectors.values()))
+    masked_sum = sum_masked(d.masked_vector() for d in decoded)
+    plain = sum(federation.vectors.values())
+    assert np.count_nonzero(masked_sum == plain) < 5  # the self-masks are still on
+    seeds = [
+        decode_reply(handle_analysis_request(_unmask(federation, request), node))
+        for node in federation.nodes.values()
+    ]
+    for reply, seed in zip(decoded, seeds, strict=True):
+        assert self_mask_commitment(seed.self_mask_seed) == reply.self_mask_commitment
+    pooled = remove_self_masks(masked_sum, (seed.self_mask_seed for seed in seeds))
+    np.testing.assert_array_equal(pooled, plain)
     for name, reply in replies.items():
         assert len(reply["masked"]) == 8 * LAYOUT.length
         masked = np.frombuffer(reply["masked"], "<u8").view(np.int64)
         assert not np.array_equal(masked, federation.vectors[name])
-        (entry,) = federation.audit(name)
-        assert entry["event"] == "analysis-reply"
-        assert entry["summary_sha256"] == summary_digest(federation.vectors[name])
+        answer, reveal = federation.audit(name)
+        assert answer["event"] == "analysis-reply"
+        assert answer["summary_sha256"] == summary_digest(federation.vectors[name])
+        assert reveal["event"] == "self-mask-revealed"
+        assert reply["self_mask_commitment"] not in json.dumps([answer, reveal])
 
 
 def test_node_outside_the_participant_set_refuses(federation: Federation) -> None:
@@ -153,19 +171,17 @@ def test_replayed_nonce_is_refused(federation: Federation) -> None:
     assert "already used" in _refusal_reason(handle_analysis_request(request, again))
 
 
-def test_answers_per_plan_are_capped_until_approved_again(tmp_path: Path) -> None:
-    federation = Federation(tmp_path, max_answers_per_plan=2)
+def test_every_answer_is_remembered_with_a_fresh_seed(tmp_path: Path) -> None:
+    federation = Federation(tmp_path)
     node = federation.nodes["centre-0"]
-    for _ in range(2):
+    for _ in range(3):
         assert handle_analysis_request(federation.request(), node)["kind"] == ANALYSIS_REPLY_KIND
-    assert "already answered 2 times" in _refusal_reason(
-        handle_analysis_request(federation.request(), node)
-    )
-    node.approvals.record(PLAN, federation.roster)
-    assert handle_analysis_request(federation.request(), node)["kind"] == ANALYSIS_REPLY_KIND
-    answered = node.ledger.answered_sets(PLAN.sha256)
+    answered = node.ledger.answers(PLAN.sha256)
     assert len(answered) == 3
     assert all(row["participants"] == sorted(federation.nodes) for row in answered)
+    assert len({row["self_mask_seed"] for row in answered}) == 3
+    ledger_files = list(node.ledger.directory.iterdir())
+    assert ledger_files and all(path.stat().st_mode & 0o077 == 0 for path in ledger_files)
 
 
 def test_node_whose_key_differs_from_the_pinned_one_refuses(federation: Federation) -> None:
@@ -283,19 +299,28 @@ def test_roster_from_another_study_cannot_be_used(tmp_path: Path) -> None:
     assert "roster changed" in _refusal_reason(reply)
 
 
-def test_a_set_one_centre_smaller_than_before_is_flagged_in_the_audit_log(
+def test_a_smaller_set_is_answered_before_any_result_and_refused_after(
     federation: Federation,
 ) -> None:
     node = federation.nodes["centre-0"]
     everyone = sorted(federation.nodes)
-    assert handle_analysis_request(federation.request(), node)["kind"] == ANALYSIS_REPLY_KIND
     fewer = [n for n in everyone if n != "centre-3"]
-    reply = handle_analysis_request(federation.request(participants=fewer, attempt=2), node)
-    assert reply["kind"] == ANALYSIS_REPLY_KIND
-    first, second = federation.audit("centre-0")
-    assert first["warnings"] == []
-    (warning,) = second["warnings"]
-    assert "differs by one centre (centre-3)" in warning
+    # before any reveal, both sets are answered: the answers stay self-masked
+    first = federation.request()
+    assert handle_analysis_request(first, node)["kind"] == ANALYSIS_REPLY_KIND
+    smaller = federation.request(participants=fewer, attempt=2)
+    assert handle_analysis_request(smaller, node)["kind"] == ANALYSIS_REPLY_KIND
+    # the first reveal pins the epoch to its set; the other set's seed is never revealed
+    assert handle_analysis_request(_unmask(federation, smaller), node)["kind"] == (
+        UNMASK_REPLY_KIND
+    )
+    assert "one participant set per epoch" in _refusal_reason(
+        handle_analysis_request(_unmask(federation, first), node)
+    )
+    assert "one participant set per epoch" in _refusal_reason(
+        handle_analysis_request(federation.request(), node)
+    )
+    assert node.ledger.epoch().participants == tuple(fewer)
 
 
 def test_the_same_nonce_sent_twice_at_once_is_answered_once(federation: Federation) -> None:
@@ -315,8 +340,9 @@ def test_the_same_nonce_sent_twice_at_once_is_answered_once(federation: Federati
 
 def _unmask(federation: Federation, request: dict, **changes: object) -> dict:
     payload = {
-        "kind": "sscjak.unmask/1",
+        "kind": UNMASK_REQUEST_KIND,
         "plan_sha256": request["plan_sha256"],
+        "roster_sha256": request["roster_sha256"],
         "nonce": request["nonce"],
         "participants": list(request["participants"]),
     }
@@ -324,37 +350,41 @@ def _unmask(federation: Federation, request: dict, **changes: object) -> dict:
     return payload
 
 
-def test_self_mask_seed_is_revealed_once_and_only_for_the_answered_set(
+def test_self_mask_seed_is_revealed_only_for_the_answered_set(
     federation: Federation,
 ) -> None:
     node = federation.nodes["centre-0"]
-    pairwise = federation.request()
-    assert handle_analysis_request(pairwise, node)["kind"] == ANALYSIS_REPLY_KIND
-    assert "not in confirmed unmasking mode" in _refusal_reason(
-        handle_analysis_request(_unmask(federation, pairwise), node)
-    )
-    request = federation.request(unmasking="confirmed")
-    assert "did not answer that round" in _refusal_reason(
+    request = federation.request()
+    assert "did not answer that request" in _refusal_reason(
         handle_analysis_request(_unmask(federation, request), node)
     )
-    assert handle_analysis_request(request, node)["kind"] == ANALYSIS_REPLY_KIND
+    answer = handle_analysis_request(request, node)
+    assert answer["kind"] == ANALYSIS_REPLY_KIND
     other_set = [n for n in federation.nodes if n != "centre-3"]
-    assert "participant set differs" in _refusal_reason(
+    assert "participant set or roster differs" in _refusal_reason(
         handle_analysis_request(_unmask(federation, request, participants=other_set), node)
     )
     reply = handle_analysis_request(_unmask(federation, request), node)
-    assert reply["kind"] == "sscjak.unmask-reply/1" and len(reply["self_mask_seed"]) == 32
-    assert "already revealed" in _refusal_reason(
+    assert reply["kind"] == UNMASK_REPLY_KIND and len(reply["self_mask_seed"]) == 32
+    assert self_mask_commitment(reply["self_mask_seed"]) == answer["self_mask_commitment"]
+    # asked again (a lost reply), the same seed: nothing new is revealed
+    assert handle_analysis_request(_unmask(federation, request), node) == reply
+    assert federation.audit("centre-0")[-1]["event"] == "self-mask-revealed"
+    assert reply["self_mask_seed"].hex() not in node.audit_log.path.read_text()
+
+
+def test_an_answer_of_an_earlier_epoch_stays_masked(federation: Federation) -> None:
+    node = federation.nodes["centre-0"]
+    request = federation.request()
+    assert handle_analysis_request(request, node)["kind"] == ANALYSIS_REPLY_KIND
+    write_epoch(node.ledger.directory, new_epoch("steward", tuple(federation.nodes)))
+    assert "earlier release epoch" in _refusal_reason(
         handle_analysis_request(_unmask(federation, request), node)
     )
-    assert federation.audit("centre-0")[-2]["event"] == "self-mask-revealed"
 
 
-def test_a_node_requiring_confirmed_unmasking_refuses_pairwise_requests(tmp_path: Path) -> None:
-    federation = Federation(tmp_path, require_confirmed_unmasking=True)
-    node = federation.nodes["centre-2"]
-    assert "only with confirmed unmasking" in _refusal_reason(
-        handle_analysis_request(federation.request(), node)
-    )
-    confirmed = federation.request(unmasking="confirmed")
-    assert handle_analysis_request(confirmed, node)["kind"] == ANALYSIS_REPLY_KIND
+def test_a_request_below_the_centres_policy_is_refused(federation: Federation) -> None:
+    node = federation.nodes["centre-0"]
+    (node.state_dir / "policy.toml").write_text("min_cell = 10\n", encoding="utf-8")
+    reason = _refusal_reason(handle_analysis_request(federation.request(), node))
+    assert "min_cell" in reason and "10" in reason

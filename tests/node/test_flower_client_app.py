@@ -18,11 +18,16 @@ from sscjak.shared.flower_payload import PING_REPLY_KIND, message_content, paylo
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import (
     ANALYSIS_REPLY_KIND,
+    ANALYSIS_REQUEST_KIND,
     REFUSAL_KIND,
+    UNMASK_REPLY_KIND,
     AnalysisRequest,
+    UnmaskRequest,
     decode_reply,
     encode_request,
+    encode_unmask_request,
 )
+from sscjak.shared.secure_aggregation import self_mask_commitment
 from sscjak.shared.summary_layout import SummaryLayout
 
 PLAN = default_plan()
@@ -81,6 +86,31 @@ def test_an_analysis_message_gets_a_masked_reply(nodes):
     reply = decode_reply(payload)
     assert reply.node == node.name
     assert len(reply.masked) == 8 * LAYOUT.length
+    assert len(reply.self_mask_commitment) == 64
+
+
+def test_an_unmask_message_for_the_answered_request_gets_the_committed_seed(nodes):
+    roster, contexts = nodes
+    node = contexts[roster.names[0]]
+    message = request_message(roster)
+    request = payload_from_message(message)
+    reply = decode_reply(answer(node, message))
+    unmask = UnmaskRequest(
+        plan_sha256=request["plan_sha256"],
+        roster_sha256=request["roster_sha256"],
+        nonce=request["nonce"],
+        participants=tuple(request["participants"]),
+    )
+    content = message_content(encode_unmask_request(unmask))
+    payload = answer(node, Message(content, dst_node_id=2, message_type="query"))
+    assert payload["kind"] == UNMASK_REPLY_KIND
+    seed = decode_reply(payload)
+    assert seed.node == node.name and seed.nonce == request["nonce"]
+    assert self_mask_commitment(seed.self_mask_seed) == reply.self_mask_commitment
+    assert [e["event"] for e in node.audit_log.entries()] == [
+        "analysis-reply",
+        "self-mask-revealed",
+    ]
 
 
 def test_a_ping_reads_no_data_and_logs_nothing(nodes):
@@ -95,7 +125,7 @@ def test_a_ping_reads_no_data_and_logs_nothing(nodes):
     "content",
     [
         RecordDict(),
-        RecordDict({"other": ConfigRecord({"kind": "sscjak.analysis/1"})}),
+        RecordDict({"other": ConfigRecord({"kind": ANALYSIS_REQUEST_KIND})}),
         RecordDict({"sscjak": ArrayRecord({"a": Array(np.zeros(3))})}),
         RecordDict({"sscjak": ConfigRecord({"kind": "x"}), "extra": ConfigRecord({"a": 1})}),
         RecordDict({"sscjak": ConfigRecord({"kind": True, "nonce": 1.5})}),
@@ -145,14 +175,30 @@ def test_random_config_records_never_crash_the_node(nodes, fields):
 def test_in_process_answers_equal_the_deployed_path_and_cancel(nodes):
     """simulate's path through the ClientApp: replies decode, and their masks cancel."""
     from sscjak.node.flower_client_app import answer_payload_in_process
-    from sscjak.shared.secure_aggregation import sum_masked
+    from sscjak.shared.secure_aggregation import remove_self_masks, sum_masked
 
     roster, contexts = nodes
     request = payload_from_message(request_message(roster))
     replies = {name: answer_payload_in_process(request, contexts[name]) for name in roster.names}
     assert all(r["kind"] == ANALYSIS_REPLY_KIND for r in replies.values())
-    pooled = sum_masked(decode_reply(r).masked_vector() for r in replies.values())
+    unmask = encode_unmask_request(
+        UnmaskRequest(
+            plan_sha256=request["plan_sha256"],
+            roster_sha256=request["roster_sha256"],
+            nonce=request["nonce"],
+            participants=tuple(request["participants"]),
+        )
+    )
+    seeds = {name: answer_payload_in_process(unmask, contexts[name]) for name in roster.names}
+    assert all(s["kind"] == UNMASK_REPLY_KIND for s in seeds.values())
+    for name in roster.names:
+        assert self_mask_commitment(decode_reply(seeds[name]).self_mask_seed) == (
+            decode_reply(replies[name]).self_mask_commitment
+        )
+    masked = sum_masked(decode_reply(r).masked_vector() for r in replies.values())
     expected = sum(contexts[n].summarise(contexts[n].data_folder, PLAN) for n in roster.names)
+    assert not np.array_equal(masked, expected)  # the self-masks are still in the sum
+    pooled = remove_self_masks(masked, (decode_reply(s).self_mask_seed for s in seeds.values()))
     assert np.array_equal(pooled, expected)
     refused = answer_payload_in_process({"kind": "nonsense"}, contexts[roster.names[0]])
     assert refused["kind"] == REFUSAL_KIND

@@ -4,8 +4,9 @@ Every crafted message of ``tests/support/malformed_messages.py`` (wrong shape or
 oversized, unknown plan, replayed nonce, wrong message type, garbage bytes) is handed to
 the node's own ClientApp as a Flower ``Message`` — the path a deployed node takes — and
 its payload to :func:`handle_analysis_request` directly; hypothesis then generates
-arbitrary message contents and mutated requests. After all of it the node's state is
-intact: a valid request is answered and the masked sum is the plain sum.
+arbitrary message contents and mutated requests, analysis and unmask alike. After all
+of it the node's state is intact: a valid request is answered, its seeds are revealed
+for exactly the set that was answered, and the unmasked sum is the plain sum.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from malformed_messages import (
     crafted_messages,
     replay_pair,
     valid_request,
+    valid_unmask_request,
 )
 
 from sscjak.node.analysis_handler import handle_analysis_request
@@ -36,11 +38,15 @@ from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import (
     ANALYSIS_REPLY_KIND,
     REFUSAL_KIND,
+    UNMASK_REPLY_KIND,
+    AnalysisReply,
     ProtocolError,
+    UnmaskReply,
+    decode_node_message,
     decode_reply,
     decode_request,
 )
-from sscjak.shared.secure_aggregation import sum_masked
+from sscjak.shared.secure_aggregation import remove_self_masks, self_mask_commitment, sum_masked
 from sscjak.shared.summary_layout import SummaryLayout
 
 PLAN = default_plan()
@@ -107,6 +113,34 @@ class Nodes:
             nonce=nonce,
         )
 
+    def unmask_request(self, request: dict) -> dict:
+        """The unmask request (second exchange) for the analysis request ``request``."""
+        return valid_unmask_request(
+            plan_sha256=request["plan_sha256"],
+            roster_sha256=request["roster_sha256"],
+            participants=request["participants"],
+            nonce=request["nonce"],
+        )
+
+    def pooled(self, request: dict) -> np.ndarray:
+        """Both exchanges with every node; each seed checked against its commitment."""
+        replies = {
+            name: decode_reply(self.send(message_content(request), name=name))
+            for name in self.roster.names
+        }
+        assert all(isinstance(reply, AnalysisReply) for reply in replies.values()), replies
+        unmask = message_content(self.unmask_request(request))
+        seeds = {name: decode_reply(self.send(unmask, name=name)) for name in self.roster.names}
+        assert all(isinstance(seed, UnmaskReply) for seed in seeds.values()), seeds
+        for name in self.roster.names:
+            assert self_mask_commitment(seeds[name].self_mask_seed) == (
+                replies[name].self_mask_commitment
+            )
+        masked = sum_masked(reply.masked_vector() for reply in replies.values())
+        # the masked sum alone is noise: the self-masks are still in it
+        assert np.count_nonzero(masked == sum(self.vectors.values())) < 5
+        return remove_self_masks(masked, (seed.self_mask_seed for seed in seeds.values()))
+
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Nodes:
@@ -159,6 +193,10 @@ def test_a_replayed_nonce_is_refused_even_for_an_approved_plan(nodes: Nodes) -> 
     assert len(nodes.audit()) == 2
     # the same valid request with a fresh nonce would have been answered
     assert nodes.send(message_content(nodes.valid()))["kind"] == ANALYSIS_REPLY_KIND
+    # and the refused requests left no answer behind whose seed could be revealed
+    for refused in (first, second):
+        unmask = message_content(nodes.unmask_request(refused))
+        assert_refused_and_logged(nodes.send(unmask), nodes.audit(), "did not answer")
 
 
 def test_after_every_crafted_message_the_node_still_answers_correctly(nodes: Nodes) -> None:
@@ -166,13 +204,11 @@ def test_after_every_crafted_message_the_node_still_answers_correctly(nodes: Nod
     for case in crafted:
         assert nodes.send(case.content, case.message_type)["kind"] == REFUSAL_KIND
     assert [e["event"] for e in nodes.audit()] == ["refusal"] * len(crafted)
-    request = nodes.valid()
-    replies = {name: nodes.send(message_content(request), name=name) for name in nodes.roster.names}
-    decoded = [decode_reply(reply) for reply in replies.values()]
-    assert all(reply["kind"] == ANALYSIS_REPLY_KIND for reply in replies.values())
-    pooled = sum_masked(d.masked_vector() for d in decoded)
+    pooled = nodes.pooled(nodes.valid())
     np.testing.assert_array_equal(pooled, sum(nodes.vectors.values()))
-    assert nodes.audit()[-1]["event"] == "analysis-reply"
+    events = [e["event"] for e in nodes.audit()]
+    assert events[: len(crafted)] == ["refusal"] * len(crafted)
+    assert events[len(crafted) :] == ["analysis-reply", "self-mask-revealed"]
 
 
 # -- hypothesis ----------------------------------------------------------------------------
@@ -191,7 +227,18 @@ _config_values = st.one_of(
 )
 _keys = st.one_of(
     st.sampled_from(
-        ["kind", "plan_sha256", "plan_toml", "roster_sha256", "participants", "nonce", "attempt"]
+        [
+            "kind",
+            "plan_sha256",
+            "plan_toml",
+            "roster_sha256",
+            "participants",
+            "nonce",
+            "attempt",
+            "unmasking",
+            "self_mask_commitment",
+            "self_mask_seed",
+        ]
     ),
     st.text(min_size=1, max_size=12),
 )
@@ -264,3 +311,54 @@ def test_mutated_requests_never_crash_the_handler(nodes: Nodes, data: st.DataObj
     else:
         assert reply["kind"] == REFUSAL_KIND
         assert not well_formed or "malformed" not in reply["reason"]
+
+
+_unmask_values = st.one_of(
+    _config_values,
+    st.sampled_from(["a" * 64, "0" * 64, "", "ab" * 32]),
+    st.lists(st.sampled_from(["centre-0", "centre-1", "centre-2", "zz"]), max_size=4),
+)
+
+
+def _audit_lines(nodes: Nodes) -> list[bytes]:
+    """The node's audit lines, unparsed: each answer's line is large, parse only the last."""
+    return nodes.node.audit_log.path.read_bytes().splitlines()
+
+
+@_slow
+@given(data=st.data())
+def test_mutated_unmask_requests_reveal_nothing_but_the_answered_seed(
+    nodes: Nodes, data: st.DataObject
+) -> None:
+    """Only an unmask request naming exactly what the node answered gets its seed."""
+    request = nodes.valid()
+    answer = decode_reply(nodes.send(message_content(request)))
+    assert isinstance(answer, AnalysisReply)
+    base = nodes.unmask_request(request)
+    key = data.draw(st.sampled_from(sorted(base)), label="key")
+    mutation = data.draw(st.sampled_from(["replace", "drop", "add", "none"]), label="mutation")
+    payload = dict(base)
+    if mutation == "replace":
+        payload[key] = data.draw(_unmask_values, label="value")
+    elif mutation == "drop":
+        del payload[key]
+    elif mutation == "add":
+        payload[data.draw(st.text(min_size=1, max_size=12), label="new key")] = data.draw(
+            _config_values, label="value"
+        )
+    before = len(_audit_lines(nodes))
+    reply = handle_analysis_request(payload, nodes.node)
+    lines = _audit_lines(nodes)
+    assert len(lines) == before + 1
+    logged = json.loads(lines[-1])
+    if reply["kind"] == UNMASK_REPLY_KIND:  # only the exact unmask request is ever answered
+        assert decode_node_message(payload) == decode_node_message(base)
+        seed = decode_reply(reply)
+        assert isinstance(seed, UnmaskReply)
+        assert seed.nonce == request["nonce"]
+        assert self_mask_commitment(seed.self_mask_seed) == answer.self_mask_commitment
+        assert logged["event"] == "self-mask-revealed"
+    else:
+        assert reply["kind"] == REFUSAL_KIND
+        assert logged["event"] == "refusal" and logged["reason"] == reply["reason"]
+        assert mutation != "none", reply["reason"]

@@ -1,4 +1,4 @@
-"""``sscjak-node history``: approvals, released summaries with warnings, refusals."""
+"""``sscjak-node history``: approvals, the release epoch, released summaries, refusals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sscjak.coordinator.secure_round import InProcessTransport, run_secure_analysis
+from sscjak.coordinator.secure_round import (
+    InProcessTransport,
+    SecureRoundError,
+    run_secure_analysis,
+)
 from sscjak.node.analysis_handler import handle_analysis_request
 from sscjak.node.cli import main as node_main
 from sscjak.node.simulated_centres import prepare_simulated_nodes
@@ -16,7 +20,7 @@ from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.summary_layout import SummaryLayout
 
 
-def test_history_shows_answers_warnings_and_refusals(
+def test_history_shows_answers_epoch_reveals_and_refusals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = default_plan()
@@ -30,14 +34,21 @@ def test_history_shows_answers_warnings_and_refusals(
     transport = InProcessTransport(
         {n: functools.partial(handle_analysis_request, node=c) for n, c in nodes.items()}
     )
-    run_secure_analysis(transport, plan, roster)
+    assert node_main(["history", "--state", str(nodes["centre-0"].state_dir)]) == 0
+    assert "Release epoch: none yet" in capsys.readouterr().out
     transport.unreachable.add("centre-3")
-    run_secure_analysis(transport, plan, roster, participants=sorted(nodes))
+    run_secure_analysis(transport, plan, roster)  # centre-3 missing: retried without it
+    transport.unreachable.clear()
+    with pytest.raises(SecureRoundError):  # the epoch is pinned to the three others
+        run_secure_analysis(transport, plan, roster)
     handle_analysis_request({"kind": "nonsense"}, nodes["centre-0"])
 
     assert node_main(["history", "--state", str(nodes["centre-0"].state_dir)]) == 0
     out = capsys.readouterr().out
-    assert f"{plan.sha256[:12]}  approved" in out and "answered 3 time(s)" in out
-    assert "Summaries released: 3" in out
-    assert out.count("WARNING") == 1 and "differs by one centre (centre-3)" in out
-    assert "Refusals: 1" in out and "malformed request" in out
+    assert f"{plan.sha256[:12]}  approved" in out
+    assert "answered 2 time(s), unmasked 1 time(s)" in out  # attempts 1 and 2
+    assert "Summaries released: 2" in out
+    assert "results only over centre-0, centre-1, centre-2; data pinned" in out
+    assert "Self-mask seeds revealed (results unmasked): 1" in out
+    assert "Refusals: 2" in out and "malformed request" in out
+    assert "one participant set per epoch" in out

@@ -7,6 +7,7 @@ from flwr.app import Error, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
 from sscjak.shared.flower_payload import message_content, payload_from_message
+from sscjak.shared.protocol import ANALYSIS_REPLY_KIND
 
 
 @pytest.fixture(autouse=True)
@@ -16,9 +17,10 @@ def flower_task_identity():
 
 def test_every_payload_value_type_survives_the_round_trip():
     payload = {
-        "kind": "sscjak.analysis-reply/1",
+        "kind": ANALYSIS_REPLY_KIND,
         "attempt": 2**62,
         "masked": bytes(range(256)) * 3,
+        "self_mask_commitment": "0f" * 32,
         "participants": ["centre-a", "centre-b", "centre-c"],
         "empty": [],
     }

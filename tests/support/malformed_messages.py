@@ -7,8 +7,10 @@ message through a real SuperLink to real nodes. Each case names the message, its
 message type, its content and a fragment of the refusal reason the node must give.
 Nothing here is accepted: every case must be answered with a refusal and an audit line.
 
-Categories (issue 5): wrong shape, wrong type, oversized, unknown plan, replayed nonce
-(see :func:`replay_pair`), wrong message type, garbage bytes in the record.
+Categories: wrong shape, wrong type, oversized, unknown plan, replayed nonce (see
+:func:`replay_pair`), wrong message type, garbage bytes in the record. The kinds are
+those of :mod:`sscjak.shared.protocol`: an analysis request, or an unmask request for
+the second exchange.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+
+from sscjak.shared.protocol import (
+    ANALYSIS_REPLY_KIND,
+    ANALYSIS_REQUEST_KIND,
+    UNMASK_REPLY_KIND,
+    UNMASK_REQUEST_KIND,
+)
 
 PAYLOAD_RECORD = "sscjak"
 MALFORMED = "malformed request"
@@ -45,16 +54,28 @@ def valid_request(
     nonce: str | None = None,
     attempt: int = 1,
 ) -> dict:
-    """A well-formed ``sscjak.analysis/1`` payload (a starting point for mutations)."""
+    """A well-formed analysis request payload (a starting point for mutations)."""
     return {
-        "kind": "sscjak.analysis/1",
+        "kind": ANALYSIS_REQUEST_KIND,
         "plan_sha256": plan_sha256,
         "plan_toml": plan_toml,
         "roster_sha256": roster_sha256,
         "participants": sorted(participants),
         "nonce": nonce or secrets.token_hex(32),
         "attempt": attempt,
-        "unmasking": "pairwise",
+    }
+
+
+def valid_unmask_request(
+    *, plan_sha256: str, roster_sha256: str, participants: list[str], nonce: str | None = None
+) -> dict:
+    """A well-formed unmask request payload (second exchange) for the request ``nonce``."""
+    return {
+        "kind": UNMASK_REQUEST_KIND,
+        "plan_sha256": plan_sha256,
+        "roster_sha256": roster_sha256,
+        "nonce": nonce or secrets.token_hex(32),
+        "participants": sorted(participants),
     }
 
 
@@ -96,6 +117,18 @@ def crafted_messages(
         del payload[key]
         return payload
 
+    def unmask(**changes: object) -> dict:
+        base = valid_unmask_request(
+            plan_sha256=approved_sha, roster_sha256=roster_sha256, participants=participants
+        )
+        base.update(changes)
+        return base
+
+    def unmask_without(key: str) -> dict:
+        payload = unmask()
+        del payload[key]
+        return payload
+
     garbage = bytes(rng.getrandbits(8) for _ in range(4096))
     others = [name for name in participants if name != node]
     cases = [
@@ -126,19 +159,49 @@ def crafted_messages(
             "unknown message kind",
         ),
         Crafted(
+            "request of the previous protocol version",
+            "shape",
+            "query",
+            _record(request(kind="sscjak.analysis/1", unmasking="pairwise")),
+            "unknown message kind",
+        ),
+        Crafted(
+            "unmasking field of the removed one-exchange mode",
+            "shape",
+            "query",
+            _record(request(unmasking="pairwise")),
+            "unexpected keys ['unmasking']",
+        ),
+        Crafted(
             "a reply sent to a node",
             "shape",
             "query",
             _record(
                 {
-                    "kind": "sscjak.analysis-reply/1",
+                    "kind": ANALYSIS_REPLY_KIND,
                     "node": node,
                     "plan_sha256": approved_sha,
                     "nonce": secrets.token_hex(32),
                     "masked": b"\x00" * 8,
+                    "self_mask_commitment": hashlib.sha256(b"seed").hexdigest(),
                 }
             ),
-            "expected a 'sscjak.analysis/1' message",
+            f"expected a {ANALYSIS_REQUEST_KIND!r} message",
+        ),
+        Crafted(
+            "a revealed seed sent to a node",
+            "shape",
+            "query",
+            _record(
+                {
+                    "kind": UNMASK_REPLY_KIND,
+                    "node": node,
+                    "plan_sha256": approved_sha,
+                    "nonce": secrets.token_hex(32),
+                    "self_mask_seed": bytes(32),
+                }
+            ),
+            f"expected a {ANALYSIS_REQUEST_KIND!r} message",
         ),
         Crafted(
             "participants unsorted",
@@ -162,18 +225,25 @@ def crafted_messages(
             "not in the participant set",
         ),
         Crafted(
-            "unmask for a round never answered",
+            "unmask for a request never answered",
             "shape",
             "query",
-            _record(
-                {
-                    "kind": "sscjak.unmask/1",
-                    "plan_sha256": approved_sha,
-                    "nonce": secrets.token_hex(32),
-                    "participants": sorted(participants),
-                }
-            ),
-            "did not answer that round",
+            _record(unmask()),
+            "did not answer that request",
+        ),
+        Crafted(
+            "unmask without a roster hash",
+            "shape",
+            "query",
+            _record(unmask_without("roster_sha256")),
+            "missing keys ['roster_sha256']",
+        ),
+        Crafted(
+            "unmask with an extra key",
+            "shape",
+            "query",
+            _record(unmask(attempt=1)),
+            "unexpected keys ['attempt']",
         ),
         # -- wrong type -------------------------------------------------------------------
         Crafted("attempt as text", "type", "query", _record(request(attempt="1")), MALFORMED),
@@ -195,11 +265,11 @@ def crafted_messages(
             "lower-case hex",
         ),
         Crafted(
-            "unknown unmasking mode",
+            "unmask roster hash as bytes",
             "type",
             "query",
-            _record(request(unmasking="none")),
-            "unmasking must be",
+            _record(unmask(roster_sha256=bytes.fromhex(roster_sha256))),
+            "roster_sha256 must be str",
         ),
         Crafted(
             "metric record instead of config record",
@@ -234,7 +304,7 @@ def crafted_messages(
             "garbage bytes under a valid kind only",
             "garbage",
             "query",
-            _record({"kind": "sscjak.analysis/1", "blob": garbage}),
+            _record({"kind": ANALYSIS_REQUEST_KIND, "blob": garbage}),
             MALFORMED,
         ),
         # -- oversized --------------------------------------------------------------------
