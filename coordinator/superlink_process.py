@@ -13,6 +13,20 @@ listeners in one process**, both TLS:
 * the loopback listener (``127.0.0.1:control_port``) serves the whole app, for the
   ``flwr`` CLI, Flower's SuperExec and the ServerApp on the coordinator's own host.
 
+The public listener is reachable by anyone who can reach the Fleet address, before any
+node key is checked: Flower's ``ProtobufTranslationMiddleware``
+(``flwr.supercore.protobuf.translation``) reads and parses the whole request body before
+node authentication runs. So the public listener also caps request bodies
+(:data:`FLEET_MAX_BODY_BYTES`: 413 on a declared length above it, and a stream that
+passes it is cut with 413) and bounds requests in flight
+(:data:`FLEET_MAX_CONCURRENT_REQUESTS`: 503 beyond it; Flower's HTTP client retries 503,
+``flwr.supercore.retry.http_retry``) and open connections (uvicorn's
+``limit_concurrency``, :data:`FLEET_MAX_CONNECTIONS`).
+
+The SuperLink database (masked vectors, revealed seeds) and ``FLWR_HOME`` are private
+to the coordinator's user: this process sets umask 0077 before Flower creates
+anything, and tightens an existing database (0600) and ``FLWR_HOME`` (0700).
+
 Everything else is stock ``flower-superlink`` argument handling (its own parser builds
 the configuration): ``--enable-supernode-auth`` (only registered EC node keys may
 connect), ``--database`` (state survives a restart; without it SuperNodes exit when the
@@ -30,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -45,6 +60,30 @@ CLI_CONNECTION_NAME = "sscjak-study"
 
 #: Path prefixes the public (centre-facing) listener serves.
 FLEET_PATH_PREFIXES: tuple[str, ...] = ("/v1/fleet/",)
+
+#: Largest request body (bytes) the public listener passes on to Flower. A node's
+#: largest legitimate message is one masked summary vector (8 bytes per layout word,
+#: about 0.3 MB under the default plan), and Flower pushes arrays as objects of at most
+#: ``flwr.common.constant.FLWR_PRIVATE_MAX_ARRAY_CHUNK_SIZE`` (5 MiB) each. Flower's own
+#: limits are 2 GiB (``flwr.supercore.constant.MAX_PROTOBUF_STREAM_MESSAGE_LENGTH``,
+#: ``flwr.supercore.grpc.GRPC_MAX_MESSAGE_LENGTH``), which is what an unauthenticated
+#: sender could otherwise make the SuperLink read and parse. 8 MiB holds one full Flower
+#: chunk plus framing.
+FLEET_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+#: Requests the public listener hands to Flower at the same time; more get 503 at once
+#: (Flower's HTTP client retries 503). Together with the body cap this bounds the
+#: request bodies held in memory to 32 × 8 MiB. A node has one or two requests open at
+#: a time (message pull or push, heartbeat), each short.
+FLEET_MAX_CONCURRENT_REQUESTS = 32
+
+#: Open connections on the public listener (uvicorn's ``limit_concurrency``: new
+#: requests on further connections are answered 503). Several per node, for a study of
+#: dozens of centres.
+FLEET_MAX_CONNECTIONS = 256
+
+#: Mode bits the SuperLink process never grants to group or others (its umask).
+PRIVATE_UMASK = 0o077
 
 
 @dataclass(frozen=True)
@@ -111,8 +150,13 @@ def superlink_command(settings: SuperLinkSettings) -> list[str]:
 
 
 def write_cli_connection(settings: SuperLinkSettings) -> Path:
-    """Write ``FLWR_HOME/config.toml`` so the ``flwr`` CLI reaches the loopback Control API."""
-    settings.flwr_home.mkdir(parents=True, exist_ok=True)
+    """Write ``FLWR_HOME/config.toml`` so the ``flwr`` CLI reaches the loopback Control API.
+
+    ``FLWR_HOME`` is made 0700 and the file 0600: Flower keeps the SuperExec's and the
+    ServerApp's files there, and nothing in it is for other users of the host.
+    """
+    settings.flwr_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.flwr_home.chmod(0o700)
     lines = [
         "[superlink]",
         f'default = "{CLI_CONNECTION_NAME}"',
@@ -126,6 +170,7 @@ def write_cli_connection(settings: SuperLinkSettings) -> Path:
         lines.append(f"root-certificates = {json.dumps(str(settings.certificates.ca_certificate))}")
     path = settings.flwr_home / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
     return path
 
 
@@ -179,44 +224,138 @@ def start_flower_run(
     return int(answer["run-id"])
 
 
-class FleetOnlyListener:
-    """ASGI wrapper: pass ``/v1/fleet/…`` requests to ``app``, answer 404 to anything else."""
+class BodyTooLargeError(Exception):
+    """A request body passed the public listener's cap (raised by its ``receive``)."""
 
-    def __init__(self, app, prefixes: tuple[str, ...] = FLEET_PATH_PREFIXES) -> None:
+
+def _declared_length(scope) -> int | None:
+    """The request's Content-Length (``None`` if absent); ``ValueError`` if malformed.
+
+    Several Content-Length headers must agree; only plain decimal digits are accepted.
+    """
+    values = {v.strip() for k, v in scope.get("headers", []) if k.lower() == b"content-length"}
+    if not values:
+        return None
+    if len(values) != 1:
+        raise ValueError("conflicting Content-Length headers")
+    (value,) = values
+    if not value.isdigit():
+        raise ValueError("Content-Length is not a non-negative integer")
+    return int(value)
+
+
+async def _send_refusal(send, status: int, detail: str, *, close: bool = False) -> None:
+    """Answer ``status`` with a small JSON body; ``close`` asks uvicorn to drop the connection
+    afterwards (so an unread body is not read on)."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class FleetOnlyListener:
+    """ASGI wrapper of the public listener: only ``/v1/fleet/…``, small bodies, bounded load.
+
+    Paths outside ``prefixes`` get 404. A fleet request declaring more than
+    ``max_body_bytes`` gets 413 without reaching ``app``; otherwise the body bytes ``app``
+    receives are counted, and once they pass the cap ``app`` is stopped (its ``receive``
+    raises :class:`BodyTooLargeError`, whatever it sends afterwards is dropped) and the client
+    gets 413 with ``Connection: close``. With ``max_concurrent_requests`` requests inside
+    ``app`` already, the next one gets 503 at once.
+    """
+
+    def __init__(
+        self,
+        app,
+        prefixes: tuple[str, ...] = FLEET_PATH_PREFIXES,
+        *,
+        max_body_bytes: int = FLEET_MAX_BODY_BYTES,
+        max_concurrent_requests: int = FLEET_MAX_CONCURRENT_REQUESTS,
+    ) -> None:
         self.app = app
         self.prefixes = prefixes
+        self.max_body_bytes = max_body_bytes
+        self.max_concurrent_requests = max_concurrent_requests
+        self.in_flight = 0
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            # The loopback listener owns the application's lifespan.
-            message = await receive()
-            while message["type"] != "lifespan.shutdown":
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                message = await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        path = scope.get("path", "")
-        if scope["type"] == "http" and path.startswith(self.prefixes):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "http":
-            body = b'{"detail":"not served on the centre-facing address"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        # websockets etc.: refuse by closing
-        if scope["type"] == "websocket":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            if scope.get("path", "").startswith(self.prefixes):
+                await self._serve_fleet(scope, receive, send)
+            else:
+                await _send_refusal(send, 404, "not served on the centre-facing address")
+        elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
+
+    @staticmethod
+    async def _lifespan(receive, send) -> None:
+        """Acknowledge lifespan events: the loopback listener owns the app's lifespan."""
+        message = await receive()
+        while message["type"] != "lifespan.shutdown":
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _serve_fleet(self, scope, receive, send) -> None:
+        """Refuse by declared size or load, else pass to ``app`` with the body counted."""
+        try:
+            declared = _declared_length(scope)
+        except ValueError as error:
+            await _send_refusal(send, 400, str(error), close=True)
+            return
+        if declared is not None and declared > self.max_body_bytes:
+            await _send_refusal(send, 413, self._too_large, close=True)
+            return
+        if self.in_flight >= self.max_concurrent_requests:
+            await _send_refusal(send, 503, "too many requests at once; retry")
+            return
+        # One event loop: this counter needs no lock.
+        self.in_flight += 1
+        try:
+            await self._pass_capped(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    @property
+    def _too_large(self) -> str:
+        return f"request body above {self.max_body_bytes} bytes"
+
+    async def _pass_capped(self, scope, receive, send) -> None:
+        """Run ``app`` on a ``receive`` that stops at the cap; answer 413 if it was hit."""
+        received = 0
+        overflow = False
+        response_started = False
+
+        async def capped_receive():
+            nonlocal received, overflow
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    overflow = True
+                    raise BodyTooLargeError(self._too_large)
+            return message
+
+        async def guarded_send(message) -> None:
+            nonlocal response_started
+            if overflow:
+                return  # the 413 below is the only answer
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, guarded_send)
+        except Exception:
+            if not overflow:
+                raise
+        if overflow and not response_started:
+            await _send_refusal(send, 413, self._too_large, close=True)
 
 
 def _split_fleet_address(argv: list[str]) -> tuple[str, int, list[str]]:
@@ -235,6 +374,26 @@ def _no_uvicorn_signal_capture() -> Iterator[None]:
     yield
 
 
+def make_state_private(database: str, flwr_home: str | None) -> None:
+    """Umask 0077 for this process and its children; tighten existing state files.
+
+    Files Flower creates afterwards (the SQLite database and its ``-wal``/``-shm``/
+    ``-journal`` companions, which SQLite creates with the database's mode; FLWR_HOME's
+    content) get no group or other bits. A database or FLWR_HOME left by an earlier
+    start with looser modes is tightened to 0600 / 0700.
+    """
+    os.umask(PRIVATE_UMASK)
+    if flwr_home:
+        home = Path(flwr_home)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        home.chmod(0o700)
+    if database and not database.startswith(":"):  # ":flwr-in-memory:" has no file
+        path = Path(database)
+        for companion in [path, *path.parent.glob(path.name + "-*")]:
+            if companion.is_file():
+                companion.chmod(0o600)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the SuperLink with the Fleet API on ``--fleet-address`` and the rest on loopback."""
     import importlib
@@ -251,9 +410,12 @@ def main(argv: list[str] | None = None) -> None:
     config = flwr_superlink_cli._parse_superlink_lifespan_config()
     if config.host not in ("127.0.0.1", "::1", "localhost"):
         raise SystemExit("the Control and Runtime APIs must listen on loopback (--host 127.0.0.1)")
+    make_state_private(config.database, os.environ.get("FLWR_HOME"))
     app = create_app(config, flwr_superlink_cli.SuperLinkLifespan)
 
-    def server(asgi_app, host: str, port: int, lifespan: str) -> uvicorn.Server:
+    def server(
+        asgi_app, host: str, port: int, lifespan: str, limit: int | None = None
+    ) -> uvicorn.Server:
         instance = uvicorn.Server(
             uvicorn.Config(
                 app=asgi_app,
@@ -265,13 +427,14 @@ def main(argv: list[str] | None = None) -> None:
                 ssl_certfile=config.ssl_certfile,
                 workers=1,
                 log_level="warning",
+                limit_concurrency=limit,
             )
         )
         instance.capture_signals = _no_uvicorn_signal_capture  # type: ignore[method-assign]
         return instance
 
     loopback = server(app, config.host, config.port, "on")
-    public = server(FleetOnlyListener(app), fleet_host, fleet_port, "off")
+    public = server(FleetOnlyListener(app), fleet_host, fleet_port, "off", FLEET_MAX_CONNECTIONS)
 
     async def serve_both() -> None:
         loop = asyncio.get_running_loop()

@@ -74,7 +74,10 @@ def test_cli_connection_points_at_the_loopback_control_api(tmp_path):
     import tomllib
 
     link = settings(tmp_path)
-    config = tomllib.loads(write_cli_connection(link).read_text())
+    written = write_cli_connection(link)
+    config = tomllib.loads(written.read_text())
+    assert written.stat().st_mode & 0o077 == 0
+    assert link.flwr_home.stat().st_mode & 0o077 == 0
     connection = config["superlink"][config["superlink"]["default"]]
     assert connection["address"] == "127.0.0.1:9093"
     assert connection["root-certificates"] == str(link.certificates.ca_certificate)
@@ -109,3 +112,28 @@ def test_the_public_listener_serves_only_the_fleet_api(path, status):
     assert response.status_code == status
     if status == 200:
         assert response.text == path
+
+
+def test_state_left_with_loose_modes_is_tightened_and_new_files_are_private(tmp_path):
+    import os
+    import stat
+
+    from sscjak.coordinator.superlink_process import make_state_private
+
+    database = tmp_path / "superlink.sqlite"
+    for path in (database, tmp_path / "superlink.sqlite-wal"):
+        path.write_bytes(b"")
+        path.chmod(0o644)
+    flwr_home = tmp_path / "flwr_home"
+    flwr_home.mkdir(mode=0o755)
+    previous = os.umask(0o022)
+    try:
+        make_state_private(str(database), str(flwr_home))
+        (flwr_home / "created_later").write_bytes(b"")
+        assert os.umask(0o022) == 0o077
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "superlink.sqlite-wal").stat().st_mode) == 0o600
+    assert stat.S_IMODE(flwr_home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((flwr_home / "created_later").stat().st_mode) == 0o600
