@@ -3,7 +3,8 @@
 Starts Flower's SuperNode, which connects *out* to the coordinator's SuperLink (TLS by
 default, node-key authentication) and opens no port except its Runtime API on
 127.0.0.1; then answers every analysis request in this process with the locally
-installed sscjak ClientApp (:mod:`sscjak.node.supernode_process`). The SuperNode is
+installed sscjak ClientApp (:mod:`sscjak.node.supernode_process`); the Runtime API
+answers only the holder of a secret written afresh at every start. The SuperNode is
 supervised: if it exits, ``serve`` exits too (non-zero); on Ctrl-C or SIGTERM it is
 stopped by its PID.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -28,6 +30,7 @@ from sscjak.node.supernode_process import (
     SuperNodeSettings,
     supernode_command,
     wait_for_runtime_api,
+    write_runtime_secret,
 )
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.flower_environment import flower_environment
@@ -113,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
 
     flwr_home = args.state / "flwr_home"
     flwr_home.mkdir(parents=True, exist_ok=True)
+    # A fresh Runtime API secret for this start: only the SuperNode and the runner below
+    # hold it, so no other local user can take or answer a task.
+    settings = dataclasses.replace(settings, runtime_secret_file=write_runtime_secret(flwr_home))
     supernode = subprocess.Popen(
         supernode_command(settings),
         env=flower_environment(flwr_home),
@@ -132,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         on_task=lambda fab_hash, kind: print(
             f"{node.name}: {kind} message (offered bundle {fab_hash[:12]}… not used)", flush=True
         ),
+        runtime_secret=settings.runtime_secret_file.read_bytes(),
     )
     exit_code = 0
     try:

@@ -18,9 +18,20 @@ A centre runs two processes (``sscjak-node serve`` starts and supervises both):
    bundle and import whatever ClientApp it names — code chosen by whoever can reach the
    SuperLink's control API, which the open-source SuperLink does not authenticate.
 
+The Runtime API listens on loopback, where any local user of the centre's host could
+reach it. So every start of ``serve`` writes a fresh random secret into the node's
+state (:func:`write_runtime_secret`, mode 0600) and hands the SuperNode the file's path
+(``--superexec-auth-secret-file``, Flower's SuperExec authentication, marked
+experimental in flwr 1.42): ``AcquireTask`` is then answered only when it carries an
+HMAC of the request under that secret (``flwr.supercore.auth.superexec``), and every
+other Runtime API call needs the task token that only ``AcquireTask`` hands out. The
+runner signs with the secret (``flwr.supercore.interceptors.SuperExecAuthHttpInterceptor``).
+The secret itself is never on a command line.
+
 Flower internals touched (see docs/federation.md; re-check them when bumping flwr):
 ``flwr.proto.runtime_pb2.AcquireTaskRequest``, ``flwr.supercore.runtime.RuntimeHttpClient``,
-``flwr.supercore.interceptors.RuntimeTokenHttpInterceptor``,
+``flwr.supercore.interceptors.RuntimeTokenHttpInterceptor`` and
+``SuperExecAuthHttpInterceptor``, the SuperNode's ``--superexec-auth-secret-file``,
 ``flwr.supernode.runtime.run_clientapp.pull_task_input / push_message /
 push_task_output`` and ``flwr.supercore.heartbeat``.
 """
@@ -28,6 +39,7 @@ push_task_output`` and ``flwr.supercore.heartbeat``.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +48,18 @@ from pathlib import Path
 
 from flwr.app import Context, Message
 
+from sscjak.shared.private_files import write_private_file
+
 #: The Runtime API task type a ClientApp executor asks for (``flwr.supercore.constant``).
 CLIENT_APP_TASK_TYPE = "flwr-clientapp"
+
+#: File (in the directory given to :func:`write_runtime_secret`) holding the secret of
+#: the running SuperNode's Runtime API.
+RUNTIME_SECRET_FILE = "runtime_api_secret"
+
+#: Runtime API calls the SuperNode checks against the secret: the ones a SuperExec makes
+#: (``flwr.supercore.superexec.run_superexec._SUPEREXEC_AUTH_METHODS`` in flwr 1.42).
+RUNTIME_SECRET_METHODS: frozenset[str] = frozenset({"/flwr.proto.Runtime/AcquireTask"})
 
 logger = logging.getLogger("sscjak.node.supernode")
 
@@ -50,7 +72,8 @@ class SuperNodeSettings:
     ``insecure``; then ``root_certificates`` (the study CA, PEM) is required.
     ``auth_private_key`` is the node's EC key in OpenSSH format
     (``sscjak.node.auth_keys``); ``runtime_port`` is the loopback port of the
-    SuperNode's Runtime API, which only the local runner uses.
+    SuperNode's Runtime API, which only the local runner uses; ``runtime_secret_file``
+    the file with this start's Runtime API secret (:func:`write_runtime_secret`).
     """
 
     superlink: str
@@ -59,6 +82,7 @@ class SuperNodeSettings:
     insecure: bool = False
     auth_private_key: Path | None = None
     max_wait_time: float | None = None
+    runtime_secret_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.insecure and self.root_certificates is None:
@@ -85,6 +109,9 @@ def supernode_command(settings: SuperNodeSettings) -> list[str]:
         command += ["--auth-supernode-private-key", str(settings.auth_private_key)]
     if settings.max_wait_time is not None:
         command += ["--max-wait-time", str(settings.max_wait_time)]
+    if settings.runtime_secret_file is not None:
+        # The path only: the secret stays out of the process list.
+        command += ["--superexec-auth-secret-file", str(settings.runtime_secret_file)]
     command += [
         # No Flower executor at all: the local runner below answers the tasks.
         "--isolation",
@@ -98,6 +125,20 @@ def supernode_command(settings: SuperNodeSettings) -> list[str]:
     return command
 
 
+def write_runtime_secret(directory: Path) -> Path:
+    """Write a fresh random Runtime API secret to ``directory/RUNTIME_SECRET_FILE`` (0600).
+
+    Called at every start of ``serve``, so a secret read earlier (from a backup, say) is
+    useless against the next SuperNode. 32 random bytes, written as 64 hex characters
+    (Flower reads the file's bytes as they are).
+    """
+    path = directory / RUNTIME_SECRET_FILE
+    # A new file, created 0600 (never the old file's mode, whatever it was).
+    path.unlink(missing_ok=True)
+    write_private_file(path, secrets.token_hex(32).encode("ascii"))
+    return path
+
+
 #: What the runner calls for every message and its Flower context: the reply to send.
 MessageHandler = Callable[[Message, Context], Message]
 
@@ -109,7 +150,9 @@ class LocalClientAppRunner:
     and returns the reply ``Message`` (``sscjak.node.flower_client_app.answer_message``
     with the node's ClientApp). One task at a time, in this process;
     ``on_task(fab_hash, message_type)`` is told about each task (the bundle's hash is
-    what the coordinator *offered* to run).
+    what the coordinator *offered* to run). ``runtime_secret`` is the content of the
+    SuperNode's secret file; without it the runner can only talk to a SuperNode started
+    without one.
     """
 
     def __init__(
@@ -119,15 +162,21 @@ class LocalClientAppRunner:
         *,
         poll_interval: float = 0.1,
         on_task: Callable[[str, str], None] | None = None,
+        runtime_secret: bytes | None = None,
     ) -> None:
         self.runtime_api_address = runtime_api_address
+        self.runtime_secret = runtime_secret
         self.handler = handler
         self.poll_interval = poll_interval
         self.on_task = on_task
         self.tasks_answered = 0
 
-    def _acquire_client(self):
-        from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor
+    def task_queue_client(self):
+        """A Runtime API client that asks for tasks (signing with the secret, if any)."""
+        from flwr.supercore.interceptors import (
+            RuntimeVersionHttpInterceptor,
+            SuperExecAuthHttpInterceptor,
+        )
         from flwr.supercore.retry import make_simple_http_retry_invoker
         from flwr.supercore.runtime import RuntimeHttpClient
 
@@ -135,11 +184,18 @@ class LocalClientAppRunner:
         # Flower's invoker alone retries forever; :meth:`run` retries itself and watches its
         # stop event, so a SuperNode that has exited ends ``serve`` instead of hanging it.
         retry_invoker.max_tries = 2
+        interceptors: list = [RuntimeVersionHttpInterceptor(component_name="SuperExec")]
+        if self.runtime_secret is not None:
+            interceptors.append(
+                SuperExecAuthHttpInterceptor(
+                    master_secret=self.runtime_secret, protected_methods=RUNTIME_SECRET_METHODS
+                )
+            )
         return RuntimeHttpClient.from_server_address(
             server_address=self.runtime_api_address,
             insecure=True,  # loopback only; the SuperNode serves its Runtime API on 127.0.0.1
             root_certificates=None,
-            interceptors=[RuntimeVersionHttpInterceptor(component_name="SuperExec")],
+            interceptors=interceptors,
             retry_invoker=retry_invoker,
         )
 
@@ -147,7 +203,7 @@ class LocalClientAppRunner:
         """Poll for tasks until ``stop`` is set."""
         from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
 
-        client = self._acquire_client()
+        client = self.task_queue_client()
         try:
             while not stop.is_set():
                 try:
