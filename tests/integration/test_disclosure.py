@@ -15,12 +15,13 @@ patient* whose 12-month visit lies between 2 and 2.5 months from its target).
 
 Shown here: no patient id, date or measurement in any byte a node sent or the SuperLink
 stored (positive controls: the same scan finds them in the CSV files and in unmasked
-summaries; the capture holds the masked vectors — they add up to the plain sum — and the
-database holds them too); small cells are suppressed end to end; a plan the centres did
-not approve is refused, with the audit lines; the differencing plan (window 2 → 2.5
-months: one patient more) is refused until approved, its approval warns and needs
-``--yes``, and the two results indeed give away that patient's change; with two nodes
-online ``run`` fails clearly and writes no results file.
+summaries; the capture holds the masked vectors and the revealed seeds — together they
+give the plain sum — and the database holds them too); small cells are suppressed end to
+end; a plan the centres did not approve is refused, with the audit lines; the
+differencing plan (window 2 → 2.5 months: one patient more) is refused until approved,
+its approval warns and needs ``--yes``, and the two results indeed give away that
+patient's change; with two nodes online ``run`` fails clearly and writes no results
+file.
 
 Tests run in file order (the last one stops a node). Every process is stopped by PID
 at teardown and the logs are printed.
@@ -53,6 +54,7 @@ from disclosure_support import (
 from sscjak.coordinator.deployment import ProcessGroup, free_port, wait_for_port
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.plan import Plan
+from sscjak.shared.secure_aggregation import self_mask, self_mask_commitment
 from sscjak.shared.summary_layout import SummaryLayout
 
 pytestmark = pytest.mark.integration
@@ -421,28 +423,39 @@ def test_no_byte_a_node_sends_holds_a_patient_id_date_or_measurement(federation,
 
     # Positive control 1: the capture is readable plain text and holds the replies. The
     # nonce each node answered (its audit log) is in the bytes it sent, and the masked
-    # vectors found in the capture add up to the plain sum of the centres' summaries.
+    # vectors found in the capture, less the self-masks of the seeds revealed in it (each
+    # seed found by the commitment sent with its vector), add up to the plain sum.
     plain = plain_summaries(federation, PLAN_A)
     layout = SummaryLayout.for_plan(PLAN_A)
     everything = b"".join(streams)
     candidates: dict[str, list[np.ndarray]] = {}
     for name in CENTRE_NAMES:
-        reply = federation.audit(name)[-1]
-        assert reply["event"] == "analysis-reply"
+        reply = [e for e in federation.audit(name) if e["event"] == "analysis-reply"][-1]
         assert reply["nonce"].encode() in everything
         node_stream = next(
             s for s in streams if reply["nonce"].encode() in s and name.encode() in s
         )
         candidates[name] = masked_vectors_in(node_stream, 8 * layout.length)
         assert candidates[name], f"no masked vector of {name} found in the capture"
+    seeds = {
+        seed
+        for seed in (v.tobytes() for v in masked_vectors_in(everything, 32))
+        if self_mask_commitment(seed).encode() in everything
+    }
+    assert len(seeds) == len(CENTRE_NAMES), "the revealed seeds are not all in the capture"
+    self_masks = np.zeros(layout.length, dtype=np.uint64)
+    for seed in seeds:
+        self_masks += self_mask(seed, layout.length)
     expected = sum(plain.values())
     combinations = itertools.product(*(candidates[n] for n in CENTRE_NAMES))
     masked = [
         c
         for c in combinations
-        if np.array_equal(np.sum(np.stack(c), axis=0, dtype=np.uint64).view(np.int64), expected)
+        if np.array_equal(
+            (np.sum(np.stack(c), axis=0, dtype=np.uint64) - self_masks).view(np.int64), expected
+        )
     ]
-    assert masked, "the masked vectors in the capture do not add up to the plain sum"
+    assert masked, "the masked vectors and seeds in the capture do not add up to the plain sum"
     for name in CENTRE_NAMES:  # and no node's vector travelled unmasked
         assert not any(np.array_equal(v.view(np.int64), plain[name]) for v in candidates[name])
 

@@ -4,9 +4,9 @@ One loopback federation for the whole module (SuperLink + 5 ``sscjak-node serve`
 processes, TLS, node authentication; the centres' data are copies of the demo centres so
 one can be changed). Each test takes one fault:
 
-* a node killed after replying (before the coordinator finishes), between the two
-  exchanges of ``--confirmed-unmasking``, before it receives the request, and after
-  receiving it (frozen inside the handler, then SIGSTOP + SIGKILL);
+* a node killed between the two exchanges (after its masked summary, before its seed),
+  before it receives the request, and after receiving it (frozen inside the handler,
+  then SIGSTOP + SIGKILL);
 * the SuperLink restarted while an analysis runs;
 * a centre whose data change between the attempts of one analysis;
 * nodes whose clock is off (libfaketime): minutes behind, and hours ahead.
@@ -17,7 +17,8 @@ means a UserError whose text says what happened. Either way the results file is 
 or a complete JSON document, never half-written.
 
 Each case gets its own plan (a ``min_cell`` variant), approved under a roster of the
-nodes alive at its start, so earlier cases never interfere: Flower keeps listing a
+nodes alive at its start, and a new release epoch at those nodes, so earlier cases never
+interfere: Flower keeps listing a
 SIGKILLed node as online until its heartbeat expires (up to 60 s), and refuses to
 re-activate it before that (the restarted SuperNode exits with code 305), so a killed
 node is only revived a minute later (:func:`revive`). To freeze a node *inside* the
@@ -49,6 +50,7 @@ from sscjak.coordinator.demo_command import demo_centre_folders
 from sscjak.coordinator.deployment import start_superlink
 from sscjak.coordinator.loopback_federation import LoopbackFederation
 from sscjak.coordinator.pooled_results import build_results
+from sscjak.node.release_epoch import new_epoch, write_epoch
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
@@ -114,6 +116,10 @@ def fresh_plan(
     federation.approve_all(
         load_roster(roster_file), names, plan_file=plan_file, roster_file=roster_file
     )
+    # each case is a study of its own: its stewards start a new release epoch (the set
+    # is pinned by the case's first result)
+    for name in names:
+        write_epoch(federation.state_dir(name) / "ledger", new_epoch("steward"))
     return plan, plan_file, roster_file
 
 
@@ -267,78 +273,52 @@ def analyse(
 
 
 # -- the cases, in an order that never needs a just-killed node ---------------------------
-def test_node_killed_after_replying_before_the_coordinator_finishes(federation, tmp_path):
-    """The victim answers first (the others are held in their handlers), is killed, then the
-    others answer: its reply already counts, the result covers all five centres."""
-    names = alive(federation)
-    plan, plan_file, roster_file = fresh_plan(federation, tmp_path, names)
-    victim, others = names[0], names[1:]
-    out = tmp_path / "results.json"
-    killed_at: list[int] = []
-    with holding(federation, others) as holds:
-
-        def on_event(event: dict) -> None:
-            if event["event"] == "reply" and event["node"] == victim and not killed_at:
-                kill(federation, victim)
-                killed_at.append(event["answered"])
-                for hold in holds:
-                    hold.release()
-
-        _, seconds = analyse(federation, out, plan_file, roster_file, on_event)
-    assert killed_at == [1], "the victim was not the first to answer"
-    assert federation.nodes[victim].process.poll() is not None
-    results = read_whole_or_absent(out)
-    assert results is not None and results["attempts"] == 1
-    assert_plain_sum(results, federation, names, plan)
-    record("node killed after replying", 1, f"completed, {len(names)} nodes", seconds)
-
-
-def test_confirmed_unmasking_node_killed_between_the_exchanges(federation, tmp_path):
-    """The victim's masked vector arrives, then it dies before revealing its self-mask seed:
-    the analysis fails with a clear message and no results file; once the survivors approve
-    the plan again, a new confirmed analysis succeeds."""
+def test_node_killed_between_the_two_exchanges(federation, tmp_path):
+    """The victim answers first (the others are held in their handlers) and is killed before
+    it can reveal its self-mask seed. The others revealed theirs, so the set is kept: the
+    coordinator waits for the victim and asks the same set again with fresh nonces, never
+    the survivors alone, and fails clearly with no results file; once the victim is back,
+    the same set completes."""
     names = alive(federation)
     plan, plan_file, roster_file = fresh_plan(federation, tmp_path, names)
     victim, others = names[0], names[1:]
     out = tmp_path / "results.json"
     started = time.monotonic()
+    events: list[dict] = []
+    killed: list[str] = []
     with holding(federation, others) as holds:
 
         def on_event(event: dict) -> None:
-            if event["event"] == "reply" and event["node"] == victim:
+            events.append(event)
+            if event["event"] == "reply" and event["node"] == victim and not killed:
                 kill(federation, victim)
+                killed.append(victim)
                 for hold in holds:
                     hold.release()
 
-        with pytest.raises(UserError, match="confirmed unmasking incomplete") as failure:
-            analyse(federation, out, plan_file, roster_file, on_event, confirmed_unmasking=True)
+        with pytest.raises(UserError, match="no complete analysis") as failure:
+            analyse(federation, out, plan_file, roster_file, on_event)
     seconds = time.monotonic() - started
-    assert f"{victim} did not answer" in str(failure.value)
-    assert "approve the plan again" in str(failure.value)
+    assert f"{victim}: did not answer" in str(failure.value)
     assert read_whole_or_absent(out) is None
-    for name in others:  # they revealed; the plan is closed for them until re-approved
-        assert audit_entries(federation, name)[-1]["event"] == "self-mask-revealed"
+    attempts = [e for e in events if e["event"] == "attempt"]
+    assert attempts[0]["summary"].startswith(f"attempt 1: {len(names)}/{len(names)} nodes")
+    assert attempts[1]["summary"].startswith(f"attempt 1: {len(others)}/{len(names)} seeds")
+    assert all(e["expected"] == len(names) for e in attempts)  # never a smaller set
+    for name in others:
+        assert any(e["event"] == "self-mask-revealed" for e in audit_entries(federation, name))
     record(
-        "confirmed unmasking: node killed between the exchanges",
-        1,
-        "failed clearly (confirmed unmasking incomplete), no results file",
+        "node killed between the two exchanges",
+        len({e["attempt"] for e in attempts}),
+        "failed clearly (same set retried, never the survivors alone), no results file",
         seconds,
     )
-    survivors = alive(federation)
-    assert survivors == others
-    plan, plan_file, roster_file = fresh_plan(federation, tmp_path, survivors)
-    _, seconds = analyse(
-        federation, tmp_path / "again.json", plan_file, roster_file, confirmed_unmasking=True
-    )
+    print(f"{victim} revived in {revive(federation, victim):.1f} s", flush=True)
+    _, seconds = analyse(federation, tmp_path / "again.json", plan_file, roster_file)
     results = read_whole_or_absent(tmp_path / "again.json")
     assert results is not None
-    assert_plain_sum(results, federation, survivors, plan)
-    record(
-        "confirmed unmasking: new run of the survivors",
-        1,
-        f"completed, {len(survivors)} nodes",
-        seconds,
-    )
+    assert_plain_sum(results, federation, names, plan)
+    record("the same set once the node is back", results["attempts"], "completed", seconds)
 
 
 def test_superlink_restarted_mid_run(federation, tmp_path):

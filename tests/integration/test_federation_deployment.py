@@ -2,8 +2,8 @@
 
 TLS and node authentication are on, every centre set up through its own commands
 (keys, flower-key, approve). One federation for the whole module (setting it up costs
-about half a minute on 2 cores); the tests run in file order because each analysis
-uses up one of a node's answers per plan (cap 3) and the last one kills a node.
+about half a minute on 2 cores); the tests run in file order because the first results
+pin the nodes' release epoch to the whole set, and a later test kills a node.
 Every process is stopped by PID at teardown; the processes' logs are printed then, so
 a failing test shows them.
 """
@@ -30,10 +30,12 @@ from sscjak.coordinator.deployment import (
 )
 from sscjak.coordinator.loopback_federation import LoopbackFederation
 from sscjak.coordinator.pooled_results import build_results
+from sscjak.node.release_epoch import new_epoch, write_epoch
 from sscjak.node.summary import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
 from sscjak.shared.roster import Roster, RosterMember, load_roster, write_roster
+from sscjak.shared.secure_aggregation import remove_self_masks
 
 pytestmark = pytest.mark.integration
 
@@ -230,7 +232,8 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
             from flwr.serverapp import ServerApp
             from sscjak.coordinator.flower_server_app import FlowerTransport, wait_for_nodes
             from sscjak.shared.plan import load_plan
-            from sscjak.shared.protocol import AnalysisRequest, encode_request
+            from sscjak.shared.protocol import (
+                AnalysisRequest, UnmaskRequest, encode_request, encode_unmask_request)
             from sscjak.shared.roster import load_roster
 
             app = ServerApp()
@@ -249,7 +252,14 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
                         roster_sha256=roster.sha256, participants=tuple(roster.names),
                         nonce=secrets.token_hex(32), attempt=attempt))
                     replies = transport.exchange({n: dict(request) for n in roster.names}, 60)
-                    rounds.append({n: r.get("masked", b"").hex() for n, r in replies.items()})
+                    unmask = encode_unmask_request(UnmaskRequest(
+                        plan_sha256=plan.sha256, roster_sha256=roster.sha256,
+                        nonce=request["nonce"], participants=tuple(roster.names)))
+                    seeds = transport.exchange({n: dict(unmask) for n in roster.names}, 60)
+                    rounds.append({
+                        n: [r.get("masked", b"").hex(),
+                            seeds.get(n, {}).get("self_mask_seed", b"").hex()]
+                        for n, r in replies.items()})
                 Path(context.run_config["out"]).write_text(json.dumps(rounds))
             """
         )
@@ -257,13 +267,18 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
     rounds = run_app_and_read(federation.settings, app_dir, recorded, 180, "recording")
     names = sorted(federation.centres)
     assert [sorted(r) for r in rounds] == [names, names]
-    masked = [{n: np.frombuffer(bytes.fromhex(r[n]), dtype="<u8") for n in names} for r in rounds]
+    masked = [
+        {n: np.frombuffer(bytes.fromhex(r[n][0]), dtype="<u8") for n in names} for r in rounds
+    ]
+    seeds = [[bytes.fromhex(r[n][1]) for n in names] for r in rounds]
     plain = {n: summarise_centre(federation.centres[n], plan) for n in names}
-    for one_round in masked:
+    for one_round, round_seeds in zip(masked, seeds, strict=True):
         total = np.zeros_like(one_round[names[0]])
         for name in names:
             total += one_round[name]  # uint64: wraps mod 2**64
-        assert np.array_equal(total.view(np.int64), sum(plain.values()))
+        assert not np.array_equal(total.view(np.int64), sum(plain.values()))  # self-masked
+        unmasked = remove_self_masks(total, round_seeds)
+        assert np.array_equal(unmasked, sum(plain.values()))
     for name in names:
         first, second = masked[0][name], masked[1][name]
         assert np.mean(first == second) < 1e-3  # fresh masks every round
@@ -275,6 +290,10 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
 
 def test_a_node_killed_mid_analysis_leaves_the_survivors_result(federation, tmp_path):
     victim = sorted(federation.centres)[1]
+    # The earlier analyses pinned every node's release epoch to the four centres; a
+    # result over the survivors needs the stewards' new epoch first.
+    for name in federation.centres:
+        write_epoch(federation.state_dir(name) / "ledger", new_epoch("steward"))
     # Frozen first, so it is still "online" for Flower when the analysis starts but
     # cannot answer; killed as soon as the analysis has started.
     federation.pause_node(victim)
