@@ -254,15 +254,14 @@ def run_secure_analysis(
         if seeds.progress.refused or seeds.progress.malformed:
             raise SecureRoundError(
                 "the unmasking exchange failed, the pooled sum stays masked: "
-                + "; ".join(f"{n}: {r}" for n, r in sorted(seeds.progress.problems().items()))
+                + _grouped(seeds.progress.problems())
             )
         # Someone revealed for this set: only this set can be unmasked from now on.
         set_is_pinned = True
         excluded.update(seeds.progress.problems())
         _wait_for_lost(transport, seeds.progress, timeout)
     raise SecureRoundError(
-        f"no complete analysis after {max_attempts} attempts; "
-        + "; ".join(f"{n}: {r}" for n, r in sorted(excluded.items()))
+        f"no complete analysis after {max_attempts} attempts; " + _grouped(excluded)
     )
 
 
@@ -394,8 +393,16 @@ def _progress(
     )
 
 
+def _grouped(excluded: dict[str, str]) -> str:
+    """``a, b: reason; c: other reason`` — nodes that gave the same reason named together."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in sorted(excluded.items()):
+        by_reason.setdefault(reason, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
+
+
 def _too_few(asked: list[str], min_nodes: int, excluded: dict[str, str]) -> str:
-    reasons = "; ".join(f"{n}: {r}" for n, r in sorted(excluded.items()))
+    reasons = _grouped(excluded)
     return (
         f"only {len(asked)} node(s) left ({', '.join(asked) or 'none'}), at least {min_nodes} "
         f"are needed for secure aggregation" + (f"; {reasons}" if reasons else "")
