@@ -1,10 +1,10 @@
 """``sscjak-node history --state DIR``: what this node approved, answered and refused.
 
-For the data steward: the approved plans with their pinned roster, every analysis reply
-(time, plan, attempt, participant set, digest of the summary) with any warning the node
-raised, and the refusals — read from the approvals and the audit log. A participant set
-one centre smaller than an earlier one for the same plan is shown with a warning: ask
-that centre whether it really did not answer (docs/secure-aggregation.md §5).
+For the data steward: the approved plans with their pinned roster, the release epoch
+(which participant set, roster and data this node's results are pinned to), every
+analysis reply (time, plan, attempt, participant set, digest of the summary), every
+revealed self-mask seed, and the refusals — read from the approvals, the ledger and the
+audit log (docs/secure-aggregation.md).
 """
 
 from __future__ import annotations

@@ -211,10 +211,11 @@ def masked_from_bytes(data: bytes, length: int) -> np.ndarray:
 
 
 def sum_masked(vectors: Iterable[np.ndarray]) -> np.ndarray:
-    """``Σ y_i mod 2**64``, read as two's-complement int64: the pooled summary.
+    """``Σ y_i mod 2**64``, read as two's-complement int64 (still self-masked).
 
-    Equal to the exact integer sum of the unmasked int64 vectors when all masks of the
-    participant set are present and that sum fits in int64.
+    The pairwise masks of a complete participant set cancel here; what remains is the
+    exact integer sum of the summaries plus every node's self-mask, which
+    :func:`remove_self_masks` takes off once the seeds are revealed.
     """
     total: np.ndarray | None = None
     for vector in vectors:
