@@ -43,5 +43,8 @@ EXPOSE 9092
 USER sscjak
 WORKDIR /var/lib/sscjak
 STOPSIGNAL SIGTERM
+# Every command (the CMD below, or one given to `docker compose run`) starts with umask
+# 0077, so what it creates in the state volume is private (systemd: UMask=0077).
+ENTRYPOINT ["sh", "-c", "umask 077 && exec \"$@\"", "sh"]
 # The same command line as deploy/systemd/sscjak-coordinator.service.
 CMD ["sh", "-c", "exec sscjak-coordinator serve --home \"$SSCJAK_HOME\" --fleet-address \"$SSCJAK_FLEET_ADDRESS\" --control-port \"$SSCJAK_CONTROL_PORT\" --roster \"$SSCJAK_ROSTER\""]

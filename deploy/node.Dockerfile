@@ -42,5 +42,8 @@ VOLUME ["/var/lib/sscjak", "/data"]
 USER sscjak
 WORKDIR /var/lib/sscjak
 STOPSIGNAL SIGTERM
+# Every command (the CMD below, or one given to `docker compose run`) starts with umask
+# 0077, so what it creates in the state volume is private (systemd: UMask=0077).
+ENTRYPOINT ["sh", "-c", "umask 077 && exec \"$@\"", "sh"]
 # The same command line as deploy/systemd/sscjak-node.service.
 CMD ["sh", "-c", "exec sscjak-node serve --state \"$SSCJAK_STATE\" --data \"$SSCJAK_DATA\" --superlink \"$SSCJAK_SUPERLINK\" --root-certificates \"$SSCJAK_CA\""]

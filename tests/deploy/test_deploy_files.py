@@ -284,6 +284,33 @@ def test_dockerfile_installs_the_project_and_runs_unprivileged(role):
     assert env["FLWR_TELEMETRY_ENABLED"] == "0"
 
 
+@pytest.mark.parametrize("role", ["node", "coordinator"])
+def test_every_container_command_runs_with_umask_0077(role, tmp_path):
+    """The image's ENTRYPOINT sets umask 0077, then runs the command it is given (the CMD,
+    or what ``docker compose run`` passes): files the processes create are private, like
+    systemd's ``UMask=0077``. Run here with the image's shell semantics (``sh -c``)."""
+    instructions = dockerfile_instructions(DOCKERFILES[role])
+    entrypoints = [json.loads(a) for k, a in instructions if k == "ENTRYPOINT"]
+    assert len(entrypoints) == 1, "exactly one ENTRYPOINT, in exec form"
+    entrypoint = entrypoints[0]
+    assert entrypoint[:2] == ["sh", "-c"]
+    keywords = [k for k, _ in instructions]
+    assert keywords.index("ENTRYPOINT") < keywords.index("CMD")
+    probe = tmp_path / "created"
+    script = f"umask; : > {shlex.quote(str(probe))}"
+    done = subprocess.run(
+        [*entrypoint, "sh", "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0077"
+    assert stat.S_IMODE(probe.stat().st_mode) == 0o600
+    # the CMD's arguments reach the program unchanged (``exec "$@"``)
+    echoed = subprocess.run(
+        [*entrypoint, "printf", "%s|", "a b", "$HOME"], capture_output=True, text=True
+    )
+    assert echoed.stdout == "a b|$HOME|"
+
+
 def test_the_images_build_context_makes_a_complete_package(tmp_path):
     """What the Dockerfile COPYs is enough for ``pip install .``: every module, the demo
     centres and both commands end up in the package (built offline, without deps)."""
