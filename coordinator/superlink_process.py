@@ -77,6 +77,11 @@ FLEET_MAX_BODY_BYTES = 8 * 1024 * 1024
 #: a time (message pull or push, heartbeat), each short.
 FLEET_MAX_CONCURRENT_REQUESTS = 32
 
+#: Seconds a request may take to deliver its body once inside the listener; a slower one
+#: is cut with 408 and frees its slot. 8 MiB in 30 s is 0.28 MB/s, and a node's real
+#: messages are far smaller than the cap.
+FLEET_BODY_TIMEOUT_SECONDS = 30.0
+
 #: Open connections on the public listener (uvicorn's ``limit_concurrency``: new
 #: requests on further connections are answered 503). Several per node, for a study of
 #: dozens of centres.
@@ -224,8 +229,8 @@ def start_flower_run(
     return int(answer["run-id"])
 
 
-class BodyTooLargeError(Exception):
-    """A request body passed the public listener's cap (raised by its ``receive``)."""
+class RequestCutError(Exception):
+    """The public listener stopped reading a request body: above the cap, or too slow."""
 
 
 def _declared_length(scope) -> int | None:
@@ -261,9 +266,11 @@ class FleetOnlyListener:
     Paths outside ``prefixes`` get 404. A fleet request declaring more than
     ``max_body_bytes`` gets 413 without reaching ``app``; otherwise the body bytes ``app``
     receives are counted, and once they pass the cap ``app`` is stopped (its ``receive``
-    raises :class:`BodyTooLargeError`, whatever it sends afterwards is dropped) and the client
-    gets 413 with ``Connection: close``. With ``max_concurrent_requests`` requests inside
-    ``app`` already, the next one gets 503 at once.
+    raises :class:`RequestCutError`, whatever it sends afterwards is dropped) and the
+    client gets 413 with ``Connection: close``; a body still incomplete ``body_timeout``
+    seconds after the request reached ``app`` is cut the same way with 408, so a slow
+    sender cannot hold one of the ``max_concurrent_requests`` slots for long. With that
+    many requests inside ``app`` already, the next one gets 503 at once.
     """
 
     def __init__(
@@ -273,11 +280,13 @@ class FleetOnlyListener:
         *,
         max_body_bytes: int = FLEET_MAX_BODY_BYTES,
         max_concurrent_requests: int = FLEET_MAX_CONCURRENT_REQUESTS,
+        body_timeout: float = FLEET_BODY_TIMEOUT_SECONDS,
     ) -> None:
         self.app = app
         self.prefixes = prefixes
         self.max_body_bytes = max_body_bytes
         self.max_concurrent_requests = max_concurrent_requests
+        self.body_timeout = body_timeout
         self.in_flight = 0
 
     async def __call__(self, scope, receive, send) -> None:
@@ -326,25 +335,38 @@ class FleetOnlyListener:
         return f"request body above {self.max_body_bytes} bytes"
 
     async def _pass_capped(self, scope, receive, send) -> None:
-        """Run ``app`` on a ``receive`` that stops at the cap; answer 413 if it was hit."""
+        """Run ``app`` on a ``receive`` that stops at the cap or the deadline; answer
+        413 or 408 if it was hit (and nothing ``app`` tried to send)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
         received = 0
-        overflow = False
+        body_complete = False
+        cut: tuple[int, str] | None = None
         response_started = False
 
         async def capped_receive():
-            nonlocal received, overflow
-            message = await receive()
+            nonlocal received, body_complete, cut
+            if cut is not None:
+                raise RequestCutError(cut[1])
+            if body_complete:  # e.g. waiting for a disconnect: no deadline, no counting
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                cut = (408, f"request body not received within {self.body_timeout:g} s")
+                raise RequestCutError(cut[1]) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    overflow = True
-                    raise BodyTooLargeError(self._too_large)
+                    cut = (413, self._too_large)
+                    raise RequestCutError(cut[1])
+                body_complete = not message.get("more_body", False)
             return message
 
         async def guarded_send(message) -> None:
             nonlocal response_started
-            if overflow:
-                return  # the 413 below is the only answer
+            if cut is not None:
+                return  # the refusal below is the only answer
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
@@ -352,10 +374,10 @@ class FleetOnlyListener:
         try:
             await self.app(scope, capped_receive, guarded_send)
         except Exception:
-            if not overflow:
+            if cut is None:
                 raise
-        if overflow and not response_started:
-            await _send_refusal(send, 413, self._too_large, close=True)
+        if cut is not None and not response_started:
+            await _send_refusal(send, cut[0], cut[1], close=True)
 
 
 def _split_fleet_address(argv: list[str]) -> tuple[str, int, list[str]]:

@@ -184,3 +184,58 @@ def test_paths_outside_the_fleet_api_are_still_404_before_any_body_check():
     sent = asyncio.run(call(FleetOnlyListener(app), scope, receive))
     assert status_of(sent) == [404]
     assert app.calls == 0
+
+
+def test_a_body_that_trickles_in_is_cut_with_408_and_frees_its_slot():
+    async def scenario() -> tuple[list[int], list[int], float]:
+        app = RecordingApp()
+        listener = FleetOnlyListener(app, max_concurrent_requests=1, body_timeout=0.3)
+
+        async def trickle():  # one byte, then nothing for a long time
+            await asyncio.sleep(0)
+            if not trickle.sent:
+                trickle.sent = True
+                return {"type": "http.request", "body": b"x", "more_body": True}
+            await asyncio.sleep(60)
+            return {"type": "http.disconnect"}
+
+        trickle.sent = False
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        slow = status_of(await asyncio.wait_for(call(listener, http_scope(), trickle), 10))
+        elapsed = loop.time() - started
+        receive, _ = chunked_receive(b"a", 1)
+        after = status_of(await asyncio.wait_for(call(listener, http_scope(), receive), 5))
+        return slow, after, elapsed
+
+    slow, after, elapsed = asyncio.run(scenario())
+    assert slow == [408]
+    assert elapsed < 5
+    assert after == [200], "the slot is free again"
+
+
+def test_no_deadline_once_the_body_is_complete():
+    """An app that, after the body, waits on ``receive`` (for a disconnect) while it
+    answers slowly is not cut: the deadline covers the body only."""
+
+    async def slow_answer(scope, receive, send):
+        message = await receive()
+        assert not message.get("more_body")
+        waiting = asyncio.create_task(receive())  # like a disconnect listener
+        await asyncio.sleep(0.5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+        waiting.cancel()
+
+    async def receive_then_wait():
+        if not receive_then_wait.done:
+            receive_then_wait.done = True
+            return {"type": "http.request", "body": b"x", "more_body": False}
+        await asyncio.sleep(60)
+        return {"type": "http.disconnect"}
+
+    receive_then_wait.done = False
+    listener = FleetOnlyListener(slow_answer, body_timeout=0.2)
+    sent = asyncio.run(call(listener, http_scope(), receive_then_wait))
+    assert status_of(sent) == [200]
+    assert sent[-1]["body"] == b"late"
