@@ -85,14 +85,15 @@ def test_secure_analysis_equals_the_plain_sum_exactly(federation, tmp_path):
     assert results["participants"] == sorted(federation.centres)
     assert results["attempts"] == 1 and done["attempts"] == 1
     replies = [e for e in events if e["event"] == "reply"]
-    assert [e["answered"] for e in replies] == [1, 2, 3, 4]
+    # two exchanges: the masked summaries, then the seeds
+    assert [e["answered"] for e in replies] == [1, 2, 3, 4, 1, 2, 3, 4]
     assert all(e["expected"] == 4 for e in replies)
     print(f"one secure analysis over 4 nodes: {elapsed:.1f} s (submit to results)")
     # every node logged what it released, for this participant set
     for name in federation.centres:
-        last = audit_entries(federation, name)[-1]
-        assert last["event"] == "analysis-reply"
-        assert last["participants"] == sorted(federation.centres)
+        answer, reveal = audit_entries(federation, name)[-2:]
+        assert answer["event"] == "analysis-reply" and reveal["event"] == "self-mask-revealed"
+        assert answer["participants"] == reveal["participants"] == sorted(federation.centres)
 
 
 def test_a_planted_app_bundle_never_runs_on_a_node(federation, tmp_path):
@@ -316,7 +317,8 @@ def test_a_node_killed_mid_analysis_leaves_the_survivors_result(federation, tmp_
     reference = plain_sum_results([federation.centres[n] for n in survivors])
     assert comparable(results) == comparable(reference)
     attempts = [e for e in events if e["event"] == "attempt"]
-    assert [(a["answered"], a["expected"]) for a in attempts] == [(3, 4), (3, 3)]
+    assert [(a["answered"], a["expected"]) for a in attempts] == [(3, 4), (3, 3), (3, 3)]
+    assert "seeds revealed" in attempts[-1]["summary"]
 
 
 def test_nodes_survive_a_superlink_restart_and_answer_again(federation, tmp_path):
