@@ -241,5 +241,6 @@ def test_a_normal_analysis_succeeds_afterwards(federation, tmp_path):
         k: v for k, v in reference.items() if k not in PROVENANCE_KEYS
     }
     for name in names:
-        assert audit_entries(federation, name)[-1]["event"] == "analysis-reply"
+        answer, reveal = audit_entries(federation, name)[-2:]
+        assert (answer["event"], reveal["event"]) == ("analysis-reply", "self-mask-revealed")
     print(f"normal analysis after the malformed messages: {time.monotonic() - started:.1f} s")
