@@ -119,6 +119,21 @@ def test_transport_maps_replies_to_names_and_drops_silent_or_failed_nodes():
     assert sent[100] == {"kind": "req", "to": "centre-a"}
     assert all(m.metadata.message_type == "query" for m in grid.pushed)
     assert grid.pulls > 1  # kept polling for the silent node until the timeout
+    # the SuperLink drops a message, and refuses a reply to it, once its TTL is over:
+    # a late answer to an abandoned exchange never arrives
+    assert all(m.metadata.ttl == 0.3 for m in grid.pushed)
+
+
+def test_transport_waits_for_named_nodes_to_come_back_online():
+    keys = {"centre-a": pem(), "centre-b": pem(), "centre-c": pem()}
+    roster = make_roster(keys)
+    online = [NodeInfo(1, keys["centre-a"].encode(), "centre-a")]
+    grid = FakeGrid(online, answer=lambda n: {"ok": 1})
+    transport = FlowerTransport(grid, roster, poll_interval=0.01)
+    assert transport.wait_for(["centre-a"], timeout=0.0)
+    assert not transport.wait_for(["centre-a", "centre-b"], timeout=0.6)
+    online.append(NodeInfo(2, keys["centre-b"].encode(), "centre-b"))
+    assert transport.wait_for(["centre-a", "centre-b"], timeout=0.6)
 
 
 def test_transport_skips_nodes_that_are_not_online():
