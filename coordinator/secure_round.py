@@ -289,35 +289,23 @@ class _Seeds:
 def _collect_summaries(
     replies: Mapping[str, Any], request: AnalysisRequest, vector_length: int
 ) -> _Summaries:
-    answered: list[str] = []
-    refused: dict[str, str] = {}
-    malformed: dict[str, str] = {}
-    masked: dict[str, np.ndarray] = {}
-    commitments: dict[str, str] = {}
-    for name in request.participants:
-        if name not in replies:
-            continue
-        try:
-            reply = decode_reply(replies[name])
-        except ProtocolError as error:
-            malformed[name] = str(error)[:300]
-            continue
-        if reply.node != name:
-            malformed[name] = f"reply signed as {reply.node!r}"
-        elif isinstance(reply, Refusal):
-            refused[name] = reply.reason
-        elif not isinstance(reply, AnalysisReply):
-            malformed[name] = "not an analysis reply"
-        elif reply.plan_sha256 != request.plan_sha256 or reply.nonce != request.nonce:
-            malformed[name] = "reply for another plan or attempt"
-        elif len(reply.masked) != 8 * vector_length:
-            malformed[name] = f"{len(reply.masked)} bytes, expected {8 * vector_length}"
-        else:
-            answered.append(name)
-            masked[name] = reply.masked_vector()
-            commitments[name] = reply.self_mask_commitment
+    """The first exchange's replies: each node's masked summary and seed commitment."""
+
+    def problem(reply: AnalysisReply | UnmaskReply) -> str | None:
+        if not isinstance(reply, AnalysisReply):
+            return "not an analysis reply"
+        if reply.plan_sha256 != request.plan_sha256 or reply.nonce != request.nonce:
+            return "reply for another plan or attempt"
+        if len(reply.masked) != 8 * vector_length:
+            return f"{len(reply.masked)} bytes, expected {8 * vector_length}"
+        return None
+
+    progress, accepted = _sort_replies(replies, request, SUMMARIES, problem)
+    summaries = {n: r for n, r in accepted.items() if isinstance(r, AnalysisReply)}
     return _Summaries(
-        _progress(request, answered, refused, malformed, SUMMARIES), masked, commitments
+        progress,
+        {name: reply.masked_vector() for name, reply in summaries.items()},
+        {name: reply.self_mask_commitment for name, reply in summaries.items()},
     )
 
 
@@ -337,10 +325,39 @@ def _collect_seeds(
     replies = transport.exchange(
         {name: encode_unmask_request(unmask) for name in request.participants}, timeout
     )
+
+    def problem(reply: AnalysisReply | UnmaskReply) -> str | None:
+        if (
+            not isinstance(reply, UnmaskReply)
+            or reply.nonce != request.nonce
+            or reply.plan_sha256 != request.plan_sha256
+        ):
+            return "not the seed of this attempt"
+        if self_mask_commitment(reply.self_mask_seed) != commitments[reply.node]:
+            return (
+                "revealed a self-mask seed that does not match the commitment it sent "
+                "with its summary"
+            )
+        return None
+
+    progress, accepted = _sort_replies(replies, request, SEEDS, problem)
+    return _Seeds(
+        progress,
+        {n: r.self_mask_seed for n, r in accepted.items() if isinstance(r, UnmaskReply)},
+    )
+
+
+def _sort_replies(
+    replies: Mapping[str, Any],
+    request: AnalysisRequest,
+    exchange: str,
+    problem: Callable[[AnalysisReply | UnmaskReply], str | None],
+) -> tuple[RoundProgress, dict[str, AnalysisReply | UnmaskReply]]:
+    """Decode each participant's reply: accepted, refused, malformed (``problem``) or absent."""
     answered: list[str] = []
     refused: dict[str, str] = {}
     malformed: dict[str, str] = {}
-    seeds: dict[str, bytes] = {}
+    accepted: dict[str, AnalysisReply | UnmaskReply] = {}
     for name in request.participants:
         if name not in replies:
             continue
@@ -353,21 +370,12 @@ def _collect_seeds(
             malformed[name] = f"reply signed as {reply.node!r}"
         elif isinstance(reply, Refusal):
             refused[name] = reply.reason
-        elif (
-            not isinstance(reply, UnmaskReply)
-            or reply.nonce != request.nonce
-            or reply.plan_sha256 != request.plan_sha256
-        ):
-            malformed[name] = "not the seed of this attempt"
-        elif self_mask_commitment(reply.self_mask_seed) != commitments[name]:
-            malformed[name] = (
-                "revealed a self-mask seed that does not match the commitment it sent "
-                "with its summary"
-            )
+        elif (found := problem(reply)) is not None:
+            malformed[name] = found
         else:
             answered.append(name)
-            seeds[name] = reply.self_mask_seed
-    return _Seeds(_progress(request, answered, refused, malformed, SEEDS), seeds)
+            accepted[name] = reply
+    return _progress(request, answered, refused, malformed, exchange), accepted
 
 
 def _progress(
