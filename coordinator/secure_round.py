@@ -32,6 +32,7 @@ import numpy as np
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import (
+    MIN_PARTICIPANTS,
     NONCE_BYTES,
     AnalysisReply,
     AnalysisRequest,
@@ -49,7 +50,7 @@ from sscjak.shared.secure_aggregation import remove_self_masks, self_mask_commit
 from sscjak.shared.summary_layout import SummaryLayout
 
 #: Smallest participant set the protocol allows (docs/secure-aggregation.md).
-MIN_NODES = 3
+MIN_NODES = MIN_PARTICIPANTS
 #: Exchange names used in progress reports.
 SUMMARIES = "summaries"
 SEEDS = "seeds"

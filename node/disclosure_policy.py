@@ -40,6 +40,7 @@ from sscjak.shared.cli_support import UserError
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.plan import MAX_MONTHS, MAX_WINDOW_MONTHS
 from sscjak.shared.private_files import write_private_file
+from sscjak.shared.protocol import MIN_PARTICIPANTS
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
@@ -48,7 +49,7 @@ POLICY_FILE = "policy.toml"
 #: Hard floors: no policy file can set a value below these.
 MIN_CELL_FLOOR = 5
 MIN_WINDOW_MONTHS_FLOOR = 1.0
-MIN_PARTICIPANTS_FLOOR = 3
+MIN_PARTICIPANTS_FLOOR = MIN_PARTICIPANTS
 #: Default longest follow-up time point a plan may ask for (months).
 DEFAULT_MAX_MONTHS = 60
 #: Largest sensible ``min_cell`` (a plan's own ``min_cell`` is at most this).

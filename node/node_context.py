@@ -29,13 +29,11 @@ from sscjak.node.audit_log import AuditLog
 from sscjak.node.node_keys import load_node_name
 from sscjak.node.release_epoch import data_fingerprint
 from sscjak.node.round_ledger import RoundLedger
-from sscjak.shared.protocol import NODE_NAME_PATTERN
+from sscjak.shared.protocol import MIN_PARTICIPANTS, NODE_NAME_PATTERN
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
 
-#: Smallest participant set a node takes part in (docs/secure-aggregation.md).
-MIN_PARTICIPANTS = 3
 AUDIT_LOG_FILE = "audit.jsonl"
 
 #: Computes a centre's summary vector from its data folder (default: node.summary).

@@ -72,6 +72,9 @@ SELF_MASK_SEED_BYTES = 32
 NONCE_BYTES = 32
 #: Upper bound on the plan text a node will even look at.
 MAX_PLAN_TOML_BYTES = 64 * 1024
+#: Smallest participant set: with two, each participant learns the other's summary from
+#: the pooled sum. The coordinator, every node and every centre's policy hold to it.
+MIN_PARTICIPANTS = 3
 #: Upper bound on the size of a participant set.
 MAX_PARTICIPANTS = 1000
 #: Upper bound on a summary vector (words of 8 bytes): 32 MiB, far above any plan's layout.
