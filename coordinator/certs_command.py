@@ -55,13 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--days",
         type=_positive_days,
         default=SERVER_VALIDITY_DAYS,
-        help=f"validity of the server certificate (default {SERVER_VALIDITY_DAYS})",
+        metavar="DAYS",
+        help="validity of the server certificate, in days",
     )
     parser.add_argument(
         "--ca-days",
         type=_positive_days,
         default=None,
-        help=f"validity of a new CA (default {CA_VALIDITY_DAYS})",
+        metavar="DAYS",
+        help=f"validity of a new CA, in days (default: {CA_VALIDITY_DAYS})",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing CA (breaks centres' pins)"

@@ -10,6 +10,7 @@ from sscjak.shared.cli_support import run_cli
 COMMAND_MODULES: list[str] = [
     "sscjak.coordinator.simulate_command",
     "sscjak.coordinator.report.report_command",
+    "sscjak.coordinator.plan_command",
     "sscjak.coordinator.roster_command",
     "sscjak.coordinator.synthesize_command",
     "sscjak.coordinator.certs_command",

@@ -42,10 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "aggregation, print the pooled table, stop everything."
         ),
     )
-    parser.add_argument("--out", type=Path, help="results JSON to write")
+    parser.add_argument(
+        "--out", type=Path, metavar="FILE", help="results JSON to write (default: none)"
+    )
     parser.add_argument("--report", type=Path, metavar="DIR", help="also write the study report")
     parser.add_argument(
-        "--keep", type=Path, metavar="DIR", help="keep state and logs in DIR (default: temporary)"
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep state and logs in DIR (default: a temporary folder, removed at the end)",
     )
     parser.set_defaults(func=run)
 

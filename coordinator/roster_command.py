@@ -29,17 +29,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Maintain the study roster (node names and public keys).",
     )
     actions = parser.add_subparsers(dest="roster_action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="add or replace a centre's entry")
-    add.add_argument("--roster", type=Path, required=True, help="roster TOML (created if absent)")
+    add = actions.add_parser(
+        "add",
+        help="add or replace a centre's entry",
+        description=(
+            "Add a centre's roster entry (the file 'sscjak-node keys --out' wrote) to the "
+            "roster, or replace the entry of the same name. The roster hash changes: "
+            "centres approve the plan again under the new roster."
+        ),
+    )
+    add.add_argument(
+        "--roster", type=Path, required=True, metavar="FILE", help="roster TOML (created if absent)"
+    )
     add.add_argument(
         "--entry",
         type=Path,
         required=True,
+        metavar="FILE",
         help="the centre's entry file written by 'sscjak-node keys --out'",
     )
     add.set_defaults(func=run_add)
-    show = actions.add_parser("show", help="list members and the roster hash")
-    show.add_argument("--roster", type=Path, required=True, help="roster TOML")
+    show = actions.add_parser(
+        "show",
+        help="list members and the roster hash",
+        description="List the roster's members and its hash (which every centre pins).",
+    )
+    show.add_argument("--roster", type=Path, required=True, metavar="FILE", help="roster TOML")
     show.set_defaults(func=run_show)
 
 

@@ -23,8 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="centre folder")
-    parser.add_argument("--plan", type=Path, help="plan TOML (default: the reference study)")
-    parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument(
+        "--plan", type=Path, metavar="FILE", help="plan TOML (default: the reference study)"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="results JSON to write"
+    )
     parser.add_argument("--report", type=Path, metavar="DIR", help="also write the study report")
     parser.set_defaults(func=run)
 

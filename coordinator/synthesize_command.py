@@ -41,35 +41,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_CENTRES,
         metavar="N",
-        help=f"number of centres (default {DEFAULT_CENTRES})",
+        help="number of centres",
     )
     parser.add_argument(
         "--patients",
         type=int,
         default=DEFAULT_PATIENTS,
         metavar="N",
-        help=f"patients in all centres together (default {DEFAULT_PATIENTS})",
+        help="number of patients, all centres together",
     )
     parser.add_argument(
         "--seed",
         type=int,
         default=DEFAULT_SEED,
         metavar="S",
-        help=f"random seed (default {DEFAULT_SEED})",
+        help="random seed; the same seed gives the same files",
     )
     parser.add_argument(
         "--visits-per-patient",
         type=float,
-        default=8.0,
+        default=8,
         metavar="V",
-        help="mean number of visits per patient (default 8)",
+        help="mean number of visits per patient",
     )
     parser.add_argument(
         "--format",
         choices=WRITE_FORMATS,
         default="csv",
         dest="fmt",
-        help="file format of the tables (default csv)",
+        help="file format of the tables",
     )
     parser.add_argument(
         "--overwrite",

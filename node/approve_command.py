@@ -60,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("plan", metavar="PLAN", help="plan TOML file, or 'default'")
-    parser.add_argument("--roster", type=Path, required=True, help="study roster TOML")
+    parser.add_argument(
+        "--roster", type=Path, required=True, metavar="FILE", help="the study roster TOML"
+    )
     parser.add_argument(
         "--state", type=Path, required=True, metavar="DIR", help="the node's state directory"
     )

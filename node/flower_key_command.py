@@ -17,8 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "flower-key",
         help="create the node's Flower authentication key (once) and print its public key",
+        description=(
+            "Create, if there is none yet, the EC key this node's SuperNode proves itself "
+            "with to the coordinator's SuperLink (STATE/flower_auth_key, readable by you "
+            "only), and print its public half. 'sscjak-node keys' creates it too and puts "
+            "it in the roster entry, so this command is only needed to see the key again."
+        ),
     )
-    parser.add_argument("--state", type=Path, required=True, metavar="DIR", help="node state dir")
+    parser.add_argument(
+        "--state", type=Path, required=True, metavar="DIR", help="the node's state directory"
+    )
     parser.set_defaults(func=run)
 
 

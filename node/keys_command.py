@@ -24,11 +24,13 @@ from sscjak.shared.cli_support import UserError
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "keys",
-        help="create the node's key (once) and print its roster entry",
+        help="create the node's keys (once) and print its roster entry",
         description=(
-            "Create this node's long-term X25519 key and name in the state directory "
-            "(first time, with --name), then print the roster entry to send to the "
-            "study coordinator. An existing key is never overwritten."
+            "Create this node's long-term X25519 masking key and name in the state "
+            "directory (first time, with --name), and its Flower node-authentication key "
+            "(EC, STATE/flower_auth_key) if it has none yet, then print the roster entry, "
+            "with both public keys, to send to the study coordinator. An existing key is "
+            "never overwritten."
         ),
     )
     parser.add_argument(
@@ -38,9 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="the node's state directory (keys, approvals, audit log)",
     )
-    parser.add_argument("--name", help="this centre's node name, e.g. centre-lyon (first time)")
     parser.add_argument(
-        "--out", type=Path, metavar="FILE", help="also write the roster entry to FILE"
+        "--name", help="this centre's node name, e.g. centre-lyon (needed the first time only)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also write the roster entry to FILE (default: print it only)",
     )
     parser.set_defaults(func=run)
 

@@ -56,12 +56,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "sscjak code only, for approved plans only, with an audit-log line each."
         ),
     )
-    parser.add_argument("--state", type=Path, required=True, metavar="DIR", help="node state dir")
     parser.add_argument(
-        "--data", type=Path, required=True, metavar="DIR", help="centre data folder"
+        "--state", type=Path, required=True, metavar="DIR", help="the node's state directory"
     )
     parser.add_argument(
-        "--superlink", required=True, metavar="HOST:PORT", help="coordinator's Fleet API address"
+        "--data", type=Path, required=True, metavar="DIR", help="the centre's data folder"
+    )
+    parser.add_argument(
+        "--superlink",
+        required=True,
+        metavar="HOST:PORT",
+        help="the coordinator's Fleet API address",
     )
     parser.add_argument(
         "--root-certificates",
@@ -78,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--runtime-port",
         type=int,
         default=0,
-        help="loopback port of the SuperNode's Runtime API (default: a free port)",
+        metavar="PORT",
+        help="port of the SuperNode's Runtime API on 127.0.0.1 (default: 0, a free port)",
     )
     parser.set_defaults(func=run)
 

@@ -4,6 +4,11 @@ Each sub-command lives in its own module exposing ``register(subparsers)``, whic
 its parser and sets ``func`` (a callable taking the parsed arguments and returning an
 exit code). ``run_cli`` turns every anticipated failure (:class:`UserError`) into a
 one-line message on stderr and a non-zero exit, never a traceback.
+
+Every parser, sub-commands' included, shows each option's default in its help
+(:class:`DefaultsHelpFormatter`): an option whose help text does not already say
+"default" gets "(default: VALUE)" appended, except options without a value to show
+(no default, or a flag that is off unless given).
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import sys
 from collections.abc import Sequence
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 node``, ``3 nodes``: the count with the noun in the right number."""
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
+
+
 class UserError(Exception):
     """A problem the user can act on; printed without a traceback, exit code ``exit_code``."""
 
@@ -23,15 +33,51 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help text with "(default: VALUE)" after every option that has a default to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default is not None
+            and default is not False
+            and default is not argparse.SUPPRESS
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser that formats its help with :class:`DefaultsHelpFormatter`.
+
+    Sub-command parsers are made of the same class (``add_subparsers`` uses the class
+    of the parser it is called on), so every level of both CLIs shows its defaults.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def build_parser(
+    prog: str, description: str, command_modules: Sequence[str]
+) -> argparse.ArgumentParser:
+    """The whole command-line parser: one sub-command per module of ``command_modules``."""
+    parser = CommandParser(prog=prog, description=description)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in command_modules:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
 def run_cli(
     prog: str, description: str, command_modules: Sequence[str], argv: Sequence[str] | None
 ) -> int:
     """Build the parser from ``command_modules`` and run the chosen sub-command."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in command_modules:
-        importlib.import_module(module_name).register(subparsers)
-    args = parser.parse_args(argv)
+    args = build_parser(prog, description, command_modules).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as error:

@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="write report.html, report.md, tables/*.csv and figures/*.png from a results file",
-        description=__doc__.splitlines()[0],
+        description=(
+            "Write the study report (report.html, report.md, tables/*.csv, figures/*.png) "
+            "again from a saved results.json, without re-running the analysis."
+        ),
     )
     parser.add_argument("results", type=Path, help="a results.json written by run/simulate")
     parser.add_argument(
