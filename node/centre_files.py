@@ -25,11 +25,20 @@ Decisions where the contract is silent (documented for the data steward):
   written the shortest way that reads back to the same float, a native date as
   ``YYYY-MM-DD``) and the text is parsed strictly.
 * Column names are matched exactly (lower-case). A known column spelled in another
-  case is an error naming the right spelling; unknown columns are dropped as soon as
-  the file is read and never go further.
-* xlsx: the sheet named like the table (``patients`` in ``patients.xlsx``); native
-  Excel dates and numbers are accepted, a date with a time of day is not, nor a
-  TRUE/FALSE cell. A formula cell counts with the value Excel saved for it (openpyxl
+  case, or with other separators (``FVC_PCT``, ``Visit Date``), is an error naming the
+  right spelling. Every other column is ignored: it is dropped as soon as the file is
+  read and never goes further, and ``validate`` lists it as a warning -- with the close
+  match among the table's columns ("did you mean 'fvc_pct'?"), or, for a column that
+  looks like it identifies a patient (:data:`IDENTIFYING_COLUMN_PATTERNS`), asking the
+  steward to remove it from the export. A close match to a *measure* missing from the
+  file (``fvc`` in a visits file without ``fvc_pct``, ``mRSS_total`` without ``mrss``) is
+  an error: the measure would otherwise be lost without a word.
+* xlsx: the sheet named like the table, in any case (``patients`` or ``Patients`` in
+  ``patients.xlsx``). A table without a file of its own may be a sheet of one workbook
+  of the folder holding the tables (``export.xlsx`` with sheets patients, visits and
+  events); a table found in two places is an error naming both. Native Excel dates and
+  numbers are accepted, a date with a time of day only at midnight, nor a TRUE/FALSE
+  cell. A formula cell counts with the value Excel saved for it (openpyxl
   reads cached values; a formula never calculated reads as empty). openpyxl yields
   Python objects cell by cell, so xlsx suits the small tables it is used for.
 * parquet: native dates, timestamps at midnight (a time-zone-aware one at its local
@@ -41,7 +50,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +62,13 @@ import numpy as np
 import pandas as pd
 
 from sscjak.node.value_parsing import true_where
-from sscjak.shared.data_contract import FILE_SUFFIXES, TABLES, Table
+from sscjak.shared.data_contract import (
+    FILE_SUFFIXES,
+    IDENTIFYING_COLUMN_PATTERNS,
+    MEASURES,
+    TABLES,
+    Table,
+)
 
 #: At most this many problems are listed for one (file, column, rule); the rest are
 #: summarised in one line, so that a 1,000,000-row bad file gives a readable report.
@@ -74,6 +91,8 @@ class Problem:
     row: int | None
     column: str | None
     message: str
+    #: "error" (the folder is not valid) or "warning" (valid, but worth a look).
+    severity: str = "error"
 
     def __str__(self) -> str:
         location = [self.file]
@@ -81,23 +100,30 @@ class Problem:
             location.append(f"row {self.row}")
         if self.column is not None:
             location.append(f"column {self.column}")
-        return f"{', '.join(location)}: {self.message}"
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{prefix}{', '.join(location)}: {self.message}"
 
 
 @dataclass
 class ProblemList:
     """Problems collected while reading a folder, at most a few listed per rule.
 
-    ``count`` is the number of problems found, including those not listed.
+    ``count`` is the number of problems (errors) found, including those not listed.
+    ``warnings`` are listed in full and do not make the folder invalid.
     """
 
     problems: list[Problem] = field(default_factory=list)
     count: int = 0
+    warnings: list[Problem] = field(default_factory=list)
 
     def add(self, file: str, row: int | None, column: str | None, message: str) -> None:
         """Record one problem."""
         self.problems.append(Problem(file, row, column, message))
         self.count += 1
+
+    def warn(self, file: str, row: int | None, column: str | None, message: str) -> None:
+        """Record one warning: worth the steward's look, but the folder stays valid."""
+        self.warnings.append(Problem(file, row, column, message, severity="warning"))
 
     def add_rows(
         self,
@@ -130,6 +156,7 @@ class ProblemList:
     def extend(self, other: ProblemList) -> None:
         self.problems.extend(other.problems)
         self.count += other.count
+        self.warnings.extend(other.warnings)
 
     def __bool__(self) -> bool:
         return self.count > 0
@@ -142,16 +169,37 @@ class TableCells:
     ``cells`` holds, for each column of the table present in the file, a pandas string
     column (``""`` = empty cell), on a 0..n-1 index; ``row_numbers[i]`` is the row
     number of record ``i`` in the file. Completely empty rows are already dropped.
+    ``sheet_columns`` maps a column to its spreadsheet column letter (xlsx only), so
+    that a message can name the cell (``C3``).
     """
 
     table: Table
     file: str
     cells: pd.DataFrame
     row_numbers: np.ndarray
+    sheet_columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A file as its reader found it: header names, columns of texts, record row numbers.
+
+    ``columns[i]`` is ``None`` for a column the reader did not load (parquet reads only
+    the table's own columns); ``letters`` are the spreadsheet column letters (xlsx).
+    """
+
+    header: list[str]
+    columns: list[pd.Series | None]
+    rows: np.ndarray
+    letters: list[str] = field(default_factory=list)
 
 
 def find_table_files(folder: Path, problems: ProblemList) -> dict[str, Path]:
-    """The file of each table present in ``folder``; problems for missing or doubled files."""
+    """The file of each table present in ``folder``; problems for missing or doubled files.
+
+    A table's own file (``visits.csv``) comes first; a table without one may be a sheet
+    of one workbook of the folder (``export.xlsx``), see :func:`table_file_label`.
+    """
     label = str(folder)
     try:
         if not folder.exists():
@@ -164,53 +212,120 @@ def find_table_files(folder: Path, problems: ProblemList) -> dict[str, Path]:
     except OSError as error:
         problems.add(label, None, None, f"the folder cannot be read ({error.strerror})")
         return {}
+    holders = _sheet_holders(entries, problems)
     found: dict[str, Path] = {}
-    lower_names = {name.lower(): name for name in entries}
     for table in TABLES:
-        candidates = [table.name + suffix for suffix in FILE_SUFFIXES]
-        present = [name for name in candidates if name in entries]
-        if len(present) > 1:
-            problems.add(
-                label,
-                None,
-                None,
-                f"table {table.name} is given twice ({' and '.join(present)}): keep one file",
-            )
-            continue
-        if present:
-            found[table.name] = entries[present[0]]
-            continue
-        miscased = [lower_names[c] for c in candidates if c in lower_names]
-        other_formats = sorted(
-            name
-            for name in entries
-            if Path(name).stem.lower() == table.name and name.lower() not in candidates
-        )
-        if other_formats:
-            problems.add(
-                label,
-                None,
-                None,
-                f"found {other_formats[0]!r}, a format sscjak does not read: save the "
-                f"{table.name} table as {table.name}.csv (or .xlsx or .parquet)",
-            )
-        elif miscased:
-            problems.add(
-                label,
-                None,
-                None,
-                f"found {miscased[0]!r}: name it {miscased[0].lower()!r} (file names are "
-                "lower-case)",
-            )
-        elif table.required:
-            problems.add(
-                f"{table.name}.csv",
-                None,
-                None,
-                f"required file missing: expected {table.name}.csv (or .xlsx or .parquet) "
-                f"in {folder}",
-            )
+        path = _table_file(folder, entries, table, holders.get(table.name, []), problems)
+        if path is not None:
+            found[table.name] = path
     return found
+
+
+def _table_file(
+    folder: Path,
+    entries: dict[str, Path],
+    table: Table,
+    holders: list[str],
+    problems: ProblemList,
+) -> Path | None:
+    """The one file holding ``table`` (its own file or a workbook's sheet), else a problem."""
+    label = str(folder)
+    candidates = [table.name + suffix for suffix in FILE_SUFFIXES]
+    present = [name for name in candidates if name in entries]
+    places = present + [f"sheet {table.name!r} of {name}" for name in holders]
+    if len(places) > 1:
+        problems.add(
+            label,
+            None,
+            None,
+            f"table {table.name} is given twice ({' and '.join(places)}): keep one",
+        )
+        return None
+    if present:
+        return entries[present[0]]
+    if holders:
+        return entries[holders[0]]
+    lower_names = {name.lower(): name for name in entries}
+    miscased = [lower_names[c] for c in candidates if c in lower_names]
+    other_formats = sorted(
+        name
+        for name in entries
+        if Path(name).stem.lower() == table.name and name.lower() not in candidates
+    )
+    if other_formats:
+        problems.add(
+            label,
+            None,
+            None,
+            f"found {other_formats[0]!r}, a format sscjak does not read: save the "
+            f"{table.name} table as {table.name}.csv (or .xlsx or .parquet)",
+        )
+    elif miscased:
+        problems.add(
+            label,
+            None,
+            None,
+            f"found {miscased[0]!r}: name it {miscased[0].lower()!r} (file names are lower-case)",
+        )
+    elif table.required:
+        problems.add(
+            f"{table.name}.csv",
+            None,
+            None,
+            f"required file missing: expected {table.name}.csv (or .xlsx or .parquet, or a "
+            f"sheet {table.name!r} in one workbook) in {folder}",
+        )
+    return None
+
+
+def _sheet_holders(entries: dict[str, Path], problems: ProblemList) -> dict[str, list[str]]:
+    """For each table, the folder's workbooks (other than its own file) with its sheet.
+
+    Excel's lock files (``~$export.xlsx``) are skipped; a workbook that cannot be opened
+    is a warning (it may hold no table at all).
+    """
+    holders: dict[str, list[str]] = {}
+    for name in sorted(entries):
+        if not name.lower().endswith(".xlsx") or name.startswith("~$"):
+            continue
+        try:
+            sheets = _sheet_names(entries[name])
+        except Exception as error:  # openpyxl raises many types on damaged files
+            if Path(name).stem not in {table.name for table in TABLES}:
+                problems.warn(
+                    name,
+                    None,
+                    None,
+                    f"this workbook cannot be opened ({type(error).__name__}); it is not read",
+                )
+            continue
+        lowered = {sheet.strip().lower() for sheet in sheets}
+        for table in TABLES:
+            if table.name in lowered and name != f"{table.name}.xlsx":
+                holders.setdefault(table.name, []).append(name)
+    return holders
+
+
+def _sheet_names(path: Path) -> list[str]:
+    """The sheet names of a workbook, without reading its cells."""
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            return list(workbook.sheetnames)
+        finally:
+            with contextlib.suppress(Exception):
+                workbook.close()
+
+
+def table_file_label(path: Path, table: Table) -> str:
+    """How problems name a table's file: ``visits.csv``, or ``export.xlsx, sheet visits``
+    for a table that is a sheet of a workbook named otherwise."""
+    if path.stem == table.name:
+        return path.name
+    return f"{path.name}, sheet {table.name}"
 
 
 def read_table_cells(path: Path, table: Table, problems: ProblemList) -> TableCells | None:
@@ -219,14 +334,14 @@ def read_table_cells(path: Path, table: Table, problems: ProblemList) -> TableCe
     Any failure of the underlying parsers on a damaged file is reported as a problem of
     the file, never raised.
     """
-    file = path.name
+    file = table_file_label(path, table)
     try:
         if path.suffix == ".csv":
-            header, columns, rows = _read_csv(path, file, problems)
+            loaded = _read_csv(path, file, problems)
         elif path.suffix == ".xlsx":
-            header, columns, rows = _read_xlsx(path, table, file, problems)
+            loaded = _read_xlsx(path, table, file, problems)
         else:
-            header, columns, rows = _read_parquet(path, table, file, problems)
+            loaded = _read_parquet(path, table, file, problems)
     except (OSError, MemoryError) as error:
         reason = getattr(error, "strerror", None) or type(error).__name__
         problems.add(file, None, None, f"the file cannot be read ({reason})")
@@ -239,55 +354,27 @@ def read_table_cells(path: Path, table: Table, problems: ProblemList) -> TableCe
             file, None, None, f"the file cannot be read as {path.suffix[1:]}: {detail[:200]}"
         )
         return None
-    if header is None:
+    if loaded is None:
         return None
-    return _known_columns(table, file, header, columns, rows, problems)
+    return _known_columns(table, file, loaded, problems)
 
 
 def _known_columns(
-    table: Table,
-    file: str,
-    header: list[str],
-    columns: list[pd.Series],
-    rows: np.ndarray,
-    problems: ProblemList,
+    table: Table, file: str, loaded: _Loaded, problems: ProblemList
 ) -> TableCells | None:
     """Match the header to the table's columns; keep only known ones, strip, drop empty rows."""
     before = problems.count
-    position_of: dict[str, int] = {}
-    for position, name in enumerate(header):
-        if name in table.column_names:
-            if name in position_of:
-                problems.add(
-                    file,
-                    1,
-                    name,
-                    f"column {name!r} appears more than once (columns "
-                    f"{position_of[name] + 1} and {position + 1})",
-                )
-            else:
-                position_of[name] = position
-    miscased = {
-        name.lower(): name
-        for name in header
-        if name not in table.column_names and name.lower() in table.column_names
-    }
-    for expected, found_name in miscased.items():
-        if expected not in position_of:
-            problems.add(
-                file,
-                1,
-                found_name,
-                f"column {found_name!r} must be named {expected!r} (column names are lower-case)",
-            )
+    position_of = _known_positions(table, file, loaded.header, problems)
+    renamed = _check_other_columns(table, file, loaded.header, position_of, problems)
     for column in table.columns:
-        if column.required and column.name not in position_of and column.name not in miscased:
+        if column.required and column.name not in position_of and column.name not in renamed:
             problems.add(file, 1, column.name, f"required column {column.name!r} is missing")
     if problems.count > before:
         return None
+    rows = loaded.rows
     cells = pd.DataFrame(
         {
-            name: columns[position].astype("str").fillna("").str.strip()
+            name: _column_of(loaded, position).astype("str").fillna("").str.strip()
             for name, position in position_of.items()
         },
         index=pd.RangeIndex(len(rows)),
@@ -297,7 +384,197 @@ def _known_columns(
         if empty_row.any():
             cells = cells.loc[~empty_row].reset_index(drop=True)
             rows = rows[~empty_row]
-    return TableCells(table=table, file=file, cells=cells, row_numbers=rows)
+    letters = (
+        {name: loaded.letters[position] for name, position in position_of.items()}
+        if loaded.letters
+        else {}
+    )
+    return TableCells(
+        table=table,
+        file=file,
+        cells=cells,
+        row_numbers=rows,
+        sheet_columns=letters,
+    )
+
+
+def _column_of(loaded: _Loaded, position: int) -> pd.Series:
+    """The loaded column at ``position`` (the readers load every known column)."""
+    column = loaded.columns[position]
+    if column is None:
+        raise ValueError(f"column {position + 1} was not loaded")
+    return column
+
+
+def _known_positions(
+    table: Table, file: str, header: list[str], problems: ProblemList
+) -> dict[str, int]:
+    """The position of each of the table's columns in the header; doubled columns reported."""
+    position_of: dict[str, int] = {}
+    for position, name in enumerate(header):
+        if name not in table.column_names:
+            continue
+        if name in position_of:
+            problems.add(
+                file,
+                1,
+                name,
+                f"column {name!r} appears more than once (columns "
+                f"{position_of[name] + 1} and {position + 1})",
+            )
+        else:
+            position_of[name] = position
+    return position_of
+
+
+# --- columns the contract does not know ---------------------------------------------------
+
+
+def column_words(name: str) -> str:
+    """A column name as lower-case words joined by ``_`` (``DateOfBirth`` -> ``date_of_birth``)."""
+    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name.strip())
+    return re.sub(r"[^a-z0-9]+", "_", split.lower()).strip("_")
+
+
+def _compact(name: str) -> str:
+    """A column name with case and every separator ignored (``Visit Date`` -> ``visitdate``)."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def identifying_kind(name: str) -> str | None:
+    """What a column name looks like if it may identify a patient ("a name"), else None."""
+    words = column_words(name)
+    for kind, pattern in IDENTIFYING_COLUMN_PATTERNS:
+        if re.fullmatch(pattern, words):
+            return kind
+    return None
+
+
+def same_column(name: str, known: tuple[str, ...]) -> str | None:
+    """The known column ``name`` spells in another case or with other separators, if any."""
+    compact = _compact(name)
+    for candidate in known:
+        if compact and _compact(candidate) == compact:
+            return candidate
+    return None
+
+
+def close_columns(name: str, known: tuple[str, ...]) -> list[str]:
+    """Known columns ``name`` may have been meant as, the likeliest first (at most three).
+
+    Close spellings (:func:`difflib.get_close_matches` on the lower-case name and on its
+    words), a known column that is one of the name's words (``mrss`` in ``mRSS_total``),
+    and known columns whose first word is the whole name (``fvc`` -> ``fvc_pct``).
+    """
+    words = column_words(name)
+    tokens = words.split("_")
+    found = difflib.get_close_matches(name.strip().lower(), known, n=3, cutoff=0.55)
+    found += difflib.get_close_matches(words, known, n=3, cutoff=0.55)
+    found += [k for k in known if k in tokens or _compact(k) in tokens]
+    if len(tokens) == 1:
+        found += [k for k in known if k.split("_")[0] == words]
+    return list(dict.fromkeys(found))[:3]
+
+
+def _check_other_columns(
+    table: Table,
+    file: str,
+    header: list[str],
+    position_of: dict[str, int],
+    problems: ProblemList,
+) -> set[str]:
+    """Report every header column that is not one of the table's (errors or warnings).
+
+    Returns the table's columns that an error already names as misspelled, so that
+    they are not reported missing as well.
+    """
+    renamed: set[str] = set()
+    ignored: list[str] = []
+    for name in header:
+        if not name or name in table.column_names:
+            continue
+        meant = _misnamed_column(table, file, name, position_of, problems)
+        if meant is None:
+            ignored.append(name)
+        elif meant:
+            renamed.add(meant)
+    if ignored:
+        names = ", ".join(repr(name) for name in ignored)
+        noun = "column is" if len(ignored) == 1 else f"{len(ignored)} columns are"
+        problems.warn(
+            file,
+            1,
+            None,
+            f"{noun} not in the data contract, ignored and never sent: {names}",
+        )
+    return renamed
+
+
+def _misnamed_column(
+    table: Table, file: str, name: str, position_of: dict[str, int], problems: ProblemList
+) -> str | None:
+    """Report one unknown column that is identifying or close to a known one.
+
+    Returns the known column an error says it should be named, ``""`` when a warning
+    was given, ``None`` when the column is simply not in the contract.
+    """
+    kind = identifying_kind(name)
+    if kind is not None:
+        problems.warn(
+            file,
+            1,
+            name,
+            f"this column looks like {kind}, which identifies a patient: it is ignored and "
+            "never sent, but remove it from the export",
+        )
+        return ""
+    spelled = same_column(name, table.column_names)
+    if spelled is not None and spelled not in position_of:
+        how = "lower-case" if name.lower() == spelled else "lower-case, words joined by '_'"
+        problems.add(
+            file, 1, name, f"column {name!r} must be named {spelled!r} (column names are {how})"
+        )
+        return spelled
+    if spelled is not None:
+        problems.warn(
+            file,
+            1,
+            name,
+            f"ignored and never sent: it looks like {spelled!r}, which is also in the file",
+        )
+        return ""
+    return _close_column(table, file, name, position_of, problems)
+
+
+def _close_column(
+    table: Table, file: str, name: str, position_of: dict[str, int], problems: ProblemList
+) -> str | None:
+    """Report an unknown column close to a known one: an error when it is a measure the
+    file lacks (the measure would be lost), else a warning; ``None`` if close to none."""
+    close = close_columns(name, table.column_names)
+    if not close:
+        return None
+    absent = [c for c in close if c not in position_of]
+    if absent and absent[0] in MEASURES:
+        measure = MEASURES[absent[0]]
+        problems.add(
+            file,
+            1,
+            name,
+            f"column {name!r} is not in the data contract and would be ignored: did you "
+            f"mean {absent[0]!r}? Rename it to {absent[0]!r} if it holds "
+            f"{measure.label} ({measure.unit}), else remove it from the export",
+        )
+        return absent[0]
+    meant = " or ".join(repr(c) for c in (absent or close))
+    also = "" if absent else " (already in the file)"
+    problems.warn(
+        file,
+        1,
+        name,
+        f"ignored and never sent: did you mean {meant}{also}? Rename the column if so",
+    )
+    return ""
 
 
 # --- CSV ----------------------------------------------------------------------------------
@@ -306,24 +583,21 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def _read_csv(
-    path: Path, file: str, problems: ProblemList
-) -> tuple[list[str] | None, list[pd.Series], np.ndarray]:
+def _read_csv(path: Path, file: str, problems: ProblemList) -> _Loaded | None:
     """Read a CSV file with pyarrow, every field as text; check encoding and delimiter."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    nothing: tuple[None, list[pd.Series], np.ndarray] = (None, [], np.empty(0, np.int64))
     if path.stat().st_size > MAX_CSV_BYTES:
         problems.add(file, None, None, f"the file is larger than {MAX_CSV_BYTES:,} bytes")
-        return nothing
+        return None
     data = path.read_bytes()
     if not data.removeprefix(_UTF8_BOM).strip():
         problems.add(file, None, None, "the file is empty: expected a header row")
-        return nothing
+        return None
     if data.startswith(_UTF16_BOMS):
         problems.add(file, None, None, "the file is UTF-16 text: save it as CSV in UTF-8")
-        return nothing
+        return None
     if b"\x00" in data:
         problems.add(
             file,
@@ -331,7 +605,7 @@ def _read_csv(
             None,
             "the file contains NUL bytes: it is not a CSV text file (a binary or UTF-16 file?)",
         )
-        return nothing
+        return None
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -343,14 +617,14 @@ def _read_csv(
             f"the file is not UTF-8 text (byte 0x{bad_byte:02x} here is not UTF-8, perhaps "
             "Latin-1 or Windows-1252): save it as 'CSV UTF-8'",
         )
-        return nothing
+        return None
     body = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
     if not body.endswith((b"\n", b"\r")):
         body += b"\n"  # pyarrow cannot read a lone header line without its line end
     first_line = body.split(b"\n", 1)[0]
     if not first_line.strip():
         problems.add(file, 1, None, "the header row (row 1) is empty: it must name the columns")
-        return nothing
+        return None
     if b"," not in first_line:
         for delimiter, name in ((b";", "semicolons"), (b"\t", "tabs")):
             if delimiter in first_line:
@@ -361,7 +635,7 @@ def _read_csv(
                     f"the header is separated by {name}, not commas: save the file as "
                     "comma-separated CSV",
                 )
-                return nothing
+                return None
     # Per malformed record: its number, fields expected and found, whether it is a blank
     # line (skipped silently) and whether it holds an odd number of quotes.
     invalid_rows: list[tuple[int, int, int, bool, bool]] = []
@@ -405,7 +679,7 @@ def _read_csv(
             None,
             "the header row cannot be read: a quoted column name is not closed",
         )
-        return nothing
+        return None
     del data, body
     if invalid_rows:
         number, expected, actual, blank, open_quote = (
@@ -425,13 +699,13 @@ def _read_csv(
     del table
     if len(frame) == 0:
         problems.add(file, None, None, "the file has no header row")
-        return nothing
+        return None
     header = [str(name).strip() for name in frame.iloc[0].fillna("").tolist()]
     columns = [frame[name].iloc[1:].reset_index(drop=True) for name in frame.columns]
     skipped = np.array(sorted(n for n, *_ in invalid_rows if n), dtype=np.int64)
     all_rows = np.arange(2, len(frame) + 1 + len(skipped) + 1, dtype=np.int64)
     rows = np.setdiff1d(all_rows, skipped, assume_unique=True)[: len(frame) - 1]
-    return header, columns, rows
+    return _Loaded(header, list(columns), rows)
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -463,37 +737,49 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _read_xlsx(
-    path: Path, table: Table, file: str, problems: ProblemList
-) -> tuple[list[str] | None, list[pd.Series], np.ndarray]:
+def _read_xlsx(path: Path, table: Table, file: str, problems: ProblemList) -> _Loaded | None:
     """Read the sheet named like the table with openpyxl (read-only, cached values)."""
     import openpyxl
+    from openpyxl.utils import get_column_letter
 
-    nothing: tuple[None, list[pd.Series], np.ndarray] = (None, [], np.empty(0, np.int64))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
-            if table.name not in workbook.sheetnames:
-                sheets = ", ".join(repr(s) for s in workbook.sheetnames)
-                problems.add(
-                    file, None, None, f"no sheet named {table.name!r} (the workbook has {sheets})"
-                )
-                return nothing
-            records = list(workbook[table.name].iter_rows(min_row=1, values_only=True))
+            sheet = _table_sheet(workbook.sheetnames, table, file, problems)
+            if sheet is None:
+                return None
+            records = list(workbook[sheet].iter_rows(min_row=1, values_only=True))
         finally:
             with contextlib.suppress(Exception):
                 workbook.close()
     if not records or all(v is None for v in records[0]):
         problems.add(file, 1, None, "the header row (row 1) is empty")
-        return nothing
+        return None
     width = max(len(r) for r in records)
     texts = [[_cell_text(v) for v in record] + [""] * (width - len(record)) for record in records]
     header = [t.strip() for t in texts[0]]
     body = texts[1:]
-    columns = [pd.Series([r[i] for r in body], dtype="str") for i in range(width)]
+    columns: list[pd.Series | None] = [
+        pd.Series([r[i] for r in body], dtype="str") for i in range(width)
+    ]
     rows = np.arange(2, len(body) + 2, dtype=np.int64)
-    return header, columns, rows
+    letters = [get_column_letter(i + 1) for i in range(width)]
+    return _Loaded(header, columns, rows, letters)
+
+
+def _table_sheet(sheets: list[str], table: Table, file: str, problems: ProblemList) -> str | None:
+    """The workbook's sheet holding ``table``, its name matched in any case; else a problem."""
+    matching = [sheet for sheet in sheets if sheet.strip().lower() == table.name]
+    if len(matching) == 1:
+        return matching[0]
+    if matching:
+        named = " and ".join(repr(sheet) for sheet in matching)
+        problems.add(file, None, None, f"sheets {named} both name table {table.name}: keep one")
+        return None
+    listed = ", ".join(repr(sheet) for sheet in sheets)
+    problems.add(file, None, None, f"no sheet named {table.name!r} (the workbook has {listed})")
+    return None
 
 
 # --- parquet ------------------------------------------------------------------------------
@@ -529,25 +815,20 @@ def _arrow_column_text(column: object) -> pd.Series:
     return pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str").fillna("")
 
 
-def _read_parquet(
-    path: Path, table: Table, file: str, problems: ProblemList
-) -> tuple[list[str] | None, list[pd.Series], np.ndarray]:
-    """Read only the table's known columns (and their mis-cased variants) with pyarrow."""
+def _read_parquet(path: Path, table: Table, file: str, problems: ProblemList) -> _Loaded:
+    """Read only the table's own columns with pyarrow; the header names every column."""
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
-    names = [str(name).strip() for name in schema.names]
+    header = [str(name).strip() for name in schema.names]
     wanted = [
-        raw
-        for raw, name in zip(schema.names, names, strict=True)
-        if name.lower() in table.column_names
+        raw for raw, name in zip(schema.names, header, strict=True) if name in table.column_names
     ]
     parquet_table = pq.read_table(path, columns=wanted) if wanted else None
     count = parquet_table.num_rows if parquet_table is not None else pq.read_metadata(path).num_rows
-    header = [name for name in names if name.lower() in table.column_names]
-    columns = (
-        [_arrow_column_text(parquet_table.column(i)) for i in range(parquet_table.num_columns)]
-        if parquet_table is not None
-        else []
-    )
-    return header, columns, np.arange(2, count + 2, dtype=np.int64)
+    loaded: dict[str, pd.Series] = {}
+    if parquet_table is not None:
+        for index, raw in enumerate(parquet_table.column_names):
+            loaded.setdefault(str(raw).strip(), _arrow_column_text(parquet_table.column(index)))
+    columns: list[pd.Series | None] = [loaded.get(name) for name in header]
+    return _Loaded(header, columns, np.arange(2, count + 2, dtype=np.int64))

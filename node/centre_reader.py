@@ -12,9 +12,12 @@ value out of its range, a non-whole value of a whole-number measure (mRSS 3.5), 
 outside the listed choices (spellings are case-sensitive, exactly as the contract lists
 them), a visit or event of a patient not in patients, a duplicate patient_id, a
 jaki_stop or followup_end before jaki_start, a missing followup_end of an ongoing
-treatment, a treatment period over 50 years (:data:`MAX_TREATMENT_DAYS`) and two visits
-of a patient on one date disagreeing on a measure are all errors. Whitespace around a
-value is stripped; an empty cell is a missing value. A value off its measure's grid
+treatment, a treatment period over 50 years (:data:`MAX_TREATMENT_DAYS`), two visits
+of a patient on one date disagreeing on a measure, a birth_year, jaki_start, visit_date
+or event_date in the future (after today) and a jaki_start, visit or event in a year
+before the patient's birth_year are all errors. A patients or visits file with no
+records is a warning (valid, but nothing to analyse). Whitespace around a value is
+stripped; an empty cell is a missing value. A value off its measure's grid
 (FVC 80.35) is not an error: it is counted in :attr:`CentreData.off_grid` and rounded
 later, in the derivation (CONTRACT.md §2).
 
@@ -32,6 +35,7 @@ visit row broken (994,251 problems, 42 lines printed) 3.0 s and 0.5 GiB.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +51,14 @@ from sscjak.node.centre_files import (
     TableCells,
     find_table_files,
     read_table_cells,
+    table_file_label,
 )
 from sscjak.node.value_parsing import (
     EARLIEST_DATE,
     LATEST_DATE,
+    ParsedNumbers,
     cell_strings,
+    decimal_point,
     is_off_grid,
     is_whole_number,
     parse_dates,
@@ -59,7 +66,13 @@ from sscjak.node.value_parsing import (
     shown,
     true_where,
 )
-from sscjak.shared.data_contract import MAX_TREATMENT_DAYS, MEASURES, TABLES, VISITS, Column
+from sscjak.shared.data_contract import (
+    MAX_TREATMENT_DAYS,
+    MEASURES,
+    TABLES,
+    VISITS,
+    Column,
+)
 
 __all__ = ["MAX_TREATMENT_DAYS", "CentreData", "CentreDataError", "Problem", "read_centre"]
 
@@ -77,12 +90,19 @@ class CentreDataError(Exception):
     """A centre's folder breaks the contract; ``problems`` lists what and where.
 
     ``problems`` lists at most a few problems per (file, column, rule) plus one summary
-    line for the rest; ``problem_count`` counts them all.
+    line for the rest; ``problem_count`` counts them all. ``warnings`` are the warnings
+    found along the way (ignored columns, for example).
     """
 
-    def __init__(self, problems: list[Problem], problem_count: int | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[Problem],
+        problem_count: int | None = None,
+        warnings: list[Problem] | None = None,
+    ) -> None:
         self.problems = list(problems)
         self.problem_count = len(self.problems) if problem_count is None else problem_count
+        self.warnings = list(warnings or [])
         noun = "problem" if self.problem_count == 1 else "problems"
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{self.problem_count:,} {noun} in the centre's data:\n{lines}")
@@ -107,7 +127,11 @@ class CentreData:
     off_grid
         For each measure, how many values were off its grid (a note, not an error).
     files
-        Table name -> the file name read.
+        Table name -> the file name read (``export.xlsx, sheet visits`` for a sheet of a
+        workbook named otherwise).
+    warnings
+        What the steward should look at although the folder is valid: ignored columns,
+        columns that look identifying, a file without records.
     """
 
     patients: pd.DataFrame
@@ -115,6 +139,7 @@ class CentreData:
     events: pd.DataFrame
     off_grid: dict[str, int]
     files: dict[str, str]
+    warnings: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +168,11 @@ def read_centre(folder: Path | str) -> CentreData:
     folder = Path(folder)
     problems = ProblemList()
     paths = find_table_files(folder, problems)
+    labels = {
+        table.name: table_file_label(paths[table.name], table)
+        for table in TABLES
+        if table.name in paths
+    }
     parsed: dict[str, _ParsedTable] = {}
     for table in TABLES:
         if table.name not in paths:
@@ -150,29 +180,45 @@ def read_centre(folder: Path | str) -> CentreData:
         cells = read_table_cells(paths[table.name], table, problems)
         if cells is not None:
             parsed[table.name] = _parse_table(cells, problems)
-    if "patients" in parsed:
-        _check_patients(parsed["patients"], problems)
-    if "visits" in parsed:
-        _check_same_date_visits(parsed["visits"], problems)
-    if "patients" in parsed:
-        known = parsed["patients"].frame["patient_id"].dropna()
-        for name in ("visits", "events"):
-            if name in parsed:
-                _check_known_patients(parsed[name], known, parsed["patients"].file, problems)
+    _check_tables(parsed, problems)
     if problems:
         # Grouped by file (folder-level first, then tables in contract order), each
         # file's problems in the order the checks found them.
-        order = {path.name: rank for rank, path in enumerate(paths.values(), start=1)}
+        order = {label: rank for rank, label in enumerate(labels.values(), start=1)}
         listed = sorted(problems.problems, key=lambda problem: order.get(problem.file, 0))
-        raise CentreDataError(listed, problems.count)
+        raise CentreDataError(listed, problems.count, problems.warnings)
     events = parsed["events"].frame if "events" in parsed else _empty_events()
     return CentreData(
         patients=parsed["patients"].frame,
         visits=_merge_same_date_visits(parsed["visits"].frame),
         events=events,
         off_grid=parsed["visits"].off_grid,
-        files={name: path.name for name, path in paths.items()},
+        files=labels,
+        warnings=tuple(problems.warnings),
     )
+
+
+def _check_tables(parsed: dict[str, _ParsedTable], problems: ProblemList) -> None:
+    """The rules across rows and tables, on the tables that could be parsed."""
+    for name in ("patients", "visits"):
+        if name in parsed and len(parsed[name].frame) == 0:
+            problems.warn(
+                parsed[name].file,
+                None,
+                None,
+                f"the file has a header but no records: there are no {name} to analyse",
+            )
+    if "patients" in parsed:
+        _check_patients(parsed["patients"], problems)
+    if "visits" in parsed:
+        _check_same_date_visits(parsed["visits"], problems)
+    for name, column in (("visits", "visit_date"), ("events", "event_date")):
+        if name in parsed:
+            _check_not_in_future(parsed[name], column, problems)
+    if "patients" in parsed:
+        for name, column in (("visits", "visit_date"), ("events", "event_date")):
+            if name in parsed:
+                _check_patient_rows(parsed[name], column, parsed["patients"], problems)
 
 
 # --- one column at a time -----------------------------------------------------------------
@@ -252,6 +298,16 @@ def _parse_date(
     column: Column, text: pd.Series, cells: TableCells, problems: ProblemList
 ) -> np.ndarray:
     dates = parse_dates(text)
+    letter = cells.sheet_columns.get(column.name)
+
+    def with_time(position: int) -> str:
+        cell = f"cell {letter}{cells.row_numbers[position]} holds " if letter else ""
+        return (
+            f"expected a date without a time of day, got {shown(text.iat[position])}: "
+            f"{cell}a time other than midnight; write the date alone, YYYY-MM-DD"
+        )
+
+    problems.add_rows(cells.file, column.name, dates.with_time, cells.row_numbers, with_time)
     problems.add_rows(
         cells.file,
         column.name,
@@ -272,6 +328,18 @@ def _parse_date(
     return dates.values
 
 
+def _number_message(text: pd.Series, expected: str, numbers: ParsedNumbers) -> Callable[[int], str]:
+    """A message function for a bad number; a decimal comma gets its fix."""
+    quoting = _quoting(text, expected)
+
+    def message(position: int) -> str:
+        if numbers.decimal_comma[position]:
+            return f"{quoting(position)}: decimal comma — write {decimal_point(text.iat[position])}"
+        return quoting(position)
+
+    return message
+
+
 def _parse_number(
     column: Column, text: pd.Series, cells: TableCells, problems: ProblemList
 ) -> np.ndarray:
@@ -289,7 +357,9 @@ def _parse_number(
                 bad |= (values < column.low) | (values > column.high)
         if whole:
             bad |= ~numbers.missing & ~is_whole_number(values)
-    problems.add_rows(cells.file, column.name, bad, cells.row_numbers, _quoting(text, expected))
+    problems.add_rows(
+        cells.file, column.name, bad, cells.row_numbers, _number_message(text, expected, numbers)
+    )
     values = values.copy()
     values[bad] = np.nan
     return values
@@ -316,6 +386,8 @@ def _check_patients(patients: _ParsedTable, problems: ProblemList) -> None:
             rows,
             lambda position: f"duplicate patient_id: the same as in row {first_row.iat[position]}",
         )
+    _check_not_in_future(patients, "jaki_start", problems)
+    _check_birth_year(patients, problems)
     start = frame["jaki_start"].to_numpy()
     for column in ("jaki_stop", "followup_end"):
         end = frame[column].to_numpy()
@@ -355,19 +427,110 @@ def _check_patients(patients: _ParsedTable, problems: ProblemList) -> None:
         )
 
 
-def _check_known_patients(
-    table: _ParsedTable, known_ids: pd.Series, patients_file: str, problems: ProblemList
+def _today() -> np.datetime64:
+    """Today's date: no record can be dated after it."""
+    return np.datetime64(dt.date.today(), "D")
+
+
+def _check_not_in_future(table: _ParsedTable, column: str, problems: ProblemList) -> None:
+    """No date of ``column`` lies after today."""
+    today = _today()
+    dates = table.frame[column].to_numpy()
+    future = ~np.isnat(dates) & (dates > today)
+    problems.add_rows(
+        table.file,
+        column,
+        future,
+        table.row_numbers,
+        lambda position: (
+            f"{column} {_day(dates[position])} is in the future (today is {today}): "
+            "a date of record cannot be after today"
+        ),
+    )
+
+
+def _check_birth_year(patients: _ParsedTable, problems: ProblemList) -> None:
+    """birth_year not after this year; jaki_start not in a year before birth_year."""
+    frame, rows, file = patients.frame, patients.row_numbers, patients.file
+    birth = frame["birth_year"].to_numpy(dtype=np.float64, na_value=np.nan)
+    this_year = int(str(_today())[:4])
+    with np.errstate(invalid="ignore"):
+        future = birth > this_year
+    problems.add_rows(
+        file,
+        "birth_year",
+        future,
+        rows,
+        lambda position: (
+            f"birth_year {birth[position]:.0f} is in the future (this year is {this_year})"
+        ),
+    )
+    start = frame["jaki_start"].to_numpy()
+    _check_after_birth(patients, "jaki_start", start, birth, lambda position: "", problems)
+
+
+def _years(dates: np.ndarray) -> np.ndarray:
+    """The calendar year of each date as float64 (NaN for NaT)."""
+    years = dates.astype("datetime64[Y]").astype(np.int64).astype(np.float64) + 1970
+    years[np.isnat(dates)] = np.nan
+    return years
+
+
+def _check_after_birth(
+    table: _ParsedTable,
+    column: str,
+    dates: np.ndarray,
+    birth: np.ndarray,
+    where: Callable[[int], str],
+    problems: ProblemList,
 ) -> None:
-    """Every visit and event belongs to a patient listed in patients."""
+    """No date of ``column`` in a year before the patient's birth year (``birth``, NaN if
+    unknown, aligned with the rows); ``where`` names the patient's row in patients."""
+    with np.errstate(invalid="ignore"):
+        before = _years(dates) < birth
+    problems.add_rows(
+        table.file,
+        column,
+        before,
+        table.row_numbers,
+        lambda position: (
+            f"{column} {_day(dates[position])} is before the patient's birth_year "
+            f"{birth[position]:.0f}{where(position)}: one of the two is wrong"
+        ),
+    )
+
+
+def _check_patient_rows(
+    table: _ParsedTable, date_column: str, patients: _ParsedTable, problems: ProblemList
+) -> None:
+    """Every visit or event belongs to a patient listed in patients, and is not dated
+    in a year before the patient's birth_year."""
     ids = table.frame["patient_id"]
-    listed = true_where(pc.is_in(cell_strings(ids), value_set=cell_strings(known_ids)))
-    unknown = ids.notna().to_numpy(dtype=bool) & ~listed
+    listed_ids = patients.frame["patient_id"].dropna()
+    found = pc.index_in(cell_strings(ids), value_set=cell_strings(listed_ids))
+    position = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    unknown = ids.notna().to_numpy(dtype=bool) & (position < 0)
     problems.add_rows(
         table.file,
         "patient_id",
         unknown,
         table.row_numbers,
-        f"patient_id not found in {patients_file}",
+        f"patient_id not found in {patients.file}",
+    )
+    listed_rows = patients.row_numbers[listed_ids.index.to_numpy()]
+    listed_birth = patients.frame["birth_year"].to_numpy(dtype=np.float64, na_value=np.nan)[
+        listed_ids.index.to_numpy()
+    ]
+    birth = np.full(len(position), np.nan)
+    if len(listed_birth):
+        birth = np.where(position >= 0, listed_birth[np.maximum(position, 0)], np.nan)
+    _check_after_birth(
+        table,
+        date_column,
+        table.frame[date_column].to_numpy(),
+        birth,
+        lambda row: f" ({patients.file} row {listed_rows[position[row]]})",
+        problems,
     )
 
 

@@ -11,13 +11,17 @@ Accepted notations
 ------------------
 number
     Decimal with an optional sign, decimal point and exponent: ``80.3``, ``80``,
-    ``8.03e1``, ``-.5``, ``+2``. Rejected: ``NaN``, ``inf``, ``1,5`` (decimal comma),
-    ``1 000``, ``1_000``, ``0x10``. A number too large for a float (``1e400``) parses to
-    ``inf`` and is then rejected by the range check of its column.
+    ``8.03e1``, ``-.5``, ``+2``. Rejected: ``NaN``, ``inf``, ``1,5`` (decimal comma,
+    flagged as such so that the message can say "write 1.5"), ``1 000``, ``1_000``,
+    ``0x10``. A number too large for a float (``1e400``) parses to ``inf`` and is then
+    rejected by the range check of its column.
 date
-    ISO 8601 calendar date ``YYYY-MM-DD`` only (CONTRACT.md §1), a real calendar day,
-    from :data:`EARLIEST_DATE` to :data:`LATEST_DATE`. The bounds keep every date
+    ISO 8601 calendar date ``YYYY-MM-DD`` (CONTRACT.md §1), a real calendar day, from
+    :data:`EARLIEST_DATE` to :data:`LATEST_DATE`. The bounds keep every date
     representable as ``datetime64[ns]`` and catch typing slips such as ``0202-03-01``.
+    A date followed by a midnight time (``2020-01-05 00:00:00``, as spreadsheet and
+    statistics packages export dates) is the same day and is accepted; a date with any
+    other time of day is flagged as such, since the day it means is unclear.
 """
 
 from __future__ import annotations
@@ -31,8 +35,14 @@ import pyarrow.compute as pc
 
 #: A decimal number: optional sign, digits with an optional point, optional exponent.
 NUMBER_PATTERN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+#: A number written with a decimal comma (``67,4``).
+DECIMAL_COMMA_PATTERN = r"[+-]?\d+,\d+"
 #: An ISO calendar date, strictly ``YYYY-MM-DD``.
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+#: A midnight time after a date: `` 00:00``, ``T00:00:00``, `` 00:00:00.000``.
+MIDNIGHT_PATTERN = r"[ T]00:00(?::00(?:\.0+)?)?"
+#: A date with a time of day: ``2020-01-05 14:30`` or ``2020-01-05T14:30:00``.
+DATE_TIME_PATTERN = DATE_PATTERN + r"[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
 #: Dates outside these bounds are rejected as implausible for a clinical record.
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 LATEST_DATE = pd.Timestamp("2100-12-31")
@@ -43,12 +53,14 @@ class ParsedNumbers:
     """One column of cell texts parsed as numbers.
 
     ``values`` is float64 with NaN where the cell is empty or unparsable; ``missing``
-    marks empty cells; ``unparsable`` marks non-empty cells that are not a number.
+    marks empty cells; ``unparsable`` marks non-empty cells that are not a number;
+    ``decimal_comma`` marks the unparsable cells written with a decimal comma (``67,4``).
     """
 
     values: np.ndarray
     missing: np.ndarray
     unparsable: np.ndarray
+    decimal_comma: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -57,14 +69,16 @@ class ParsedDates:
 
     ``values`` is ``datetime64[ns]`` with NaT where the cell is empty or not a date;
     ``missing`` marks empty cells; ``unparsable`` marks cells that are not written
-    ``YYYY-MM-DD``; ``not_a_day`` marks well-formed texts that are no calendar day in
-    the accepted span (``2021-02-30``, ``1850-01-01``).
+    ``YYYY-MM-DD`` (nor with a time of day); ``with_time`` marks dates with a time of
+    day other than midnight (``2020-01-05 14:30``); ``not_a_day`` marks well-formed
+    texts that are no calendar day in the accepted span (``2021-02-30``, ``1850-01-01``).
     """
 
     values: np.ndarray
     missing: np.ndarray
     unparsable: np.ndarray
     not_a_day: np.ndarray
+    with_time: np.ndarray
 
 
 def cell_strings(cells: pd.Series) -> pa.Array:
@@ -90,7 +104,29 @@ def parse_numbers(cells: pd.Series) -> ParsedNumbers:
         # too large a number becomes inf, rejected later by its column's range check.
         chosen = text.filter(pa.array(well_formed))
         values[well_formed] = pc.cast(chosen, pa.float64()).to_numpy(zero_copy_only=False)
-    return ParsedNumbers(values=values, missing=missing, unparsable=~missing & ~well_formed)
+    unparsable = ~missing & ~well_formed
+    return ParsedNumbers(
+        values=values,
+        missing=missing,
+        unparsable=unparsable,
+        decimal_comma=_matching(text, unparsable, DECIMAL_COMMA_PATTERN),
+    )
+
+
+def _matching(text: pa.Array, among: np.ndarray, pattern: str) -> np.ndarray:
+    """True where ``among`` is true and the text matches ``pattern`` in full (the regex
+    runs only on those cells: usually none)."""
+    found = np.zeros(len(text), dtype=bool)
+    if among.any():
+        positions = np.flatnonzero(among)
+        chosen = text.take(pa.array(positions))
+        found[positions] = true_where(pc.match_substring_regex(chosen, f"^(?:{pattern})$"))
+    return found
+
+
+def decimal_point(text: str) -> str:
+    """A number written with a decimal comma, with a decimal point (``67,4`` -> ``67.4``)."""
+    return text.replace(",", ".")
 
 
 def parse_dates(cells: pd.Series) -> ParsedDates:
@@ -98,6 +134,11 @@ def parse_dates(cells: pd.Series) -> ParsedDates:
     text = cell_strings(cells)
     missing = true_where(pc.equal(text, ""))
     well_formed = true_where(pc.match_substring_regex(text, f"^(?:{DATE_PATTERN})$"))
+    at_midnight = _matching(text, ~missing & ~well_formed, DATE_PATTERN + MIDNIGHT_PATTERN)
+    if at_midnight.any():
+        text = pc.if_else(pa.array(at_midnight), pc.utf8_slice_codeunits(text, 0, 10), text)
+        well_formed |= at_midnight
+    with_time = _matching(text, ~missing & ~well_formed, DATE_TIME_PATTERN)
     values = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
     not_a_day = np.zeros(len(text), dtype=bool)
     if well_formed.any():
@@ -118,8 +159,9 @@ def parse_dates(cells: pd.Series) -> ParsedDates:
     return ParsedDates(
         values=values,
         missing=missing,
-        unparsable=~missing & ~well_formed,
+        unparsable=~missing & ~well_formed & ~with_time,
         not_a_day=not_a_day,
+        with_time=with_time,
     )
 
 

@@ -181,3 +181,37 @@ EVENTS = Table(
 TABLES: tuple[Table, ...] = (PATIENTS, VISITS, EVENTS)
 #: File suffixes accepted for each table, in the order they are looked for.
 FILE_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx", ".parquet")
+
+#: Column names that look like they identify a patient, as (what it looks like, regular
+#: expression). A column is matched on its words, lower-case and joined by ``_``
+#: (``DateOfBirth`` and ``Date of birth`` both become ``date_of_birth``). Such columns are
+#: never read, but the data steward is told to remove them from the export.
+IDENTIFYING_COLUMN_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "a name",
+        r"(?:patient_|pt_)?(?:first|last|given|family|middle|full|maiden|sur|fore)?_?names?"
+        r"|(?:first|last|given|family|middle|full|maiden)_?name_?\d*|initials",
+    ),
+    (
+        "a date of birth",
+        r"(?:patient_|pt_)?(?:dob|d_o_b|date_of_birth|birth_?date|birth_?day|date_birth)",
+    ),
+    (
+        "a national identity number",
+        r"(?:.*_)?(?:national_?(?:id|identifier|identity|number|no|insurance)"
+        r"|nhs(?:_?(?:no|number|num|id))?|ssn|social_security(?:_number|_no)?"
+        r"|insurance_?(?:number|no|num|id)|passport(?:_?(?:number|no))?)(?:_.*)?",
+    ),
+    (
+        "an address",
+        r"(?:.*_)?(?:address|street|post_?code|zip(?:_?code)?|postal_code|city_of_residence)"
+        r"(?:_.*)?",
+    ),
+    ("a phone number", r"(?:.*_)?(?:phone|telephone|mobile|tel|fax)(?:_.*)?"),
+    ("an e-mail address", r"(?:.*_)?e_?mail(?:_.*)?"),
+    (
+        "a medical record number",
+        r"(?:.*_)?(?:mrn|medical_record(?:_number|_no)?|hospital_(?:number|no|id)"
+        r"|record_(?:number|no))(?:_.*)?",
+    ),
+)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 
 from sscjak.node.centre_files import (
     PROBLEMS_LISTED_PER_RULE,
     ProblemList,
+    close_columns,
     find_table_files,
+    identifying_kind,
     read_table_cells,
+    same_column,
+    table_file_label,
 )
-from sscjak.shared.data_contract import EVENTS
+from sscjak.shared.data_contract import EVENTS, PATIENTS, VISITS
 
 
 def test_add_rows_lists_a_few_and_counts_all() -> None:
@@ -73,3 +78,35 @@ def test_csv_cells_are_stripped_text_with_record_row_numbers(tmp_path: Path) -> 
     assert cells.cells["event_type"].tolist() == ["vte", "mace"]
     assert cells.cells["event_date"].tolist() == ["2020-01-01", "2020-02-02"]
     assert cells.row_numbers.tolist() == [2, 4]
+
+
+def test_close_columns_suggest_what_an_export_likely_meant() -> None:
+    assert close_columns("fvc", VISITS.column_names)[0] == "fvc_pct"
+    assert close_columns("mRSS_total", VISITS.column_names)[0] == "mrss"
+    assert "jaki_stop" in close_columns("jaki_end", PATIENTS.column_names)
+    assert close_columns("subset", PATIENTS.column_names) == ["ssc_subset"]
+    assert close_columns("centre", PATIENTS.column_names) == []
+    assert same_column("Visit Date", VISITS.column_names) == "visit_date"
+    assert same_column("FVC_PCT", VISITS.column_names) == "fvc_pct"
+
+
+def test_identifying_column_names_are_recognised_not_clinical_ones() -> None:
+    assert identifying_kind("DateOfBirth") == "a date of birth"
+    assert identifying_kind("Patient Name") == "a name"
+    assert identifying_kind("NHSNumber") == "a national identity number"
+    assert identifying_kind("home_address") == "an address"
+    for clinical in ("drug_name", "visit_date", "mrss", "birth_year", "fvc_pct", "notes"):
+        assert identifying_kind(clinical) is None, clinical
+
+
+def test_workbook_sheet_holds_a_table_without_its_own_file(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Visits"
+    workbook.active.append(["patient_id", "visit_date"])
+    workbook.save(tmp_path / "export.xlsx")
+    (tmp_path / "patients.csv").write_text("patient_id\n")
+    problems = ProblemList()
+    found = find_table_files(tmp_path, problems)
+    assert not problems
+    assert found["visits"].name == "export.xlsx"
+    assert table_file_label(found["visits"], VISITS) == "export.xlsx, sheet visits"

@@ -392,7 +392,8 @@ def test_number_notations_rejected(tmp_path: Path, text: str) -> None:
     rows = changed(VISIT_ROWS, 0, fvc_pct=f'"{text}"' if "," in text else text)
     problem = only_problem(write_folder(tmp_path, visits=rows))
     assert (problem.file, problem.row, problem.column) == ("visits.csv", 2, "fvc_pct")
-    assert problem.message == f"expected a number from 10 to 200, got {text!r}"
+    fix = ": decimal comma — write 1.5" if text == "1,5" else ""
+    assert problem.message == f"expected a number from 10 to 200, got {text!r}{fix}"
 
 
 def test_empty_cell_is_missing(tmp_path: Path) -> None:
@@ -643,9 +644,16 @@ def test_long_cell_values_are_cut_in_messages(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_row_numbers_are_right_deep_in_a_large_file(tmp_path: Path) -> None:
-    count = 60_000  # several pyarrow blocks
-    dates = pd.date_range("1901-01-01", periods=count, freq="D").strftime("%Y-%m-%d")
-    frame = pd.DataFrame({"patient_id": "A01", "visit_date": dates, "mrss": "5"})
+    # several pyarrow blocks; each patient's visits on distinct past days after its birth
+    early = pd.date_range("1901-01-01", periods=40_000, freq="D").strftime("%Y-%m-%d")
+    late = pd.date_range("1961-01-01", periods=20_000, freq="D").strftime("%Y-%m-%d")
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["A02"] * 40_000 + ["A01"] * 20_000,
+            "visit_date": [*early, *late],
+            "mrss": "5",
+        }
+    )
     frame.loc[45_000, "mrss"] = "77"
     text = frame.to_csv(index=False).splitlines()
     text[30_001] += ",surplus"  # record 30_002 of the file: one field too many

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def test_valid_folder_prints_a_summary_and_exits_0(
     assert "valid" in out
     assert "Files read: patients.csv, visits.csv, events.csv" in out
     assert "Patients: 2   visits: 3 (one per patient and date)   events: 1" in out
-    lines = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith("  ")}
+    section = out.split("Values present per measure:\n")[1].splitlines()
+    measure_lines = itertools.takewhile(lambda line: line.startswith("  "), section)
+    lines = {line.split()[0]: line.split()[1] for line in measure_lines}
     assert lines["fvc_pct"] == "3"
     assert lines["mrss"] == "3"
     assert lines["dlco_pct"] == "0"

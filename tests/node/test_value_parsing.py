@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sscjak.node.value_parsing import (
+    decimal_point,
     is_off_grid,
     is_whole_number,
     parse_dates,
@@ -80,3 +81,22 @@ def test_off_grid_tolerates_binary_representation_only() -> None:
 def test_shown_quotes_and_cuts() -> None:
     assert shown("250") == "'250'"
     assert shown("x" * 100) == repr("x" * 40 + "…")
+
+
+def test_decimal_comma_is_flagged_among_the_unparsable() -> None:
+    parsed = parse_numbers(pd.Series(["67,4", "-1,5", "1,000,5", "67.4", "", "x,5"]))
+    assert parsed.decimal_comma.tolist() == [True, True, False, False, False, False]
+    assert parsed.unparsable.tolist() == [True, True, True, False, False, True]
+    assert decimal_point("67,4") == "67.4"
+
+
+def test_midnight_times_are_the_date_other_times_are_flagged() -> None:
+    cells = pd.Series(
+        ["2020-01-05 00:00:00", "2020-01-05T00:00", "2020-01-05 00:00:00.000", "2020-01-05 14:30"]
+    )
+    parsed = parse_dates(cells)
+    assert (parsed.values[:3] == np.datetime64("2020-01-05")).all()
+    assert np.isnat(parsed.values[3])
+    assert parsed.with_time.tolist() == [False, False, False, True]
+    assert not parsed.unparsable.any()
+    assert parse_dates(pd.Series(["2021-02-29 00:00"])).not_a_day.tolist() == [True]
