@@ -194,6 +194,21 @@ def _followup(vector: _Pooled, _participants: int) -> Iterator[str]:
         )
 
 
+def _age(vector: _Pooled, _participants: int) -> Iterator[str]:
+    """Every patient is in exactly one age bin or counted without an age (birth year
+    missing, or an age outside the histogram): histogram total + those == patients."""
+    segment = vector.layout.segment("age_at_start_histogram")
+    total, _, _ = _histogram_moments(segment, vector.segment(segment.name))
+    unavailable = vector.counts("age_at_start")
+    without = sum(unavailable.values())
+    if total + without != vector.patients:
+        details = ", ".join(f"{label} {count}" for label, count in unavailable.items())
+        yield (
+            f"age_at_start_histogram holds {total} patients and age_at_start {without} "
+            f"({details}), together {total + without}, but cohort.patients is {vector.patients}"
+        )
+
+
 def _categories(vector: _Pooled, _participants: int) -> Iterator[str]:
     """Every patient has one drug (required) and one sex / SSc subset or ``missing``."""
     for name in ("drugs", "sex", "ssc_subset"):
@@ -349,6 +364,7 @@ _CHECKS: tuple[Check, ...] = (
     _non_negative,
     _centres,
     _followup,
+    _age,
     _categories,
     _cells_within_cohort,
     _change_cells,

@@ -9,6 +9,8 @@ Rules (CONTRACT.md §2):
 
 - month = 30.4375 days; treatment end = jaki_stop, else followup_end;
   follow-up = (end − start) days.
+- Age at JAKi start = calendar year of jaki_start − birth_year, in whole years (the
+  contract collects the birth year only); unknown when birth_year is missing.
 - Baseline of a measure: visits with the measure present and date in
   [start − 90 d, start + 14 d]; the closest to start wins, a tie goes to the earlier visit.
 - Value at T months: visits with the measure present, date ≤ treatment end and
@@ -63,6 +65,8 @@ class DerivedCohort:
     jaki_drug: np.ndarray  # object (str) per patient
     sex: np.ndarray  # object (str or None)
     ssc_subset: np.ndarray  # object (str or None)
+    age_at_start: np.ndarray  # int64 whole years per patient; 0 where birth_year is missing
+    birth_year_known: np.ndarray  # bool per patient
     cells: dict[tuple[str, int], ChangeCell]
     calcinosis_baseline: np.ndarray  # bool per patient
     calcinosis_improved: np.ndarray  # bool per patient
@@ -220,12 +224,15 @@ def derive_cohort(
     developed_du[timeline.patient[ulcer_visit]] = True
 
     has_gc, gc_units = baselines["gc_dose_mg"]
+    age_at_start, birth_year_known = _age_at_start(patients, start)
     return DerivedCohort(
         n_patients=n,
         followup_days=followup_days,
         jaki_drug=patients["jaki_drug"].to_numpy(dtype=object),
         sex=_optional_text(patients["sex"]),
         ssc_subset=_optional_text(patients["ssc_subset"]),
+        age_at_start=age_at_start,
+        birth_year_known=birth_year_known,
         cells=cells,
         calcinosis_baseline=calcinosis_baseline,
         calcinosis_improved=calcinosis_improved,
@@ -233,6 +240,18 @@ def derive_cohort(
         on_gc_at_baseline=has_gc & (gc_units > 0),
         events_on_treatment=events_on_treatment,
     )
+
+
+def _age_at_start(patients: pd.DataFrame, start_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(age in whole years at JAKi start, birth_year known): year(jaki_start) − birth_year."""
+    if "birth_year" not in patients:
+        return np.zeros(len(patients), dtype=np.int64), np.zeros(len(patients), dtype=bool)
+    birth_year = patients["birth_year"].to_numpy(dtype=np.float64, na_value=np.nan)
+    known = ~np.isnan(birth_year)
+    start_year = start_days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    age = np.zeros(len(patients), dtype=np.int64)
+    age[known] = start_year[known] - birth_year[known].astype(np.int64)
+    return age, known
 
 
 def _optional_text(series: pd.Series) -> np.ndarray:

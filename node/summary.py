@@ -15,7 +15,12 @@ from sscjak.node.centre_reader import CentreData, read_centre
 from sscjak.node.derivation import DerivedCohort, derive_cohort
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, SEXES, SSC_SUBSETS
 from sscjak.shared.plan import Plan
-from sscjak.shared.summary_layout import MAX_FOLLOWUP_DAYS, SummaryLayout, cell_prefix
+from sscjak.shared.summary_layout import (
+    MAX_AGE_YEARS,
+    MAX_FOLLOWUP_DAYS,
+    SummaryLayout,
+    cell_prefix,
+)
 
 
 def summarise_centre(folder: Path | str, plan: Plan) -> np.ndarray:
@@ -52,6 +57,15 @@ def summarise_derived(derived: DerivedCohort, plan: Plan) -> np.ndarray:
     layout.view(vector, "ssc_subset")[:] = _category_counts(derived.ssc_subset, SSC_SUBSETS)
     layout.view(vector, "followup_days_histogram")[:] = np.bincount(
         derived.followup_days, minlength=MAX_FOLLOWUP_DAYS + 1
+    )
+    in_range = derived.birth_year_known & (derived.age_at_start >= 0)
+    in_range &= derived.age_at_start <= MAX_AGE_YEARS
+    layout.view(vector, "age_at_start")[:] = [
+        int(np.count_nonzero(~derived.birth_year_known)),
+        int(np.count_nonzero(derived.birth_year_known & ~in_range)),
+    ]
+    layout.view(vector, "age_at_start_histogram")[:] = np.bincount(
+        derived.age_at_start[in_range], minlength=MAX_AGE_YEARS + 1
     )
     for (outcome, months), cell in derived.cells.items():
         prefix = cell_prefix(outcome, months)

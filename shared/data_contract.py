@@ -45,6 +45,10 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
+#: The directions a change can take; each measure names the one that is a benefit.
+BENEFIT_DIRECTIONS: tuple[str, ...] = ("decrease", "increase")
+
+
 @dataclass(frozen=True)
 class Measure:
     """A numeric visit measure with its admissible range and its recording grid.
@@ -61,6 +65,14 @@ class Measure:
     integer: bool
     label: str
     unit: str
+    #: The direction of change that is a benefit for the patient: "decrease" (less skin
+    #: thickening, fewer tender or swollen joints or ulcers, a lower glucocorticoid dose)
+    #: or "increase" (better lung function). Used by the report to say which way is better.
+    benefit: str
+
+    def __post_init__(self) -> None:
+        if self.benefit not in BENEFIT_DIRECTIONS:
+            raise ValueError(f"benefit of {self.name} must be one of {BENEFIT_DIRECTIONS}")
 
     @property
     def units_per_value(self) -> int:
@@ -87,12 +99,14 @@ class Measure:
 MEASURES: dict[str, Measure] = {
     m.name: m
     for m in (
-        Measure("fvc_pct", 10, 200, Fraction(1, 10), False, "FVC", "% predicted"),
-        Measure("dlco_pct", 5, 200, Fraction(1, 10), False, "DLCO", "% predicted"),
-        Measure("mrss", 0, 51, Fraction(1), True, "mRSS", "points"),
-        Measure("tjc", 0, 28, Fraction(1), True, "Tender joint count", "joints"),
-        Measure("sjc", 0, 28, Fraction(1), True, "Swollen joint count", "joints"),
-        Measure("du_count", 0, 20, Fraction(1), True, "Active digital ulcers", "ulcers"),
+        Measure("fvc_pct", 10, 200, Fraction(1, 10), False, "FVC", "% predicted", "increase"),
+        Measure("dlco_pct", 5, 200, Fraction(1, 10), False, "DLCO", "% predicted", "increase"),
+        Measure("mrss", 0, 51, Fraction(1), True, "mRSS", "points", "decrease"),
+        Measure("tjc", 0, 28, Fraction(1), True, "Tender joint count", "joints", "decrease"),
+        Measure("sjc", 0, 28, Fraction(1), True, "Swollen joint count", "joints", "decrease"),
+        Measure(
+            "du_count", 0, 20, Fraction(1), True, "Active digital ulcers", "ulcers", "decrease"
+        ),
         Measure(
             "gc_dose_mg",
             0,
@@ -101,6 +115,7 @@ MEASURES: dict[str, Measure] = {
             False,
             "Glucocorticoid dose",
             "mg/day prednisone-equivalent",
+            "decrease",
         ),
     )
 }

@@ -6,12 +6,19 @@ the measure's grid. Because every element is an integer count or sum, summing th
 vectors (securely) gives exactly the vector of the stacked cohort, and every pooled
 statistic is a function of that sum (see ``sscjak.coordinator.pooled_results``).
 
-Layout ``sscjak.summary/1``, in order:
+Every segment states the unit of its values (:attr:`Segment.units`), so that the decoded
+vector (:meth:`SummaryLayout.describe`, ``sscjak-node preview``) never shows a sum in grid
+units without saying so.
+
+Layout ``sscjak.summary/2``, in order:
 
 - ``centres`` — 1 per node (the pooled value is the number of contributing centres)
 - ``cohort`` — patients, total follow-up days on treatment
 - ``drugs``, ``sex``, ``ssc_subset`` — patient counts per category (``missing`` last)
 - ``followup_days_histogram`` — patients per whole day of follow-up, 0 … MAX_FOLLOWUP_DAYS
+- ``age_at_start`` — patients without an age at JAKi start: birth_year missing; age
+  (year of jaki_start − birth_year) outside 0 … MAX_AGE_YEARS
+- ``age_at_start_histogram`` — patients per whole year of age at JAKi start, 0 … MAX_AGE_YEARS
 - per change cell (outcome, months) of the plan:
   ``change.<outcome>.<months>.sums`` — n, Σx₀, Σx₀², Σd, Σd², Σx₀·d in grid units
   (x₀ = baseline, d = change), and
@@ -26,6 +33,7 @@ Layout ``sscjak.summary/1``, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -41,9 +49,13 @@ from sscjak.shared.data_contract import (
 )
 from sscjak.shared.plan import Plan
 
-LAYOUT_VERSION = "sscjak.summary/1"
+LAYOUT_VERSION = "sscjak.summary/2"
 #: Longest follow-up representable in the follow-up histogram (the reader refuses longer).
 MAX_FOLLOWUP_DAYS = MAX_TREATMENT_DAYS
+#: Highest age at JAKi start in the age histogram; ages outside 0 … this are counted apart.
+MAX_AGE_YEARS = 120
+#: Labels of the ``age_at_start`` segment: patients without an age in the histogram.
+AGE_UNAVAILABLE_LABELS: tuple[str, ...] = ("birth_year_missing", "outside_0_120")
 CELL_SUM_LABELS: tuple[str, ...] = (
     "n",
     "sum_baseline",
@@ -61,6 +73,12 @@ class Segment:
     A *count* segment has ``labels`` (one per element). A *histogram* segment has
     ``origin`` (the integer value of its first bin) and ``units_per_value`` (grid units
     per unit of the measure, 1 for whole days or whole points).
+
+    ``units`` names the unit of each element: for a count segment one entry per label
+    (``"patients"``, ``"days"``, ``"grid units of 0.1 % predicted"``), for a histogram
+    ``(unit of the bin values, unit of the counts)``. ``grid`` is the measure's
+    resolution in its unit for a change cell's sums (a sum in grid units times ``grid``
+    is the sum in the measure's unit), else ``None``.
     """
 
     name: str
@@ -70,6 +88,8 @@ class Segment:
     labels: tuple[str, ...] = ()
     origin: int | None = None
     units_per_value: int = 1
+    units: tuple[str, ...] = ()
+    grid: Fraction | None = None
 
     @property
     def is_histogram(self) -> bool:
@@ -98,11 +118,12 @@ class SummaryLayout:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self._segments: list[Segment] = []
-        self._add_counts("centres", "1 per contributing centre", ("centres",))
+        self._add_counts("centres", "1 per contributing centre", ("centres",), ("centres",))
         self._add_counts(
             "cohort",
             "patients; total follow-up days on treatment",
             ("patients", "followup_days_total"),
+            ("patients", "days"),
         )
         self._add_counts("drugs", "patients per JAK inhibitor", JAKI_DRUGS)
         self._add_counts("sex", "patients per sex", (*SEXES, "missing"))
@@ -112,15 +133,39 @@ class SummaryLayout:
             "patients per whole day of follow-up on treatment",
             origin=0,
             length=MAX_FOLLOWUP_DAYS + 1,
+            units=("days", "patients"),
+        )
+        self._add_counts(
+            "age_at_start",
+            f"patients without an age at JAKi start: birth year missing; age outside "
+            f"0…{MAX_AGE_YEARS} years",
+            AGE_UNAVAILABLE_LABELS,
+        )
+        self._add_histogram(
+            "age_at_start_histogram",
+            "patients per whole year of age at JAKi start (year of jaki_start − birth_year)",
+            origin=0,
+            length=MAX_AGE_YEARS + 1,
+            units=("years", "patients"),
         )
         for outcome, months in plan.cells:
             measure = MEASURES[outcome]
             prefix = cell_prefix(outcome, months)
+            grid = f"grid units of {float(measure.resolution):g} {measure.unit}"
             self._add_counts(
                 f"{prefix}.sums",
                 f"{measure.label} at {months} months: n and exact sums of baseline and change "
                 f"in units of {measure.resolution}",
                 CELL_SUM_LABELS,
+                (
+                    "patients",
+                    grid,
+                    f"squared {grid}",
+                    grid,
+                    f"squared {grid}",
+                    f"squared {grid}",
+                ),
+                grid=measure.resolution,
             )
             width = measure.max_abs_change_units
             self._add_histogram(
@@ -130,6 +175,7 @@ class SummaryLayout:
                 origin=-width,
                 length=2 * width + 1,
                 units_per_value=measure.units_per_value,
+                units=(f"change in {measure.unit}", "patients"),
             )
         self._add_counts(
             "calcinosis",
@@ -140,7 +186,12 @@ class SummaryLayout:
         self._add_counts(
             "glucocorticoids", "patients on glucocorticoids at baseline", ("baseline_on_gc",)
         )
-        self._add_counts("safety.events", "adverse events on treatment per type", EVENT_TYPES)
+        self._add_counts(
+            "safety.events",
+            "adverse events on treatment per type",
+            EVENT_TYPES,
+            ("events",) * len(EVENT_TYPES),
+        )
         self._add_counts(
             "safety.patients", "patients with at least one event per type", EVENT_TYPES
         )
@@ -153,11 +204,31 @@ class SummaryLayout:
     def _next_offset(self) -> int:
         return self._segments[-1].stop if self._segments else 0
 
-    def _add_counts(self, name: str, meaning: str, labels: tuple[str, ...]) -> None:
-        self._segments.append(Segment(name, self._next_offset(), len(labels), meaning, labels))
+    def _add_counts(
+        self,
+        name: str,
+        meaning: str,
+        labels: tuple[str, ...],
+        units: tuple[str, ...] | None = None,
+        grid: Fraction | None = None,
+    ) -> None:
+        """A count segment; its elements count patients unless ``units`` says otherwise."""
+        units = ("patients",) * len(labels) if units is None else units
+        if len(units) != len(labels):
+            raise ValueError(f"segment {name}: one unit per label")
+        self._segments.append(
+            Segment(name, self._next_offset(), len(labels), meaning, labels, units=units, grid=grid)
+        )
 
     def _add_histogram(
-        self, name: str, meaning: str, *, origin: int, length: int, units_per_value: int = 1
+        self,
+        name: str,
+        meaning: str,
+        *,
+        origin: int,
+        length: int,
+        units: tuple[str, str],
+        units_per_value: int = 1,
     ) -> None:
         self._segments.append(
             Segment(
@@ -167,6 +238,7 @@ class SummaryLayout:
                 meaning,
                 origin=origin,
                 units_per_value=units_per_value,
+                units=units,
             )
         )
 
@@ -204,14 +276,32 @@ class SummaryLayout:
                 f"({self.version}), got {vector.dtype} of shape {vector.shape}"
             )
 
+    def unit_text(self, name: str) -> str:
+        """The units of segment ``name`` in words, e.g. ``"value in days → patients"``."""
+        segment = self._by_name[name]
+        if segment.is_histogram:
+            value_unit, count_unit = segment.units
+            return f"value in {value_unit} → {count_unit}"
+        if len(set(segment.units)) == 1:
+            return segment.units[0]
+        return "; ".join(
+            f"{label} in {unit}" for label, unit in zip(segment.labels, segment.units, strict=True)
+        )
+
     def describe(self, vector: np.ndarray) -> dict[str, Any]:
         """The vector decoded in plain words: counts by label, histograms as {value: count}.
 
         Histogram values are printed in the measure's units (e.g. "-2.5"), only non-empty bins.
+        ``units`` states, per segment, the unit of its numbers (:meth:`unit_text`): a
+        change cell's sums are in grid units of the measure's resolution, not in its unit.
         Used for the audit log and ``sscjak-node preview``: it is exactly what is released.
         """
         self.check(vector)
-        decoded: dict[str, Any] = {"layout": self.version, "plan_sha256": self.plan.sha256}
+        decoded: dict[str, Any] = {
+            "layout": self.version,
+            "plan_sha256": self.plan.sha256,
+            "units": {segment.name: self.unit_text(segment.name) for segment in self._segments},
+        }
         for segment in self._segments:
             values = self.view(vector, segment.name)
             if segment.is_histogram:

@@ -1,22 +1,29 @@
 """The report's figures, drawn with matplotlib (Agg backend) from the pooled results alone.
 
 * a forest plot of the standardized mean change (SMC) with its 95% CI by measure and
-  time point;
-* for each measure, the distribution of changes from the pooled histogram
-  (``results["distributions"]["changes"]``);
-* the distribution of follow-up time on treatment.
+  time point, each measure marked with the direction that is a benefit
+  (:attr:`sscjak.shared.data_contract.Measure.benefit`);
+* for each measure, the distribution of changes: exactly the bins results.json releases
+  (``results["distributions"]["changes"]``), one panel per time point;
+* the distribution of follow-up time on treatment, exactly the released bins
+  (``results["distributions"]["followup_months"]``), on an axis from 0.
 
-Disclosure control: no bar may show fewer patients than the plan's minimum cell.
-The coordinator already merges the pooled histograms so; this module merges again
-(:func:`merge_small_bins`, a no-op on compliant histograms) and then re-checks the
-heights of the bars actually drawn on the axes (:func:`_check_drawn_bars`), refusing
-with :class:`DisclosureError` rather than saving a figure that would break the rule.
+The released bins are already merged to the plan's minimum cell and their outer bounds
+coarsened (:func:`sscjak.coordinator.pooled_results.released_bins`); a figure draws
+them as they are, so that a reader can match every bar with results.json. A panel whose
+distribution is a single bar (or is suppressed) has no shape to show: it is stated in
+words instead, and a figure of no panel at all is text only (``png`` is ``None``).
+
+Disclosure control: no bar may show fewer patients than the plan's minimum cell. This
+module merges again (:func:`merge_small_bins`, a no-op on compliant histograms) and then
+re-checks the heights of the bars actually drawn on the axes, refusing with
+:class:`DisclosureError` rather than saving a figure that would break the rule.
 """
 
 from __future__ import annotations
 
 import io
-import math
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,45 +33,30 @@ import matplotlib
 # No display on a coordinator host: choose the file-only backend before pyplot loads.
 matplotlib.use("Agg")
 
-import itertools
-
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
+from sscjak.coordinator.report.formatting import format_grid_value
 from sscjak.coordinator.report.tables import (
     SMC_LABELS,
+    benefit_arrow,
+    benefit_sentence,
+    benefit_summary,
     measure_label,
     measure_resolution,
     min_cell,
     suppression_rule,
 )
-from sscjak.shared.data_contract import DAYS_PER_MONTH
-from sscjak.shared.statistics.binning import outer_edge_step
 
 #: A histogram bin as the results carry it: [low, high, count] (see :func:`bar_extents`).
 Bin = tuple[float, float, int]
+#: A bar as drawn: (panel, left edge, right edge, patients), read back from the axes.
+DrawnBar = tuple[str, float, float, int]
 
 #: Figure width in inches and resolution: a full text column of an A4 page at 150 dpi.
 FIGURE_WIDTH_IN = 7.0
 FIGURE_DPI = 150
 BAR_COLOUR = "#4a7ab5"
-#: About how many bars the follow-up histogram has (each ≥ the minimum cell regardless).
-FOLLOWUP_BARS = 10
-#: About how many bars a change histogram has at most (each ≥ the minimum cell).
-CHANGE_BARS = 8
-
-
-def patients_per_bar(bins: Sequence[Sequence[float]], minimum: int, bars: int) -> int:
-    """Patients each bar must hold: the minimum cell, or more for about ``bars`` bars.
-
-    Bars of equal counts on a fine grid make a spiky density (five identical FVC changes
-    make a tall thin bar); pooling to about ``bars`` bars keeps the shape readable.
-    Merging further than the minimum cell never discloses more.
-    """
-    total = sum(int(count) for *_, count in bins)
-    return max(minimum, math.ceil(total / bars))
-
-
 POINT_COLOUR = "#1f3b60"
 
 
@@ -77,16 +69,25 @@ class ReportFigure:
     """A rendered figure: its file stem, caption, PNG bytes and the bars it shows.
 
     ``bars`` holds, for every histogram bar drawn, ``(panel, low, high, count)``: the
-    data a reviewer (or a test) checks against the minimum cell. ``points`` holds, for
-    every estimate of a forest plot, ``(label, estimate, ci_low, ci_high)``.
+    released bin it draws. ``drawn`` holds the same bars as read back from the axes
+    after drawing: ``(panel, left edge, right edge, count)`` with the count recovered
+    from the bar's area (height × width); ``x_limits`` holds ``(panel, x min, x max)``
+    of each histogram panel's axis. These are what a reviewer (or a test) checks against
+    results.json and the minimum cell; the HTML report carries them as data attributes
+    of the figure. ``points`` holds, for every estimate of a forest plot, ``(label,
+    estimate, ci_low, ci_high)``. ``texts`` states, in words, the panels that are not
+    drawn (a single bar, suppressed). ``png`` is ``None`` when no panel is drawn.
     """
 
     key: str
     title: str
     caption: str
-    png: bytes
+    png: bytes | None
     bars: tuple[tuple[str, float, float, int], ...] = ()
     points: tuple[tuple[str, float, float | None, float | None], ...] = ()
+    drawn: tuple[DrawnBar, ...] = ()
+    x_limits: tuple[tuple[str, float, float], ...] = ()
+    texts: tuple[str, ...] = ()
 
 
 def merge_small_bins(bins: Sequence[Sequence[float]], minimum: int) -> list[Bin]:
@@ -139,59 +140,39 @@ def _png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def bar_extents(bins: Sequence[Bin], grid_step: float) -> list[tuple[float, float]]:
-    """The x-extent of each bar: bars tile the range of the histogram.
+def bar_extents(bins: Sequence[Bin]) -> list[tuple[float, float]]:
+    """The x-extent of each bar: the released bins, tiling the histogram's range.
 
-    A bin ``[low, high, count]`` holds the grid values low … high (inclusive; ``[-2, -2,
-    7]`` is the single value −2), as :func:`sscjak.shared.statistics.binning.
-    merge_small_bins` releases them. Neighbouring bars meet halfway between one bin's
-    last value and the next bin's first; the outer bars reach half a grid step beyond the
-    extreme values. So every value of the range belongs to exactly one bar.
+    A bin ``[low, high, count]`` holds the grid values low … high (inclusive), as
+    :func:`sscjak.coordinator.pooled_results.released_bins` releases them; the first
+    bin's ``low`` and the last bin's ``high`` are the released, coarsened outer bounds
+    and are the outer edges of the figure as they stand. Neighbouring bars meet halfway
+    between one bin's last value and the next bin's first, so every value of the range
+    belongs to exactly one bar and a bin of one grid value still has a width.
     """
-    half = grid_step / 2
-    edges = [bins[0][0] - half] if bins else []
+    if not bins:
+        return []
+    edges = [bins[0][0]]
     for (_, high, _), (low, _, _) in itertools.pairwise(bins):
         edges.append((high + low) / 2)
-    if bins:
-        edges.append(bins[-1][1] + half)
+    edges.append(bins[-1][1])
     return list(itertools.pairwise(edges))
 
 
-def round_outer_edges(extents: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Extents with the first bar's left and the last bar's right edge rounded outward.
-
-    The outermost bins start and end at the smallest and largest observed values (see
-    :func:`sscjak.shared.statistics.binning.merge_small_bins`): each is one patient's
-    value. Rounding the outer edges outward to a round step (5 for a range of tens, 0.5
-    for a range of units) keeps those single values off the figure.
-    """
-    if not extents:
-        return []
-    low, high = extents[0][0], extents[-1][1]
-    step = outer_edge_step(low, high)
-    rounded = [list(extent) for extent in extents]
-    rounded[0][0] = math.floor(round(low / step, 9)) * step
-    rounded[-1][1] = math.ceil(round(high / step, 9)) * step
-    if rounded[0][0] == low:
-        rounded[0][0] -= step
-    if rounded[-1][1] == high:
-        rounded[-1][1] += step
-    return [(a, b) for a, b in rounded]
-
-
 def _draw_histogram(
-    ax: Axes, bins: Sequence[Bin], minimum: int, grid_step: float, per: str
-) -> list[Bin]:
+    ax: Axes, bins: Sequence[Bin], minimum: int, per: str, panel: str = ""
+) -> list[DrawnBar]:
     """Draw a histogram of unequal-width bars as a density (patients per ``per``).
 
     Heights are count / width, so that a wide bar of merged bins does not look like a
     peak (the area of each bar is its count); each bar is labelled with its count. The
-    outer edges are rounded outward (:func:`round_outer_edges`).
+    x-axis spans exactly the bars (no margin beyond the released outer bounds). Returns
+    the bars as read back from the axes' rectangles (:data:`DrawnBar`).
     """
     shown = [(low, high, count) for low, high, count in bins if count > 0]
     counts = [count for _, _, count in shown]
     _check_bar_counts(counts, minimum)
-    extents = round_outer_edges(bar_extents(shown, grid_step))
+    extents = bar_extents(shown)
     widths = [high - low for low, high in extents]
     bars = ax.bar(
         [low for low, _ in extents],
@@ -205,13 +186,28 @@ def _draw_histogram(
     if len(bars.patches) != len(counts):
         raise DisclosureError("the bars drawn differ from the bins checked")
     ax.bar_label(bars, labels=[str(count) for count in counts], fontsize=7, padding=1)
+    ax.set_xlim(extents[0][0], extents[-1][1])
     ax.set_ylabel(f"Patients per {per}", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    return shown
+    drawn = [
+        (
+            panel,
+            float(patch.get_x()),
+            float(patch.get_x() + patch.get_width()),
+            round(patch.get_width() * patch.get_height()),
+        )
+        for patch in bars.patches
+    ]
+    _check_bar_counts([count for *_, count in drawn], minimum)
+    return drawn
 
 
 def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
-    """SMC with 95% CI for every change cell; suppressed or undefined cells are named."""
+    """SMC with 95% CI for every change cell; suppressed or undefined cells are named.
+
+    Each row's label ends with the direction of benefit of its measure (↑ better: an
+    increase is an improvement, ↓ better: a decrease is), which the caption spells out.
+    """
     cells = list(results.get("changes") or [])
     minimum = min_cell(results)
     smc_kind = str((results.get("plan") or {}).get("smc", "baseline"))
@@ -223,8 +219,10 @@ def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
     for row, cell in enumerate(cells):
         y = len(cells) - 1 - row
         name = f"{measure_label(cell, with_unit=False)}, {cell.get('months')} months"
+        arrow = benefit_arrow(cell)
+        direction = f", {arrow} better" if arrow else ""
         if cell.get("suppressed"):
-            labels.append(name)
+            labels.append(f"{name}{direction}")
             ax.text(
                 0,
                 y,
@@ -235,7 +233,7 @@ def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
                 color="#666666",
             )
             continue
-        labels.append(f"{name} (n = {cell.get('n')})")
+        labels.append(f"{name} (n = {cell.get('n')}){direction}")
         smc, ci = cell.get("smc"), cell.get("smc_ci")
         if smc is None:
             ax.text(0, y, "not estimable", va="center", ha="center", fontsize=8, color="#666666")
@@ -257,11 +255,13 @@ def forest_plot(results: Mapping[str, Any]) -> ReportFigure:
     ax.set_xlabel("Standardized mean change (95% CI)")
     ax.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
+    directions = benefit_summary(cells)
     return ReportFigure(
         key="forest_smc",
         title="Figure 1. Standardized mean change from baseline (95% CI)",
         caption=f"SMC = {SMC_LABELS.get(smc_kind, smc_kind)}. Squares: estimate; lines: "
-        "95% CI. Negative values are decreases from baseline.",
+        "95% CI. Negative values are decreases from baseline; which direction is a benefit "
+        f"depends on the measure: {directions}",
         png=_png(figure),
         points=tuple(points),
     )
@@ -274,94 +274,133 @@ def _change_bins(results: Mapping[str, Any], outcome: str, months: Any) -> list 
     return None
 
 
+def _single_bar_text(panel: str, bar: Bin, cell: Mapping[str, Any]) -> str:
+    """A distribution of one bar in words: its count and range (all it can tell)."""
+    resolution = measure_resolution(cell)
+    unit = cell.get("unit") or ""
+    low, high, count = bar
+    return (
+        f"{panel}: all {count} patients' changes lie between "
+        f"{format_grid_value(low, resolution)} and {format_grid_value(high, resolution)}"
+        f"{' ' + unit if unit else ''} (bins merged to the minimum cell leave a single bar, "
+        "so no histogram is drawn)."
+    )
+
+
 def change_distribution_figure(
-    results: Mapping[str, Any], outcome: str, number: int
+    results: Mapping[str, Any], outcome: str, number: int | None
 ) -> ReportFigure:
-    """Histograms of one measure's changes, one panel per time point."""
+    """Histograms of one measure's changes, one panel per time point with ≥ 2 bars.
+
+    Time points that are suppressed, have no released distribution or whose released
+    distribution is a single bar are stated in ``texts`` instead of drawn; when no time
+    point has a panel, the figure is text only (``png`` is ``None``, no number).
+    """
     minimum = min_cell(results)
     cells = [c for c in results.get("changes") or [] if c.get("outcome") == outcome]
-    figure, axes = plt.subplots(1, len(cells), figsize=(FIGURE_WIDTH_IN, 2.6), squeeze=False)
-    bars: list[tuple[str, float, float, int]] = []
-    for ax, cell in zip(axes[0], cells, strict=True):
-        panel = f"{cell.get('months')} months"
-        ax.set_title(panel, fontsize=9)
-        bins = (
-            None if cell.get("suppressed") else _change_bins(results, outcome, cell.get("months"))
-        )
-        if cell.get("suppressed") or not bins:
-            reason = (
-                f"suppressed ({suppression_rule(cell, minimum)})"
-                if cell.get("suppressed")
-                else "no distribution released"
-            )
-            ax.text(
-                0.5,
-                0.5,
-                reason,
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="#666666",
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            continue
-        step = measure_resolution(cell) or 1.0
-        per_bar = patients_per_bar(bins, minimum, CHANGE_BARS)
-        shown = _draw_histogram(ax, merge_small_bins(bins, per_bar), minimum, step, "unit")
-        bars.extend((panel, low, high, count) for low, high, count in shown)
-        ax.axvline(0, color="#888888", linewidth=0.8, linestyle="--")
-        ax.set_xlabel(f"Change ({cell.get('unit') or measure_label(cell)})", fontsize=8)
     label = measure_label(cells[0]) if cells else outcome
+    texts: list[str] = []
+    panels: list[tuple[str, Mapping[str, Any], list[Bin]]] = []
+    for cell in cells:
+        panel = f"{cell.get('months')} months"
+        if cell.get("suppressed"):
+            texts.append(f"{panel}: suppressed ({suppression_rule(cell, minimum)}).")
+            continue
+        bins = _change_bins(results, outcome, cell.get("months"))
+        if not bins:
+            texts.append(f"{panel}: no distribution released.")
+            continue
+        merged = [b for b in merge_small_bins(bins, minimum) if b[2] > 0]
+        if len(merged) == 1:
+            texts.append(_single_bar_text(panel, merged[0], cells[0]))
+            continue
+        panels.append((panel, cell, merged))
+    benefit = benefit_sentence(cells[0]) if cells else ""
+    if not panels:
+        return ReportFigure(
+            key=f"changes_{outcome}",
+            title=f"Distribution of change from baseline: {label} (no figure)",
+            caption=benefit,
+            png=None,
+            texts=tuple(texts),
+        )
+    figure, axes = plt.subplots(1, len(panels), figsize=(FIGURE_WIDTH_IN, 2.6), squeeze=False)
+    bars: list[tuple[str, float, float, int]] = []
+    drawn: list[DrawnBar] = []
+    for ax, (panel, cell, merged) in zip(axes[0], panels, strict=True):
+        ax.set_title(panel, fontsize=9)
+        drawn.extend(_draw_histogram(ax, merged, minimum, "unit", panel))
+        bars.extend((panel, low, high, count) for low, high, count in merged)
+        low, high = ax.get_xlim()
+        ax.set_xlim(min(low, 0.0), max(high, 0.0))
+        ax.axvline(0, color="#888888", linewidth=0.8, linestyle="--")
+        arrow = benefit_arrow(cell)
+        direction = f"; {arrow} better" if arrow else ""
+        ax.set_xlabel(f"Change ({cell.get('unit') or measure_label(cell)}){direction}", fontsize=8)
     figure.tight_layout()
+    x_limits = tuple(
+        (panel, *(float(v) for v in ax.get_xlim()))
+        for ax, (panel, _, _) in zip(axes[0], panels, strict=True)
+    )
     return ReportFigure(
         key=f"changes_{outcome}",
         title=f"Figure {number}. Distribution of change from baseline: {label}",
-        caption=f"Pooled histogram of the changes (area = patients, count on each bar); "
-        f"adjacent bins merged so that every bar holds at least {minimum} patients (about "
-        f"{CHANGE_BARS} bars at most); outer "
-        "edges rounded outward so that no single patient's extreme value is shown.",
+        caption=f"Pooled histogram of the changes (area = patients, count on each bar): the "
+        f"bins of results.json, merged so that every bar holds at least {minimum} patients, "
+        "outer bounds rounded outward so that no single patient's extreme value is shown. "
+        f"Negative changes are decreases. {benefit}",
         png=_png(figure),
         bars=tuple(bars),
+        drawn=tuple(drawn),
+        x_limits=x_limits,
+        texts=tuple(texts),
     )
 
 
 def followup_figure(results: Mapping[str, Any], number: int) -> ReportFigure | None:
-    """Histogram of follow-up time on treatment, in months; None when not released."""
+    """Histogram of follow-up time on treatment in months, exactly the released bins, on
+    an axis from 0 (the released lowest bound is never below 0); None when not released."""
     bins = (results.get("distributions") or {}).get("followup_months")
     if not bins:
         return None
     minimum = min_cell(results)
+    merged = [b for b in merge_small_bins(bins, minimum) if b[2] > 0]
+    # Follow-up is never negative; results files that coarsened the lowest bound below 0
+    # still get an axis from 0.
+    merged[0] = (max(merged[0][0], 0.0), merged[0][1], merged[0][2])
     figure, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 2.6))
-    # Follow-up is pooled as a histogram of whole days: one grid step is one day. Bins of
-    # about a tenth of the cohort (never below the minimum cell) keep the shape readable.
-    per_bar = patients_per_bar(bins, minimum, FOLLOWUP_BARS)
-    merged = merge_small_bins(bins, per_bar)
-    shown = _draw_histogram(ax, merged, minimum, 1 / DAYS_PER_MONTH, "month")
+    drawn = _draw_histogram(ax, merged, minimum, "month", "follow-up")
     ax.set_xlabel("Follow-up on treatment (months)")
     figure.tight_layout()
     return ReportFigure(
         key="followup_months",
         title=f"Figure {number}. Follow-up time on treatment",
-        caption=f"Pooled histogram (area = patients, count on each bar); adjacent bins merged "
-        f"so that every bar holds at least {per_bar} patients (minimum cell {minimum}); "
-        "outer edges rounded outward so that no single patient's extreme value is shown.",
+        caption="Pooled histogram (area = patients, count on each bar): the bins of "
+        f"results.json, merged so that every bar holds at least {minimum} patients (the "
+        "minimum cell); outer bounds rounded outward so that no single patient's extreme "
+        "value is shown.",
         png=_png(figure),
-        bars=tuple(("follow-up", low, high, count) for low, high, count in shown),
+        bars=tuple(("follow-up", low, high, count) for low, high, count in merged),
+        drawn=tuple(drawn),
+        x_limits=(("follow-up", *(float(v) for v in ax.get_xlim())),),
     )
 
 
 def report_figures(results: Mapping[str, Any]) -> tuple[ReportFigure, ...]:
-    """Every figure of the report, numbered in the order the report shows them."""
+    """Every figure of the report in the order the report shows them; figures that are
+    drawn are numbered, text-only ones (no panel to draw) are not."""
     figures = [forest_plot(results)]
     outcomes: list[str] = []
     for cell in results.get("changes") or []:
         if cell.get("outcome") not in outcomes:
             outcomes.append(str(cell.get("outcome")))
+
+    def next_number() -> int:
+        return sum(1 for figure in figures if figure.png is not None) + 1
+
     for outcome in outcomes:
-        figures.append(change_distribution_figure(results, outcome, len(figures) + 1))
-    followup = followup_figure(results, len(figures) + 1)
+        figures.append(change_distribution_figure(results, outcome, next_number()))
+    followup = followup_figure(results, next_number())
     if followup is not None:
         figures.append(followup)
     return tuple(figures)

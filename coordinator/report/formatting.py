@@ -19,6 +19,12 @@ Conventions (AMA Manual of Style, 11th ed., §19 "Numbers and percentages", and
   grid 0.25 → 2 decimals).
 * Negative numbers carry a true minus sign (U+2212); a value that rounds to zero
   is printed without a sign.
+* Quantiles of a measure recorded on a grid (median and IQR of a change): R's type-7
+  quantile of grid values at p = 0.25, 0.5, 0.75 is a multiple of a quarter of the grid
+  step (Hyndman and Fan 1996, definition 7), so the value is first put on that exact
+  multiple (removing binary noise: −0.04999999999999999 is −0.05) and then rounded as
+  above; a quantile that is not zero but would print as zero is printed with the
+  decimals that show it exactly (Q1 = −0.025 on a 0.1 grid prints as −0.025, never 0.0).
 * An undefined statistic (JSON ``null``) is printed as an em dash.
 """
 
@@ -135,17 +141,64 @@ def format_mean_sd(mean: float | None, sd: float | None, decimals: int) -> str:
     return f"{format_number(mean, decimals)} ({format_number(sd, decimals)})"
 
 
+def _grid_decimal(value: float, step: Fraction) -> Decimal:
+    """``value`` as the exact nearest multiple of ``step`` (a decimal fraction)."""
+    multiple = round(Fraction(repr(float(value))) / step)
+    exact = multiple * step
+    return Decimal(exact.numerator) / Decimal(exact.denominator)
+
+
+def format_quantile(value: float | None, decimals: int, grid: float | None = None) -> str:
+    """A quantile of a measure recorded on ``grid``: on the quarter-grid, never a false 0.
+
+    Without ``grid`` it is :func:`format_number`. With it, the value is first put on the
+    nearest multiple of grid / 4 (what R's type-7 quartiles of grid values are); when it
+    is not zero but rounds to zero at ``decimals``, it is printed with the decimals of
+    that exact multiple instead, its sign kept.
+    """
+    if value is None:
+        return UNDEFINED
+    if grid is None or grid <= 0:
+        return format_number(value, decimals)
+    exact = _grid_decimal(value, Fraction(repr(float(grid))) / 4)
+    if exact != 0 and round_half_away(float(exact), decimals) == 0:
+        decimals = max(decimals, -exact.normalize().as_tuple().exponent)
+    return format_number(float(exact), decimals)
+
+
+def format_grid_value(value: float | None, resolution: float | None = None) -> str:
+    """A value on a measure's grid (a bin bound) exactly, with the decimals it needs and
+    no more (−20, −2.5, 0.25), a true minus sign. ``resolution`` is accepted for the
+    reader's sake: a released bound is a multiple of it, so its decimals suffice."""
+    if value is None:
+        return UNDEFINED
+    exact = Fraction(repr(float(value)))
+    decimals = 0
+    while (exact * 10**decimals).denominator != 1 and decimals < 6:
+        decimals += 1
+    return format_number(value, decimals)
+
+
 def format_median_iqr(
-    median: float | None, q1: float | None, q3: float | None, decimals: int
+    median: float | None,
+    q1: float | None,
+    q3: float | None,
+    decimals: int,
+    quantile_grid: float | None = None,
 ) -> str:
-    """``median (Q1, Q3)``, the interquartile range written as its two quartiles."""
+    """``median (Q1, Q3)``, the interquartile range written as its two quartiles.
+
+    ``quantile_grid`` is the recording grid of the measure whose quantiles these are
+    (:func:`format_quantile`); without it each is printed by :func:`format_number`.
+    """
     if median is None:
         return UNDEFINED
     if q1 is None or q3 is None:
-        return format_number(median, decimals)
+        return format_quantile(median, decimals, quantile_grid)
     return (
-        f"{format_number(median, decimals)} "
-        f"({format_number(q1, decimals)}, {format_number(q3, decimals)})"
+        f"{format_quantile(median, decimals, quantile_grid)} "
+        f"({format_quantile(q1, decimals, quantile_grid)}, "
+        f"{format_quantile(q3, decimals, quantile_grid)})"
     )
 
 

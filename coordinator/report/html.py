@@ -9,6 +9,7 @@ repeats table headers on every page.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -49,6 +50,8 @@ figure { margin: 16px 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: #444444; margin-top: 4px; }
 figcaption strong { color: #1b1b1b; }
+.figure-text { font-size: 13px; margin: 16px 0; }
+ul.figure-notes { font-size: 12px; color: #444444; margin: 4px 0 0; padding-left: 18px; }
 dl.provenance { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px;
                 margin: 8px 0; }
 dl.provenance dt { font-weight: 600; }
@@ -120,14 +123,48 @@ def table_html(table: ReportTable) -> str:
     return "\n".join(parts)
 
 
+def _figure_data(figure: ReportFigure) -> str:
+    """The bars as drawn and each panel's x-axis range, as JSON data attributes.
+
+    ``data-bars`` lists ``[panel, left, right, patients]`` read back from the drawn axes,
+    ``data-released-bins`` the ``[panel, low, high, patients]`` bins of results.json they
+    draw, and ``data-x-limits`` ``[panel, x min, x max]``: what the figure shows, in
+    a form a reader's tools (and the browser test) can check against results.json.
+    """
+    attributes = {
+        "data-bars": [list(bar) for bar in figure.drawn],
+        "data-released-bins": [list(bar) for bar in figure.bars],
+        "data-x-limits": [list(limits) for limits in figure.x_limits],
+    }
+    return "".join(
+        f' {name}="{escape(json.dumps(value, allow_nan=False), quote=True)}"'
+        for name, value in attributes.items()
+        if value
+    )
+
+
+def _texts_html(figure: ReportFigure) -> str:
+    if not figure.texts:
+        return ""
+    items = "".join(f"<li>{escape(text)}</li>" for text in figure.texts)
+    return f'<ul class="figure-notes">{items}</ul>'
+
+
 def figure_html(figure: ReportFigure) -> str:
-    """A figure embedded as a base64 PNG data URI, with its title and caption."""
+    """A figure embedded as a base64 PNG data URI, with its title, caption and drawn data;
+    a figure without an image (no panel to draw) as its title and statements in words."""
+    if figure.png is None:
+        return (
+            f'<div class="figure-text" id="{escape(figure.key)}">'
+            f"<p><strong>{escape(figure.title)}.</strong> {escape(figure.caption)}</p>"
+            f"{_texts_html(figure)}</div>"
+        )
     data = base64.b64encode(figure.png).decode("ascii")
     return (
-        f'<figure id="{escape(figure.key)}">'
+        f'<figure id="{escape(figure.key)}"{_figure_data(figure)}>'
         f'<img src="data:image/png;base64,{data}" alt="{escape(figure.title)}">'
         f"<figcaption><strong>{escape(figure.title)}.</strong> "
-        f"{escape(figure.caption)}</figcaption></figure>"
+        f"{escape(figure.caption)}{_texts_html(figure)}</figcaption></figure>"
     )
 
 

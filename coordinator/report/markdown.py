@@ -69,12 +69,11 @@ def report_markdown(
         parts += [table_markdown(table), ""]
     parts += ["## Figures", ""]
     for figure in figures:
-        parts += [
-            f"![{figure.title}]({FIGURES_FOLDER}/{figure.key}.png)",
-            "",
-            f"**{figure.title}.** {figure.caption}",
-            "",
-        ]
+        if figure.png is not None:
+            parts += [f"![{figure.title}]({FIGURES_FOLDER}/{figure.key}.png)", ""]
+        parts += [f"**{figure.title}.** {figure.caption}", ""]
+        if figure.texts:
+            parts += [*(f"- {text}" for text in figure.texts), ""]
     parts += ["## Statistical methods", "", methods_paragraph(results), "", "## Provenance", ""]
     parts += [f"- **{label}:** {value}" for label, value in provenance_items(results)]
     plan_text = str(plan.get("toml", "(plan text not recorded)")).rstrip("\n")

@@ -177,6 +177,55 @@ def measure_resolution(cell: Mapping[str, Any]) -> float | None:
     return float(measure.resolution) if measure else None
 
 
+BENEFIT_ARROWS: dict[str, str] = {"decrease": "↓", "increase": "↑"}
+
+
+def _measure(cell: Mapping[str, Any]):
+    return MEASURES.get(str(cell.get("outcome")))
+
+
+def benefit_arrow(cell: Mapping[str, Any]) -> str:
+    """ "↓" when a decrease of the cell's measure is a benefit, "↑" for an increase, "" when
+    the measure is unknown (:attr:`sscjak.shared.data_contract.Measure.benefit`)."""
+    measure = _measure(cell)
+    return BENEFIT_ARROWS[measure.benefit] if measure else ""
+
+
+def benefit_sentence(cell: Mapping[str, Any]) -> str:
+    """Which direction of change of the cell's measure is a benefit, as a sentence."""
+    measure = _measure(cell)
+    if measure is None:
+        return ""
+    better, worse = (
+        ("a decrease", "an increase")
+        if measure.benefit == "decrease"
+        else ("an increase", "a decrease")
+    )
+    return (
+        f"{measure_label(cell, with_unit=False)}: {better} is an improvement "
+        f"({BENEFIT_ARROWS[measure.benefit]} better), {worse} a worsening."
+    )
+
+
+def benefit_summary(cells: Sequence[Mapping[str, Any]]) -> str:
+    """The measures of ``cells`` grouped by the direction of change that is a benefit:
+    "↓ better (a decrease is an improvement): mRSS, …; ↑ better (…): FVC, DLCO." """
+    labels: dict[str, list[str]] = {"decrease": [], "increase": []}
+    for cell in cells:
+        measure = _measure(cell)
+        label = measure_label(cell, with_unit=False)
+        if measure is not None and label not in labels[measure.benefit]:
+            labels[measure.benefit].append(label)
+    words = {"decrease": "a decrease", "increase": "an increase"}
+    parts = [
+        f"{BENEFIT_ARROWS[direction]} better ({words[direction]} is an improvement): "
+        f"{', '.join(names)}"
+        for direction, names in labels.items()
+        if names
+    ]
+    return "; ".join(parts) + "." if parts else ""
+
+
 def _change_row(cell: Mapping[str, Any], minimum: int, exact_conditional: bool) -> ReportRow:
     label, months = measure_label(cell), str(cell.get("months"))
     if cell.get("suppressed"):
@@ -194,7 +243,11 @@ def _change_row(cell: Mapping[str, Any], minimum: int, exact_conditional: bool) 
             str(cell.get("n")),
             format_mean_sd(cell.get("mean_baseline"), cell.get("sd_baseline"), decimals),
             format_median_iqr(
-                cell.get("median_change"), cell.get("q1_change"), cell.get("q3_change"), decimals
+                cell.get("median_change"),
+                cell.get("q1_change"),
+                cell.get("q3_change"),
+                decimals,
+                quantile_grid=measure_resolution(cell),
             ),
             format_mean_sd(cell.get("mean_change"), cell.get("sd_change"), decimals),
             format_smc_with_ci(cell.get("smc"), cell.get("smc_ci")),
@@ -225,13 +278,17 @@ EXACT_CONDITIONAL_NOTE = (
 )
 
 
-def _change_notes(results: Mapping[str, Any], minimum: int) -> tuple[str, ...]:
+def _change_notes(
+    results: Mapping[str, Any], minimum: int, cells: Sequence[Mapping[str, Any]]
+) -> tuple[str, ...]:
     plan = results.get("plan") or {}
     smc_kind = str(plan.get("smc", "baseline"))
     window = f"{float(plan.get('window_months', 2)):g}"
+    benefit = benefit_summary(cells)
     return (
         f"Change = value at the month ±{window} months minus the baseline value (JAKi "
         "initiation); n = patients with both values. IQR given as (Q1, Q3), R quantile type 7.",
+        *((f"Direction of benefit: {benefit}",) if benefit else ()),
         f"SMC, standardized mean change = {SMC_LABELS.get(smc_kind, smc_kind)}; 95% CI from "
         "its large-sample variance.",
         "V, Wilcoxon signed-rank statistic (sum of the ranks of positive changes, zero "
@@ -279,7 +336,7 @@ def change_table(
         ),
         csv_rows=tuple(_change_csv_row(cell, minimum) for cell in cells),
         notes=tuple(extra_notes)
-        + _change_notes(results, minimum)
+        + _change_notes(results, minimum, cells)
         + ((EXACT_CONDITIONAL_NOTE,) if exact_conditional else ()),
     )
 
@@ -297,6 +354,9 @@ def cohort_table(results: Mapping[str, Any]) -> ReportTable:
         ("patients", "", patients, None, None),
         ("centres", "", centres, None, None),
     ]
+    age = cohort.get("age_at_start_years")
+    if age is not None:
+        _age_rows(age, patients, min_cell(results), rows, csv_rows)
 
     def categorical(key: str, heading: str, order: Sequence[str], labels: dict[str, str]):
         counts = cohort.get(key)
@@ -341,10 +401,47 @@ def cohort_table(results: Mapping[str, Any]) -> ReportTable:
         csv_header=("characteristic", "category", "n", "percent", "value"),
         csv_rows=tuple(csv_rows),
         notes=(
+            "Age at JAKi start = calendar year of JAKi initiation − birth year, in whole "
+            "years (only the birth year is collected); ages outside 0–120 years count as not "
+            "available.",
             "Follow-up on treatment from JAKi initiation to stop or last contact; "
             "IQR given as (Q1, Q3), R quantile type 7. Percentages of all patients.",
         ),
     )
+
+
+AGE_LABEL = "Age at JAKi start, years, median (IQR)"
+AGE_UNAVAILABLE_LABEL = "Age not available (birth year not recorded or implausible), n (%)"
+
+
+def _age_rows(
+    age: Mapping[str, Any],
+    patients: Any,
+    minimum: int,
+    rows: list[ReportRow],
+    csv_rows: list[tuple[Any, ...]],
+) -> None:
+    """Age at JAKi start: median (IQR) of the patients with an age, and those without one.
+
+    Only the quartiles are released (never the age histogram); they are suppressed when
+    fewer than the minimum cell of patients have an age.
+    """
+    if age.get("suppressed"):
+        shown = f"Suppressed: {age.get('suppression_rule') or f'pooled n < {minimum}'}"
+    else:
+        shown = format_median_iqr(age.get("median"), age.get("q1"), age.get("q3"), 0)
+        if age.get("n") is not None:
+            shown += f"; n = {age.get('n')}"
+    rows.append(ReportRow((AGE_LABEL, shown)))
+    for statistic in ("median", "q1", "q3"):
+        csv_rows.append(("age_at_start_years", statistic, None, None, age.get(statistic)))
+    csv_rows.append(("age_at_start_years", "n", age.get("n"), None, None))
+    unavailable = int(age.get("birth_year_missing") or 0) + int(age.get("outside_0_120") or 0)
+    rows.append(ReportRow((AGE_UNAVAILABLE_LABEL, format_count_percent(unavailable, patients))))
+    for label in ("birth_year_missing", "outside_0_120"):
+        count = age.get(label)
+        share = 100 * count / patients if patients and count is not None else None
+        csv_rows.append(("age_at_start_years", label, count, share, None))
 
 
 def other_outcomes_table(results: Mapping[str, Any]) -> ReportTable:

@@ -95,7 +95,8 @@ def _write_into(results: Mapping[str, Any], folder: Path) -> None:
         write_table_csv(table, folder / TABLES_FOLDER / f"{table.key}.csv")
     (folder / FIGURES_FOLDER).mkdir()
     for figure in figures:
-        (folder / FIGURES_FOLDER / f"{figure.key}.png").write_bytes(figure.png)
+        if figure.png is not None:
+            (folder / FIGURES_FOLDER / f"{figure.key}.png").write_bytes(figure.png)
     (folder / MARKDOWN_NAME).write_text(report_markdown(results, tables, figures), encoding="utf-8")
     (folder / HTML_NAME).write_text(report_html(results, tables, figures), encoding="utf-8")
 

@@ -200,6 +200,15 @@ CORRUPTIONS: dict[str, tuple[Callable[[np.ndarray], None], str]] = {
         add("sex.missing", -1),
         "sex counts add up to 164 but cohort.patients is 165",
     ),
+    "age histogram holds a patient too many": (
+        add("age_at_start.outside_0_120", 1),
+        "age_at_start_histogram holds 161 patients and age_at_start 5 (birth_year_missing 4, "
+        "outside_0_120 1), together 166, but cohort.patients is 165",
+    ),
+    "a patient missing from the age histogram": (
+        add("age_at_start.birth_year_missing", -1),
+        "together 164, but cohort.patients is 165",
+    ),
     "follow-up total off": (
         add("cohort.followup_days_total", 7),
         "cohort.followup_days_total is ",
@@ -243,6 +252,8 @@ def test_the_demo_numbers_the_corruptions_rely_on(pooled: np.ndarray) -> None:
     assert LAYOUT.counts(pooled, "change.gc_dose_mg.12.sums")["n"] == 14
     assert LAYOUT.counts(pooled, "safety.events")["infection"] > 0
     assert LAYOUT.view(pooled, "followup_days_histogram")[0] == 0
+    assert LAYOUT.counts(pooled, "age_at_start") == {"birth_year_missing": 4, "outside_0_120": 0}
+    assert int(LAYOUT.view(pooled, "age_at_start_histogram").sum()) == 161
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))

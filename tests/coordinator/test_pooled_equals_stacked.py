@@ -112,6 +112,22 @@ def test_pooled_results_equal_stacked_computation(
     assert close(cohort["followup_months"]["q3"], float(q3))
     drugs = np.concatenate([d.jaki_drug for d in derived_centres])
     assert cohort["drugs"] == {drug: int((drugs == drug).sum()) for drug in JAKI_DRUGS}
+    # Age at JAKi start: year of jaki_start − birth_year, straight from the stacked rows.
+    stacked = frames[0]  # every centre's patients rows, stacked
+    age = stacked["jaki_start"].dt.year - stacked["birth_year"]
+    in_range = age.notna() & (age >= 0) & (age <= 120)
+    age_result = cohort["age_at_start_years"]
+    assert age_result["n"] == int(in_range.sum())
+    assert age_result["birth_year_missing"] == int(stacked["birth_year"].isna().sum())
+    assert age_result["outside_0_120"] == int((age.notna() & ~in_range).sum())
+    if in_range.sum() >= plan.min_cell:
+        ages = age[in_range].to_numpy(dtype=np.float64)
+        q1, median, q3 = np.quantile(ages, [0.25, 0.5, 0.75], method="linear")
+        assert age_result["suppressed"] is False
+        assert close(age_result["median"], float(median))
+        assert close(age_result["q1"], float(q1)) and close(age_result["q3"], float(q3))
+    else:
+        assert age_result["suppressed"] is True and age_result["median"] is None
     sex = pd.Series(np.concatenate([d.sex for d in derived_centres]), dtype=object)
     assert cohort["sex"]["F"] == int((sex == "F").sum())
     assert cohort["sex"]["missing"] == int(sex.isna().sum())
@@ -157,4 +173,14 @@ def test_distribution_bins_never_show_fewer_patients_than_the_minimum_cell(plan:
         )
         assert sum(count for _, _, count in distribution["bins"]) == row["n"]
         assert all(count >= plan.min_cell for _, _, count in distribution["bins"])
-    assert all(c >= plan.min_cell for _, _, c in results["distributions"]["followup_months"])
+    followup = results["distributions"]["followup_months"]
+    assert all(c >= plan.min_cell for _, _, c in followup)
+    # Follow-up starts at 0 at the earliest; every edge is written on its grid (0.01 month
+    # for follow-up, the measure's resolution for a change): no 15-digit binary noise.
+    assert followup[0][0] >= 0
+    assert all(edge == round(edge, 2) for low, high, _ in followup for edge in (low, high))
+    for distribution in shown:
+        decimals = {0.1: 1, 1.0: 0, 0.25: 2}[float(MEASURES[distribution["outcome"]].resolution)]
+        for low, high, _ in distribution["bins"]:
+            assert low == round(low, decimals) and high == round(high, decimals)
+            assert repr(low) == repr(float(f"{low:.{decimals}f}"))

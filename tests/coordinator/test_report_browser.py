@@ -207,7 +207,14 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any
 
 PAGE_FACTS = """(() => {
   const images = Array.from(document.images);
+  const followup = document.getElementById('followup_months');
+  const data = (name) => followup && followup.getAttribute(name)
+    ? JSON.parse(followup.getAttribute(name)) : null;
   return {
+    followupBars: data('data-bars'),
+    followupXLimits: data('data-x-limits'),
+    followupImageDrawn: !!(followup && followup.querySelector('img')
+      && followup.querySelector('img').naturalWidth > 100),
     tables: document.querySelectorAll('table').length,
     rows: document.querySelectorAll('tbody tr').length,
     images: images.length,
@@ -303,7 +310,8 @@ def test_report_renders_in_chromium_without_any_network_request(report_html, tmp
     seen = visit(html, tmp_path / "profile")
     facts = seen.facts
 
-    # The page rendered its tables and every embedded figure.
+    # The page rendered its tables and every embedded figure (a distribution of a single
+    # bar is text, not an image).
     assert facts["tables"] == 5
     assert facts["rows"] >= len(results["changes"]) + len(results["safety"])
     figures = len(list((html.parent / "figures").glob("*.png")))
@@ -333,3 +341,26 @@ def test_report_renders_in_chromium_without_any_network_request(report_html, tmp
     document = seen.pdf
     assert document.startswith(b"%PDF-")
     assert document.count(b"/Type /Page") - document.count(b"/Type /Pages") >= 2
+
+
+def test_followup_figure_in_chromium_draws_the_released_bins_from_zero(report_html, tmp_path):
+    """The follow-up figure as the rendered page carries it: the bars read back from the
+    drawn axes (``data-bars``) are the released bins of results.json, the x-axis starts
+    at 0 or above, and the image itself is drawn."""
+    results, html = report_html
+    facts = visit(html, tmp_path / "profile").facts
+    released = results["distributions"]["followup_months"]
+    bars, limits = facts["followupBars"], facts["followupXLimits"]
+    assert facts["followupImageDrawn"]
+    assert bars and limits, "the follow-up figure must carry its drawn bars and axis range"
+    ((_, x_min, x_max),) = limits
+    assert x_min >= 0
+    assert (x_min, x_max) == (released[0][0], released[-1][1])
+    # One bar per released bin, each holding that bin's patients (from the bar's area).
+    assert [count for *_, count in bars] == [count for *_, count in released]
+    assert all(count >= results["plan"]["min_cell"] for *_, count in bars)
+    assert bars[0][1] == released[0][0] and bars[-1][2] == released[-1][1]
+    for (_, left, right, _), (low, high, _) in zip(bars, released, strict=True):
+        assert left <= low <= high <= right
+    for (_, _, right, _), (_, left, _, _) in itertools.pairwise(bars):
+        assert right == pytest.approx(left)

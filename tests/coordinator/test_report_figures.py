@@ -31,7 +31,6 @@ from sscjak.coordinator.report.figures import (
     forest_plot,
     merge_small_bins,
     report_figures,
-    round_outer_edges,
 )
 
 DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
@@ -81,7 +80,19 @@ def test_no_bar_of_any_figure_holds_fewer_patients_than_the_minimum_cell(results
     assert all(count >= minimum for _, _, _, count in bars), bars
 
 
-def test_change_histograms_show_the_pooled_distribution_of_each_cell(results) -> None:
+def assert_drawn_bars_are_the_released_bins(drawn: list, released: list) -> None:
+    """The bars read back from the axes are the released bins: same number, same counts
+    (from each bar's area), the outer edges at the released outer bounds, and each
+    boundary between two bars within the gap between the two bins' grid values."""
+    assert [count for *_, count in drawn] == [count for *_, count in released]
+    assert drawn[0][0] == released[0][0] and drawn[-1][1] == released[-1][1]
+    for (left, right, _), (low, high, _) in zip(drawn, released, strict=True):
+        assert left <= low <= high <= right or (left == low and high == right)
+    for (_, right, _), (left, _, _) in itertools.pairwise(drawn):
+        assert right == pytest.approx(left)
+
+
+def test_change_histograms_draw_exactly_the_released_bins_of_each_cell(results) -> None:
     minimum = results["plan"]["min_cell"]
     distributions = {
         (d["outcome"], d["months"]): d["bins"] for d in results["distributions"]["changes"]
@@ -90,32 +101,63 @@ def test_change_histograms_show_the_pooled_distribution_of_each_cell(results) ->
     for number, outcome in enumerate(outcomes, start=2):
         figure = change_distribution_figure(results, outcome, number)
         assert figure.key == f"changes_{outcome}"
-        assert_real_png(figure.png)
         for cell in (c for c in results["changes"] if c["outcome"] == outcome):
-            panel = [bar for bar in figure.bars if bar[0] == f"{cell['months']} months"]
+            name = f"{cell['months']} months"
+            panel = [bar for bar in figure.bars if bar[0] == name]
+            drawn = [bar[1:] for bar in figure.drawn if bar[0] == name]
             if cell["suppressed"]:
-                assert panel == [], "a suppressed cell must not be drawn"
+                assert panel == drawn == [], "a suppressed cell must not be drawn"
                 assert (outcome, cell["months"]) not in distributions
+                assert any(text.startswith(f"{name}: suppressed") for text in figure.texts)
                 continue
+            released = [b for b in distributions[(outcome, cell["months"])] if b[2] > 0]
+            if len(released) == 1:
+                # A single bar says nothing about the shape: stated in words, not drawn.
+                assert panel == drawn == []
+                *_, count = released[0]
+                assert any(f"all {count} patients" in text for text in figure.texts)
+                continue
+            assert_real_png(figure.png)
             # Every patient of the cell is in exactly one bar, each bar ≥ minimum cell.
             assert sum(count for *_, count in panel) == cell["n"]
             assert all(count >= minimum for *_, count in panel)
-            # Each bar pools consecutive bins the coordinator released, none split.
-            released = [b for b in distributions[(outcome, cell["months"])] if b[2] > 0]
-            assert_bars_pool_consecutive_bins([bar[1:] for bar in panel], released)
+            # The bars are the released bins, as they stand and as drawn on the axes.
+            assert [list(bar[1:]) for bar in panel] == released
+            assert_drawn_bars_are_the_released_bins(drawn, released)
+        if not figure.bars:
+            assert figure.png is None and figure.texts
 
 
-def test_followup_histogram_holds_every_patient(results) -> None:
+def test_followup_histogram_draws_the_released_bins_on_an_axis_from_zero(results) -> None:
     figure = followup_figure(results, 9)
     assert figure is not None
     assert_real_png(figure.png)
-    assert sum(count for *_, count in figure.bars) == results["cohort"]["patients"]
-    assert min(count for *_, count in figure.bars) >= results["plan"]["min_cell"]
+    released = results["distributions"]["followup_months"]
+    assert released[0][0] >= 0
+    assert [list(bar[1:]) for bar in figure.bars] == released
+    assert_drawn_bars_are_the_released_bins([bar[1:] for bar in figure.drawn], released)
+    ((_, x_min, x_max),) = figure.x_limits
+    assert x_min >= 0 and x_min == released[0][0] and x_max == released[-1][1]
+    assert sum(count for *_, count in figure.drawn) == results["cohort"]["patients"]
+    assert min(count for *_, count in figure.drawn) >= results["plan"]["min_cell"]
+
+
+def test_followup_axis_starts_at_zero_even_for_a_bound_below_zero(results) -> None:
+    # An older results file coarsened the lowest bound of follow-up below 0 months.
+    altered = copy.deepcopy(results)
+    altered["distributions"]["followup_months"][0][0] = -50.0
+    figure = followup_figure(altered, 9)
+    assert figure is not None
+    ((_, x_min, _),) = figure.x_limits
+    assert x_min == 0.0 and figure.drawn[0][1] == 0.0
 
 
 def test_forest_plot_shows_each_estimable_cell_with_its_ci(results) -> None:
     figure = forest_plot(results)
     assert_real_png(figure.png)
+    # The caption says which direction is a benefit for each measure.
+    assert "↓ better (a decrease is an improvement): mRSS" in figure.caption
+    assert "↑ better (an increase is an improvement): FVC, DLCO" in figure.caption
     estimable = [c for c in results["changes"] if not c["suppressed"] and c["smc"] is not None]
     assert [(p[1], p[2], p[3]) for p in figure.points] == [
         (c["smc"], *c["smc_ci"]) for c in estimable
@@ -127,6 +169,7 @@ def test_a_figure_is_refused_when_the_whole_histogram_is_below_the_minimum_cell(
     altered = copy.deepcopy(results)
     minimum = altered["plan"]["min_cell"]
     entry = altered["distributions"]["changes"][0]
+    # Not even stated in words: a single bar below the minimum cell is refused.
     entry["bins"] = [[0.0, 0.0, minimum - 1]]
     with pytest.raises(DisclosureError, match="below the minimum cell"):
         report_figures(altered)
@@ -142,6 +185,9 @@ def test_small_bins_reaching_the_figure_are_merged_not_drawn(results) -> None:
     outcome = entry["outcome"]
     figure = change_distribution_figure(altered, outcome, 2)
     panel = [bar for bar in figure.bars if bar[0] == f"{entry['months']} months"]
+    if total < 2 * minimum:  # merged into a single bar: stated in words instead
+        assert panel == [] and any(f"all {total} patients" in t for t in figure.texts)
+        return
     assert sum(count for *_, count in panel) == total
     assert all(count >= minimum for *_, count in panel)
 
@@ -150,7 +196,7 @@ def test_drawing_refuses_a_bar_below_the_minimum_cell() -> None:
     figure, ax = plt.subplots()
     try:
         with pytest.raises(DisclosureError, match="bar of 3 patients"):
-            _draw_histogram(ax, [(0.0, 1.0, 7), (2.0, 3.0, 3)], 5, 1.0, "point")
+            _draw_histogram(ax, [(0.0, 1.0, 7), (2.0, 3.0, 3)], 5, "point")
         assert len(ax.patches) == 0, "nothing may be drawn before the check"
     finally:
         plt.close(figure)
@@ -161,43 +207,55 @@ def test_compliant_bins_are_left_as_they_are() -> None:
     assert merge_small_bins(bins, 5) == bins
 
 
-def test_bars_tile_the_range_of_grid_value_bins() -> None:
-    # [-2, -2] is the single grid value −2: on a grid of 1 its bar spans −2.5 to −1.5;
-    # the next bin [-1, 1] then spans −1.5 to 1.5.
-    assert bar_extents([(-2.0, -2.0, 7), (-1.0, 1.0, 9)], 1.0) == [(-2.5, -1.5), (-1.5, 1.5)]
-    # Bins with empty grid values between them meet halfway across the gap.
-    assert bar_extents([(-9.0, -9.0, 5), (-7.0, -5.0, 8)], 1.0) == [(-9.5, -8.0), (-8.0, -4.5)]
+def test_bars_tile_the_range_of_the_released_bins() -> None:
+    # The outer edges are the released (coarsened) bounds; inner edges meet halfway
+    # between one bin's last grid value and the next bin's first: [-2, -2] is one value.
+    assert bar_extents([(-5.0, -2.0, 7), (-1.0, 1.0, 9), (2.0, 5.0, 6)]) == [
+        (-5.0, -1.5),
+        (-1.5, 1.5),
+        (1.5, 5.0),
+    ]
+    assert bar_extents([(-10.0, -9.0, 5), (-7.0, 0.0, 8)]) == [(-10.0, -8.0), (-8.0, 0.0)]
 
 
 def test_histogram_bars_are_densities_whose_areas_are_the_counts() -> None:
     figure, ax = plt.subplots()
     try:
-        bins = [(-14.0, -9.0, 5), (-7.0, -5.0, 8), (-2.0, -2.0, 7)]
-        _draw_histogram(ax, bins, 5, 1.0, "point")
+        bins = [(-15.0, -9.0, 5), (-7.0, -5.0, 8), (-2.0, 10.0, 7)]
+        drawn = _draw_histogram(ax, bins, 5, "point", "p")
         areas = [patch.get_width() * patch.get_height() for patch in ax.patches]
         assert areas == pytest.approx([5, 8, 7])
+        assert [count for *_, count in drawn] == [5, 8, 7]
+        # The axis spans exactly the released outer bounds, no margin beyond them.
+        assert ax.get_xlim() == (-15.0, 10.0)
+        assert (drawn[0][1], drawn[-1][2]) == (-15.0, 10.0)
     finally:
         plt.close(figure)
 
 
-def test_outer_bar_edges_do_not_show_the_extreme_values() -> None:
-    # The outer bins start and end at single patients' values (−14 and +6 points).
-    figure, ax = plt.subplots()
-    try:
-        bins = [(-14.0, -9.0, 5), (-7.0, -5.0, 8), (-2.0, 6.0, 7)]
-        _draw_histogram(ax, bins, 5, 1.0, "point")
-        left = ax.patches[0].get_x()
-        right = ax.patches[-1].get_x() + ax.patches[-1].get_width()
-        assert (left, right) == (-15.0, 10.0)  # rounded outward to the step of 5
-        areas = [patch.get_width() * patch.get_height() for patch in ax.patches]
-        assert areas == pytest.approx([5, 8, 7])
-    finally:
-        plt.close(figure)
-
-
-def test_outer_edges_move_a_step_when_already_round() -> None:
-    # −3.5 is the half-step edge of the value −3: a multiple of 0.5, so it moves on.
-    assert round_outer_edges([(-3.5, -0.5), (-0.5, 2.5)]) == [(-4.0, -0.5), (-0.5, 3.0)]
+def test_a_single_bar_distribution_is_stated_in_words_not_drawn(results) -> None:
+    altered = copy.deepcopy(results)
+    minimum = altered["plan"]["min_cell"]
+    outcome = "du_count"
+    for cell in altered["changes"]:
+        if cell["outcome"] == outcome:
+            cell.update(suppressed=False, n=minimum + 3, unit="ulcers", resolution=1.0)
+    altered["distributions"]["changes"] = [
+        d for d in altered["distributions"]["changes"] if d["outcome"] != outcome
+    ] + [
+        {"outcome": outcome, "months": m, "bins": [[-4.0, 2.0, minimum + 3]]}
+        for m in altered["plan"]["months"]
+    ]
+    figure = change_distribution_figure(altered, outcome, None)
+    assert figure.png is None and figure.bars == () and figure.drawn == ()
+    assert figure.texts and all(
+        f"all {minimum + 3} patients' changes lie between \u22124 and 2 ulcers" in text
+        for text in figure.texts
+    )
+    numbered = [f.title for f in report_figures(altered) if f.png is not None]
+    assert [title.split(".")[0] for title in numbered] == [
+        f"Figure {i}" for i in range(1, len(numbered) + 1)
+    ]
 
 
 @given(

@@ -14,11 +14,13 @@ from sscjak.coordinator.report.formatting import (
     decimals_for_resolution,
     format_count_percent,
     format_estimate_interval,
+    format_grid_value,
     format_mean_sd,
     format_median_iqr,
     format_number,
     format_p_value,
     format_percent,
+    format_quantile,
     format_rank_statistic,
     format_smc,
     parse_number,
@@ -107,6 +109,28 @@ def test_median_iqr_and_mean_sd_forms() -> None:
     assert format_mean_sd(14.1, 9.8, 1) == "14.1 (9.8)"
     assert format_mean_sd(3.0, None, 1) == f"3.0 ({UNDEFINED})"
     assert format_median_iqr(None, 1.0, 2.0, 1) == UNDEFINED
+
+
+def test_a_quantile_on_a_grid_never_prints_a_false_zero() -> None:
+    # Type-7 quartiles of a 0.1 grid are multiples of 0.025; float noise
+    # (−0.04999999999999999 for −0.05) must not turn Q1 into "0.0".
+    assert format_quantile(-0.04999999999999999, 1, 0.1) == f"{MINUS}0.1"
+    assert format_quantile(-0.025, 1, 0.1) == f"{MINUS}0.025"
+    assert format_quantile(0.025, 1, 0.1) == "0.025"
+    assert format_quantile(3.4000000000000004, 1, 0.1) == "3.4"
+    assert format_quantile(-4.375, 2, 0.25) == f"{MINUS}4.38"
+    assert format_quantile(0.0, 1, 0.1) == "0.0"
+    assert format_quantile(-0.04, 1) == "0.0"  # without a grid: format_number
+    assert format_median_iqr(1.95, -0.04999999999999999, 3.4, 1, quantile_grid=0.1) == (
+        f"2.0 ({MINUS}0.1, 3.4)"
+    )
+
+
+def test_grid_values_print_with_the_decimals_they_need() -> None:
+    assert format_grid_value(-4.0, 1.0) == f"{MINUS}4"
+    assert format_grid_value(-2.5, 0.1) == f"{MINUS}2.5"
+    assert format_grid_value(5.25, 0.25) == "5.25"
+    assert format_grid_value(None, 1.0) == UNDEFINED
 
 
 def test_rank_statistic_is_whole_or_half() -> None:

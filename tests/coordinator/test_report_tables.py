@@ -440,3 +440,20 @@ def test_exact_conditional_p_gets_its_own_column_when_the_plan_asks(tmp_path: Pa
         value = by_key[(cell["outcome"], cell["months"])]["p_value_exact_conditional"]
         expected = cell.get("p_value_exact_conditional")
         assert value == ("" if expected is None else repr(float(expected)))
+
+
+def test_table1_shows_age_at_jaki_start_as_median_and_iqr(report) -> None:
+    results, folder = report
+    age = results["cohort"]["age_at_start_years"]
+    rows = {row[0]: row[1:] for row in html_tables(folder)["table1_cohort"] if row}
+    shown = rows["Age at JAKi start, years, median (IQR)"][0]
+    if age["suppressed"]:
+        assert shown.startswith("Suppressed")
+    else:
+        median, q1, q3 = (round(age[k]) for k in ("median", "q1", "q3"))
+        assert shown.startswith(f"{median} ({q1}, {q3})") and f"n = {age['n']}" in shown
+    unavailable = age["birth_year_missing"] + age["outside_0_120"]
+    label = "Age not available (birth year not recorded or implausible), n (%)"
+    assert rows[label][0].startswith(f"{unavailable} (")
+    # Only median and quartiles are released: no age histogram in results or report.
+    assert "age" not in json.dumps(results["distributions"])

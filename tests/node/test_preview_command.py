@@ -29,8 +29,30 @@ def test_preview_prints_the_decoded_summary_its_digest_and_size(
     out = capsys.readouterr().out
     assert f"{8 * layout.length} bytes" in out
     assert summary_digest(summary) in out
-    decoded = json.loads(out[out.index("{") :])
+    # Every number is printed next to its unit: sums of a change cell in grid units, and
+    # the same sum in the measure's own unit.
+    sums = layout.counts(summary, "change.fvc_pct.12.sums")
+    baseline = sums["sum_baseline"]
+    assert (
+        f"sum_baseline = {baseline} grid units of 0.1 % predicted (= {baseline / 10:g} % predicted)"
+        in out
+    )
+    assert f"n = {sums['n']} patients" in out
+    squares = layout.counts(summary, "change.gc_dose_mg.12.sums")["sum_change_sq"]
+    assert (
+        f"sum_change_sq = {squares} squared grid units of 0.25 mg/day prednisone-equivalent "
+        f"(= {squares / 16:g} (mg/day prednisone-equivalent)²)" in out
+    )
+    cohort = layout.counts(summary, "cohort")
+    assert f"followup_days_total = {cohort['followup_days_total']} days" in out
+    assert "age_at_start_histogram (patients per value in years): " in out
+    # --json prints exactly what the audit log records, units included.
+    assert node_main(["preview", "--data", str(_centre()), "--json"]) == 0
+    decoded = json.loads(capsys.readouterr().out)
     assert decoded == layout.describe(summary)
+    assert decoded["units"]["change.fvc_pct.12.sums"].startswith(
+        "n in patients; sum_baseline in grid units of 0.1 % predicted"
+    )
 
 
 def test_preview_json_only_and_bad_folder(

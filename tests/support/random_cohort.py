@@ -46,6 +46,17 @@ def random_cohort(
             ),
         }
     )
+    # Birth years missing or giving an age outside 0…120 at JAKi start, drawn from their own
+    # generator so that every other column keeps the values earlier seeds gave.
+    age_rng = np.random.default_rng([seed, 1])
+    birth_year = patients["birth_year"].to_numpy(dtype=np.float64)
+    kind = age_rng.random(n_patients)
+    birth_year[kind < 0.08] = np.nan
+    birth_year[(kind >= 0.08) & (kind < 0.11)] = 2090  # born after JAKi start
+    birth_year[(kind >= 0.11) & (kind < 0.13)] = 1900  # older than 120 at JAKi start
+    patients["birth_year"] = pd.array(
+        np.where(np.isnan(birth_year), None, birth_year), dtype="Int64"
+    )
     visits_per_patient = rng.integers(0, 12, n_patients)
     owner = np.repeat(np.arange(n_patients), visits_per_patient)
     n_visits = owner.size
