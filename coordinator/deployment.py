@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,25 @@ from sscjak.shared.flower_environment import flower_environment
 
 #: Settings file written by ``serve`` for ``run``.
 SUPERLINK_SETTINGS_FILE = "superlink.json"
+
+#: Terminal control sequences (colours, cursor moves): Flower's logger colours its
+#: level names whatever its output is, and a log file should hold plain text.
+ANSI_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def strip_ansi(data: bytes) -> bytes:
+    """``data`` without terminal escape sequences (colours, cursor moves, titles)."""
+    return ANSI_ESCAPE.sub(b"", data)
+
+
+def copy_without_ansi(source: IO[bytes], log: IO[bytes]) -> None:
+    """Copy ``source`` line by line into ``log`` without escape sequences, until EOF."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in iter(source.readline, b""):
+            log.write(strip_ansi(line))
+            log.flush()
+    with contextlib.suppress(OSError):
+        source.close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -91,12 +112,17 @@ def descendant_pids(pid: int) -> list[int]:
 
 @dataclass
 class StartedProcess:
-    """A process we started: its name, Popen handle and log file."""
+    """A process we started: its name, Popen handle and log file.
+
+    ``log_copier`` is the thread that copies the process's output into the log file
+    (without terminal escape sequences).
+    """
 
     name: str
     process: subprocess.Popen
     log_path: Path
     log_handle: IO[bytes]
+    log_copier: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -116,6 +142,10 @@ class ProcessGroup:
     reaches the helpers Flower starts under it (SuperExec, ServerApp): SIGTERM to the
     child's process group, then SIGKILL after ``grace`` seconds. Used as a context
     manager, it stops everything on exit, on errors and on Ctrl-C alike.
+
+    A child's output (and that of the helpers it starts, which inherit it) goes through
+    a pipe to ``LOG_DIR/NAME.log``, plain text: a thread strips terminal escape
+    sequences (:func:`strip_ansi`) on the way, and ``NO_COLOR=1`` is set for every child.
     """
 
     def __init__(self, log_dir: Path) -> None:
@@ -128,15 +158,25 @@ class ProcessGroup:
     ) -> StartedProcess:
         log_path = self.log_dir / f"{name}.log"
         handle = log_path.open("ab")
+        environment = dict(os.environ if env is None else env)
+        environment["NO_COLOR"] = "1"
         process = subprocess.Popen(
             list(command),
-            stdout=handle,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=dict(env) if env is not None else None,
+            env=environment,
             start_new_session=True,
         )
-        started = StartedProcess(name, process, log_path, handle)
+        assert process.stdout is not None
+        copier = threading.Thread(
+            target=copy_without_ansi,
+            args=(process.stdout, handle),
+            name=f"log-{name}",
+            daemon=True,
+        )
+        copier.start()
+        started = StartedProcess(name, process, log_path, handle, copier)
         self.started.append(started)
         return started
 
@@ -164,8 +204,12 @@ class ProcessGroup:
         for pid in descendants:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            started.log_handle.close()
+        if started.log_copier is not None:
+            # every writer is gone: the copier reaches the pipe's end and finishes
+            started.log_copier.join(timeout=grace)
+        if started.log_copier is None or not started.log_copier.is_alive():
+            with contextlib.suppress(OSError):
+                started.log_handle.close()
 
     def stop_all(self) -> None:
         for started in reversed(self.started):
@@ -341,22 +385,39 @@ def follow_progress(
     raise UserError(f"no result after {timeout:.0f} s (progress in {progress_file})")
 
 
-def print_progress(event: dict[str, Any]) -> None:
-    """Console lines for the progress events of an analysis."""
+def format_progress(event: dict[str, Any]) -> str | None:
+    """The console line of one progress event, or ``None`` for an event shown elsewhere.
+
+    A ``failed`` event has no line: :func:`run_flower_analysis` raises its reason as the
+    command's one error message.
+    """
     kind = event["event"]
+    if kind == "waiting":
+        return (
+            f"waiting for {', '.join(event['awaited'])} "
+            f"(online: {', '.join(event['online']) or 'none'}), "
+            f"{float(event['seconds_left']):.0f} s left"
+        )
     if kind == "nodes":
-        print(
+        line = (
             f"nodes online: {len(event['online'])}/{len(event['roster'])} "
-            f"({', '.join(event['online'])})"
+            f"({', '.join(event['online']) or 'none'})"
         )
-    elif kind == "reply":
-        print(
-            f"nodes answered {event['answered']}/{event['expected']} ({event['node']})", flush=True
-        )
-    elif kind == "attempt":
-        print(event["summary"], flush=True)
-    elif kind == "failed":
-        print(f"analysis failed: {event['reason']}", flush=True)
+        missing = event.get("missing") or []
+        return line + (f"; not online: {', '.join(missing)}" if missing else "")
+    if kind == "reply":
+        what = "seeds revealed" if event.get("exchange") == "seeds" else "nodes answered"
+        return f"{what} {event['answered']}/{event['expected']} ({event['node']})"
+    if kind == "attempt":
+        return str(event["summary"])
+    return None
+
+
+def print_progress(event: dict[str, Any]) -> None:
+    """Console lines for the progress events of an analysis (:func:`format_progress`)."""
+    line = format_progress(event)
+    if line is not None:
+        print(line, flush=True)
 
 
 def run_flower_analysis(
@@ -398,5 +459,6 @@ def run_flower_analysis(
     budget = wait_for_nodes + (3 * timeout + 10.0) * max(max_attempts, rounds) + 60.0
     event = follow_progress(progress_file, budget, on_event, superlink)
     if event["event"] == "failed":
+        # the one message of a failure (print_progress shows no line for it)
         raise UserError(f"the analysis failed: {event['reason']}")
     return event

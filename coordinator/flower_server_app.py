@@ -8,9 +8,15 @@ The app reads the plan, the roster and where to write from the run config, build
 :func:`sscjak.coordinator.secure_round.run_secure_analysis`; the pooled summary becomes
 the results file of CONTRACT.md §4 (:mod:`sscjak.coordinator.pooled_results`).
 
-It reports progress as JSON lines in ``progress_file`` (``nodes answered k/n`` live, one
-line per attempt, then ``done`` or ``failed``), which the ``run``/``demo`` commands
-print; a ServerApp runs in its own process, so a file is the simplest channel.
+It reports progress as JSON lines in ``progress_file``, which the ``run``/``demo``
+commands print (:func:`sscjak.coordinator.deployment.print_progress`); a ServerApp runs
+in its own process, so a file is the simplest channel. Events: ``waiting`` (roster nodes
+not online yet: who is online, who is awaited, seconds left; at most one every
+:data:`WAITING_REPORT_INTERVAL` seconds, sooner when a node comes online), ``nodes``
+(who is online when the analysis starts, who is not), ``reply`` (one per reply, with
+its exchange: masked summaries or revealed seeds), ``attempt`` (one per exchange of
+each attempt), then ``done`` or ``failed`` (with the reason, naming the roster nodes
+that were not online and what to do about them).
 
 Node identity: a Flower node id is mapped to a roster name by the node-authentication
 public key the SuperLink holds for it (``NodeInfo.public_key``, registered by the
@@ -35,7 +41,15 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from sscjak.coordinator.pooled_results import build_results, write_results
-from sscjak.coordinator.secure_round import RoundProgress, run_secure_analysis
+from sscjak.coordinator.secure_round import (
+    MIN_NODES,
+    SEEDS,
+    SUMMARIES,
+    RoundProgress,
+    SecureRoundError,
+    run_secure_analysis,
+)
+from sscjak.shared.cli_support import counted
 from sscjak.shared.flower_payload import (
     ANALYSIS_MESSAGE_TYPE,
     PING_MESSAGE_TYPE,
@@ -44,12 +58,17 @@ from sscjak.shared.flower_payload import (
     payload_from_message,
 )
 from sscjak.shared.plan import load_plan
-from sscjak.shared.protocol import Payload
+from sscjak.shared.protocol import UNMASK_REQUEST_KIND, Payload
 from sscjak.shared.roster import Roster, load_roster
 
 #: Seconds between two pulls of replies from the SuperLink (Flower's own
 #: ``Grid.send_and_receive`` sleeps 3 s; a round should not wait for that).
 REPLY_POLL_INTERVAL = 0.2
+
+#: Seconds between two ``waiting`` events while roster nodes are awaited (one sooner,
+#: but not before :data:`WAITING_REPORT_MIN_GAP`, when the set of online nodes changes).
+WAITING_REPORT_INTERVAL = 5.0
+WAITING_REPORT_MIN_GAP = 2.0
 
 
 def _public_key_der(pem: str | bytes) -> bytes | None:
@@ -101,7 +120,9 @@ class FlowerTransport:
     every :data:`REPLY_POLL_INTERVAL` seconds until all came or ``timeout`` passed; a
     node that is offline, unknown, answers with a Flower error or not at all is absent
     from the result (the secure round then reruns without it). ``on_reply(name,
-    answered, expected)`` is told about every reply as it arrives.
+    answered, expected)`` is told about every reply as it arrives; during the call,
+    :attr:`exchange_name` says which exchange it belongs to (:data:`SUMMARIES`, or
+    :data:`SEEDS` when the requests are unmask requests).
     """
 
     def __init__(
@@ -119,6 +140,7 @@ class FlowerTransport:
         self.on_reply = on_reply
         self.poll_interval = poll_interval
         self.exchanges = 0
+        self.exchange_name = SUMMARIES
 
     def online_nodes(self) -> dict[str, int]:
         """Roster name → node id of the roster members online now."""
@@ -135,6 +157,11 @@ class FlowerTransport:
 
     def exchange(self, requests: dict[str, Payload], timeout: float) -> dict[str, Payload]:
         self.exchanges += 1
+        self.exchange_name = (
+            SEEDS
+            if any(p.get("kind") == UNMASK_REQUEST_KIND for p in requests.values())
+            else SUMMARIES
+        )
         online = self.online_nodes()
         messages: list[Message] = []
         name_of: dict[int, str] = {}
@@ -188,15 +215,95 @@ class ProgressFile:
 
 
 def wait_for_nodes(
-    transport: FlowerTransport, expected: int, wait_seconds: float
+    transport: FlowerTransport,
+    expected: int,
+    wait_seconds: float,
+    on_wait: Callable[[list[str], list[str], float], None] | None = None,
 ) -> dict[str, int]:
-    """Wait up to ``wait_seconds`` for ``expected`` roster nodes online; return those online."""
-    deadline = time.monotonic() + wait_seconds
+    """Wait up to ``wait_seconds`` for ``expected`` roster nodes online; return those online.
+
+    While waiting, ``on_wait(online, awaited, seconds_left)`` is called with the sorted
+    roster names online and not online: at once, then every
+    :data:`WAITING_REPORT_INTERVAL` seconds, and when the online set changes (at least
+    :data:`WAITING_REPORT_MIN_GAP` seconds after the previous call).
+    """
+    started = time.monotonic()
+    deadline = started + wait_seconds
     online = transport.online_nodes()
+    last_report: float | None = None
+    last_online: set[str] | None = None
     while len(online) < expected and time.monotonic() < deadline:
+        now = time.monotonic()
+        since = None if last_report is None else now - last_report
+        if on_wait is not None and (
+            since is None
+            or since >= WAITING_REPORT_INTERVAL
+            or (set(online) != last_online and since >= WAITING_REPORT_MIN_GAP)
+        ):
+            awaited = [name for name in transport.roster.names if name not in online]
+            on_wait(sorted(online), sorted(awaited), max(0.0, deadline - now))
+            last_report, last_online = now, set(online)
         time.sleep(0.5)
         online = transport.online_nodes()
     return online
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _grouped_problems(outcome: RoundProgress) -> list[str]:
+    """``a, b refused: reason`` — nodes that gave the same reason named together."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in sorted(outcome.refused.items()):
+        by_reason.setdefault(f"refused: {reason}", []).append(name)
+    for name in outcome.missing:
+        by_reason.setdefault("did not answer", []).append(name)
+    for name, reason in sorted(outcome.malformed.items()):
+        by_reason.setdefault(f"sent an invalid reply: {reason}", []).append(name)
+    return [f"{', '.join(names)} {reason}" for reason, names in by_reason.items()]
+
+
+def describe_attempt(outcome: RoundProgress) -> str:
+    """``attempt 1: 3/4 nodes answered; centre-d did not answer`` (or ``… seeds revealed``)."""
+    what = "nodes answered" if outcome.exchange == SUMMARIES else "seeds revealed"
+    text = f"attempt {outcome.attempt}: {len(outcome.answered)}/{len(outcome.participants)} {what}"
+    details = _grouped_problems(outcome)
+    return text + ("; " + "; ".join(details) if details else "")
+
+
+class NodesNotOnlineError(SecureRoundError):
+    """Too few roster nodes online to start: names the missing ones and what to do."""
+
+
+def _what_to_do(missing: list[str]) -> str:
+    one = len(missing) == 1
+    return (
+        f"start 'sscjak-node serve' at {_names(missing)}, or wait until "
+        f"{'it is' if one else 'they are'} online and run again "
+        "(--wait-for-nodes sets how long run waits for the nodes)"
+    )
+
+
+def too_few_online_message(online: list[str], missing: list[str]) -> str:
+    """The one failure message when fewer than :data:`MIN_NODES` roster nodes are online."""
+    one = len(missing) == 1
+    return (
+        f"{_names(missing)} {'is' if one else 'are'} not online (online: {_names(online)}); "
+        f"secure aggregation needs at least {counted(MIN_NODES, 'node')}. "
+        f"To go on, {_what_to_do(missing)}."
+    )
+
+
+def with_missing_nodes(reason: str, missing: list[str]) -> str:
+    """``reason``, followed by the roster nodes that were not online and what to do."""
+    if not missing:
+        return reason
+    one = len(missing) == 1
+    return (
+        f"{reason.rstrip('.')}. {_names(missing)} {'was' if one else 'were'} not online "
+        f"when the analysis started: {_what_to_do(missing)}."
+    )
 
 
 def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, Any]:
@@ -208,31 +315,52 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
     max_attempts = int(run_config.get("max_attempts", 3))
 
     def on_reply(name: str, answered: int, expected: int) -> None:
-        progress.write("reply", node=name, answered=answered, expected=expected)
+        progress.write(
+            "reply",
+            node=name,
+            answered=answered,
+            expected=expected,
+            exchange=transport.exchange_name,
+        )
 
     def on_attempt(outcome: RoundProgress) -> None:
         progress.write(
             "attempt",
             attempt=outcome.attempt,
+            exchange=outcome.exchange,
             answered=len(outcome.answered),
             expected=len(outcome.participants),
-            summary=outcome.describe(),
+            summary=describe_attempt(outcome),
         )
 
+    def on_wait(online: list[str], awaited: list[str], seconds_left: float) -> None:
+        progress.write("waiting", online=online, awaited=awaited, seconds_left=seconds_left)
+
     transport = FlowerTransport(grid, roster, on_reply=on_reply)
-    online = wait_for_nodes(transport, len(roster), float(run_config.get("wait_for_nodes", 0)))
-    progress.write("nodes", online=sorted(online), roster=roster.names)
-    participants = sorted(online) if run_config.get("only_online", True) else None
-    started = time.monotonic()
-    result = run_secure_analysis(
-        transport,
-        plan,
-        roster,
-        participants=participants,
-        max_attempts=max_attempts,
-        timeout=timeout,
-        progress=on_attempt,
+    online = wait_for_nodes(
+        transport, len(roster), float(run_config.get("wait_for_nodes", 0)), on_wait
     )
+    missing = [name for name in roster.names if name not in online]
+    progress.write("nodes", online=sorted(online), roster=roster.names, missing=missing)
+    only_online = run_config.get("only_online", True)
+    if only_online and len(online) < MIN_NODES:
+        raise NodesNotOnlineError(too_few_online_message(sorted(online), missing))
+    participants = sorted(online) if only_online else None
+    started = time.monotonic()
+    try:
+        result = run_secure_analysis(
+            transport,
+            plan,
+            roster,
+            participants=participants,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            progress=on_attempt,
+        )
+    except SecureRoundError as error:
+        if not missing:
+            raise
+        raise SecureRoundError(with_missing_nodes(str(error), missing)) from None
     results = build_results(result.pooled, plan, len(result.participants))
     results["participants"] = list(result.participants)
     results["attempts"] = result.attempts

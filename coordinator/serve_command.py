@@ -5,6 +5,9 @@ and Runtime APIs only on ``127.0.0.1:--control-port``; TLS with the certificates
 ``HOME/certs`` and node authentication are on unless ``--insecure``. Every roster member
 with a Flower node-authentication key is registered, so only the study's centres can
 connect. Runs until Ctrl-C / SIGTERM; state survives restarts (``--database``).
+
+A port already in use (another SuperLink, say) is an error before anything starts:
+"port 9093 (Control API, 127.0.0.1) is in use", exit 1.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from cryptography.hazmat.primitives import serialization
 
 from sscjak.coordinator.certs import server_certificate_expiry_warning
 from sscjak.coordinator.deployment import CoordinatorHome, ProcessGroup, start_superlink
-from sscjak.coordinator.superlink_process import SuperLinkSettings, register_supernode
+from sscjak.coordinator.superlink_process import (
+    SuperLinkSettings,
+    busy_ports,
+    register_supernode,
+)
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.roster import Roster, RosterMember, load_roster
 
@@ -37,20 +44,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "control side listens on 127.0.0.1 only."
         ),
     )
-    parser.add_argument("--home", type=Path, required=True, metavar="DIR", help="coordinator home")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="coordinator home (certs/, the SuperLink database, logs/)",
+    )
     parser.add_argument(
         "--fleet-address",
         default=DEFAULT_FLEET_ADDRESS,
         metavar="HOST:PORT",
-        help=f"address the centres connect to (default {DEFAULT_FLEET_ADDRESS})",
+        help="address of the Fleet API, the one the centres connect to",
     )
     parser.add_argument(
         "--control-port",
         type=int,
         default=DEFAULT_CONTROL_PORT,
-        help=f"loopback port of the Control/Runtime API (default {DEFAULT_CONTROL_PORT})",
+        metavar="PORT",
+        help="port of the Control and Runtime APIs, on 127.0.0.1 only",
     )
-    parser.add_argument("--roster", type=Path, help="register the Flower keys of this roster")
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        metavar="FILE",
+        help="register the Flower node-authentication keys of this roster (default: none)",
+    )
     parser.add_argument(
         "--insecure", action="store_true", help="no TLS, no node authentication (testing only)"
     )
@@ -91,6 +110,28 @@ def register_roster_nodes(settings: SuperLinkSettings, roster: Roster, key_dir: 
         return list(pool.map(register_member, members))
 
 
+def check_ports_free(settings: SuperLinkSettings) -> None:
+    """Refuse to start when a port the SuperLink needs is held by another process."""
+    busy = busy_ports(settings)
+    if not busy:
+        return
+    ports = " and ".join(str(port) for port, _ in busy)
+    where = "; ".join(what for _, what in busy)
+    one = len(busy) == 1
+    raise UserError(
+        f"{'port' if one else 'ports'} {ports} {'is' if one else 'are'} in use ({where}): "
+        "is another SuperLink (sscjak-coordinator serve) running? Stop it, or choose "
+        f"{'another port' if one else 'other ports'} with --control-port or --fleet-address"
+    )
+
+
+def _exit_message(log_tail: str) -> str:
+    """Why the SuperLink exited, in one line when its log says so."""
+    if "address already in use" in log_tail.lower() or "errno 98" in log_tail.lower():
+        return "the SuperLink exited: one of its ports is in use (another process took it)"
+    return f"the SuperLink exited\n{log_tail}"
+
+
 def run(args: argparse.Namespace) -> int:
     home = CoordinatorHome(args.home.resolve())
     home.root.mkdir(parents=True, exist_ok=True)
@@ -109,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         if expiry is not None:
             print(f"WARNING: {expiry}", file=sys.stderr)
     roster = load_roster(args.roster) if args.roster else None
+    check_ports_free(settings)
     stop_requested = {"flag": False}
 
     def request_stop(signum: int, frame: object) -> None:
@@ -130,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             while not stop_requested["flag"] and superlink.process.poll() is None:
                 time.sleep(0.5)
             if superlink.process.poll() is not None:
-                raise UserError(f"the SuperLink exited\n{superlink.log_tail()}")
+                raise UserError(_exit_message(superlink.log_tail()))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

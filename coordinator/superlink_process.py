@@ -43,9 +43,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -123,6 +125,33 @@ class SuperLinkSettings:
     def fleet_address(self) -> str:
         host = f"[{self.fleet_host}]" if ":" in self.fleet_host else self.fleet_host
         return f"{host}:{self.fleet_port}"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether ``host:port`` cannot be bound for listening because something holds it.
+
+    Binds with ``SO_REUSEADDR``, as the SuperLink's listeners do, so a port whose last
+    connections are only in TIME_WAIT counts as free. Other bind errors (an address
+    not on this host, say) are left to the SuperLink to report.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+    return False
+
+
+def busy_ports(settings: SuperLinkSettings) -> list[tuple[int, str]]:
+    """The SuperLink's ports already in use: (port, which listener and where)."""
+    busy = []
+    if port_in_use("127.0.0.1", settings.control_port):
+        busy.append((settings.control_port, f"Control API on {settings.control_address}"))
+    if port_in_use(settings.fleet_host, settings.fleet_port):
+        busy.append((settings.fleet_port, f"Fleet API on {settings.fleet_address}"))
+    return busy
 
 
 def superlink_command(settings: SuperLinkSettings) -> list[str]:
