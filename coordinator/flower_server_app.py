@@ -252,26 +252,6 @@ def _names(names: Iterable[str]) -> str:
     return ", ".join(names) or "none"
 
 
-def _grouped_problems(outcome: RoundProgress) -> list[str]:
-    """``a, b refused: reason`` — nodes that gave the same reason named together."""
-    by_reason: dict[str, list[str]] = {}
-    for name, reason in sorted(outcome.refused.items()):
-        by_reason.setdefault(f"refused: {reason}", []).append(name)
-    for name in outcome.missing:
-        by_reason.setdefault("did not answer", []).append(name)
-    for name, reason in sorted(outcome.malformed.items()):
-        by_reason.setdefault(f"sent an invalid reply: {reason}", []).append(name)
-    return [f"{', '.join(names)} {reason}" for reason, names in by_reason.items()]
-
-
-def describe_attempt(outcome: RoundProgress) -> str:
-    """``attempt 1: 3/4 nodes answered; centre-d did not answer`` (or ``… seeds revealed``)."""
-    what = "nodes answered" if outcome.exchange == SUMMARIES else "seeds revealed"
-    text = f"attempt {outcome.attempt}: {len(outcome.answered)}/{len(outcome.participants)} {what}"
-    details = _grouped_problems(outcome)
-    return text + ("; " + "; ".join(details) if details else "")
-
-
 class NodesNotOnlineError(SecureRoundError):
     """Too few roster nodes online to start: names the missing ones and what to do."""
 
@@ -330,7 +310,7 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
             exchange=outcome.exchange,
             answered=len(outcome.answered),
             expected=len(outcome.participants),
-            summary=describe_attempt(outcome),
+            summary=outcome.describe(),
         )
 
     def on_wait(online: list[str], awaited: list[str], seconds_left: float) -> None:

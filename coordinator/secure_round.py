@@ -132,9 +132,14 @@ class RoundProgress:
         """One line for the console: ``attempt 1: 3/4 nodes answered; …``."""
         what = "nodes answered" if self.exchange == SUMMARIES else "seeds revealed"
         text = f"attempt {self.attempt}: {len(self.answered)}/{len(self.participants)} {what}"
-        details = [f"{n} refused: {r}" for n, r in sorted(self.refused.items())]
-        details += [f"{n} did not answer" for n in self.missing]
-        details += [f"{n} sent an invalid reply: {r}" for n, r in sorted(self.malformed.items())]
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in sorted(self.refused.items()):
+            by_reason.setdefault(f"refused: {reason}", []).append(name)
+        for name in self.missing:
+            by_reason.setdefault("did not answer", []).append(name)
+        for name, reason in sorted(self.malformed.items()):
+            by_reason.setdefault(f"sent an invalid reply: {reason}", []).append(name)
+        details = [f"{', '.join(names)} {reason}" for reason, names in by_reason.items()]
         return text + ("; " + "; ".join(details) if details else "")
 
     def problems(self) -> dict[str, str]:

@@ -20,7 +20,6 @@ from sscjak.coordinator.deployment import (
 )
 from sscjak.coordinator.flower_server_app import (
     FlowerTransport,
-    describe_attempt,
     too_few_online_message,
     wait_for_nodes,
     with_missing_nodes,
@@ -102,13 +101,13 @@ def test_attempt_lines_group_nodes_that_gave_the_same_reason():
         missing=("centre-d",),
         exchange=SUMMARIES,
     )
-    line = describe_attempt(outcome)
+    line = outcome.describe()
     assert line == (
         "attempt 1: 0/4 nodes answered; centre-a, centre-b, centre-c refused: pinned to "
         "another participant set; centre-d did not answer"
     )
     seeds = RoundProgress(1, NAMES, NAMES, exchange=SEEDS)
-    assert describe_attempt(seeds) == "attempt 1: 4/4 seeds revealed"
+    assert seeds.describe() == "attempt 1: 4/4 seeds revealed"
 
 
 def test_failure_messages_name_the_missing_nodes_and_what_to_do():
