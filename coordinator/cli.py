@@ -1,4 +1,4 @@
-"""``sscjak-coordinator``: the commands the study statistician runs (CONTRACT.md §5)."""
+"""``sscjak-coordinator``: the commands the study statistician runs (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Flower's SuperExec on the coordinator's host starts it with a ``Grid`` on the Su
 The app reads the plan, the roster and where to write from the run config, builds a
 :class:`FlowerTransport` over the Grid and calls
 :func:`sscjak.coordinator.secure_round.run_secure_analysis`; the pooled summary becomes
-the results file of CONTRACT.md §4 (:mod:`sscjak.coordinator.pooled_results`).
+the results file of docs/results-file.md (:mod:`sscjak.coordinator.pooled_results`).
 
 It reports progress as JSON lines in ``progress_file``, which the ``run``/``demo``
 commands print (:func:`sscjak.coordinator.deployment.print_progress`); a ServerApp runs

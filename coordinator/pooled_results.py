@@ -1,4 +1,6 @@
-"""Pooled results (CONTRACT.md §3–§4) computed from the pooled summary vector alone.
+"""Pooled results computed from the pooled summary vector alone.
+
+Methods: docs/statistics.md; the file written: docs/results-file.md.
 
 The coordinator never sees a row or a single centre's vector: ``build_results`` takes the
 securely aggregated sum and the plan, decodes it with the shared layout, and calls the
@@ -63,7 +65,7 @@ def _histogram(layout: SummaryLayout, pooled: np.ndarray, name: str) -> tuple[np
     return segment.bin_values()[nonzero], counts[nonzero].astype(np.int64)
 
 
-#: Months per day of follow-up, exactly: 1 / 30.4375 (CONTRACT.md §2).
+#: Months per day of follow-up, exactly: 1 / 30.4375 (docs/derivation.md).
 MONTHS_PER_DAY = Fraction(16, 487)
 #: Grid of the released follow-up bin edges, in months: 0.01 (a day is 0.033 months, so
 #: neighbouring days keep distinct edges).
@@ -166,7 +168,7 @@ def change_cell_result(
 
 
 def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> dict[str, Any]:
-    """The results object of CONTRACT.md §4 from the pooled vector of ``nodes`` centres.
+    """The results object of docs/results-file.md from the pooled vector of ``nodes`` centres.
 
     Raises InconsistentPooledSummaryError (a ValueError) if the vector fails any consistency
     check (:func:`~sscjak.coordinator.pooled_consistency.check_pooled_summary`).

@@ -5,7 +5,7 @@ the ServerApp waits up to ``--wait-for-nodes`` seconds for the roster's nodes (s
 who is online and who is awaited), asks every connected roster node, shows the replies
 of both exchanges as they arrive ("nodes answered k/n", "seeds revealed k/n"), reruns
 without a node that dropped out (never below 3 nodes), and writes the results file of
-CONTRACT.md §4. A failure ends with one message naming the nodes that were not online.
+docs/results-file.md. A failure ends with one message naming the nodes that were not online.
 """
 
 from __future__ import annotations

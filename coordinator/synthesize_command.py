@@ -1,7 +1,7 @@
 """``sscjak-coordinator synthesize OUTDIR [--centres N] [--patients N] [--seed S] [--format F]``.
 
 Writes a synthetic multi-centre cohort (:mod:`sscjak.coordinator.synthetic_cohort`) as
-centre folders ``OUTDIR/centre_1`` … ``OUTDIR/centre_N`` in the format of CONTRACT.md §1,
+centre folders ``OUTDIR/centre_1`` … ``OUTDIR/centre_N`` in the format of docs/input-files.md,
 ready for ``sscjak-node validate`` and ``sscjak-coordinator simulate``. The data are
 invented: no real patient is behind any row.
 """

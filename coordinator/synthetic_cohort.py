@@ -1,8 +1,8 @@
 """Synthetic multi-centre cohorts of SSc patients treated with JAK inhibitors.
 
-The generator writes centre folders exactly in the format of CONTRACT.md §1 and is
+The generator writes centre folders exactly in the format of docs/input-files.md and is
 used three ways: by the bundled demo (``demo_centres/``, four centres whose pooled
-result resembles the reference study of the CONTRACT.md introduction), by property
+result resembles the published reference study, docs/statistics.md), by property
 tests that need random cohorts of any size split across any number of centres, and by
 the one-node benchmark (100,000 patients / 1,000,000 visits), which is why every step
 is vectorised numpy over all patients or all visits at once — no Python loop over rows.
@@ -18,7 +18,7 @@ digital ulcers, herpes zoster and serious infections.
 
 Every value is drawn on the measure's recording grid (``MEASURES[...].resolution``);
 values off the grid appear only when ``off_grid_fraction`` asks for them. Each
-generated folder is valid per CONTRACT.md §1: patient ids unique, at most one visit per
+generated folder is valid per docs/input-files.md: patient ids unique, at most one visit per
 patient and date, ``jaki_stop`` and ``followup_end`` never before ``jaki_start``,
 ``followup_end`` present whenever ``jaki_stop`` is empty, and every value in range.
 """
@@ -52,7 +52,7 @@ from sscjak.shared.data_contract import (
     VISITS,
 )
 
-#: Formats ``write_centre`` can write (CONTRACT.md §1 accepts all three).
+#: Formats ``write_centre`` can write (docs/input-files.md accepts all three).
 WRITE_FORMATS: tuple[str, ...] = ("csv", "xlsx", "parquet")
 
 #: pandas' default text dtype (Arrow-backed, missing = NaN), as ``pd.Series(..., dtype="str")``.
@@ -159,7 +159,7 @@ _EVENT_HISTORY_DAYS = 90
 
 @dataclass(frozen=True)
 class CohortTables:
-    """One cohort (or one centre) as the three tables of CONTRACT.md §1.
+    """One cohort (or one centre) as the three tables of docs/input-files.md.
 
     Columns are those of ``data_contract.PATIENTS``, ``VISITS`` and ``EVENTS`` in that
     order; dates are ISO ``YYYY-MM-DD`` strings, text columns strings, integer measures
@@ -219,7 +219,7 @@ def generate_cohort(
     Notes
     -----
     The schedule: most patients have a visit in [start − 90, start + 14] days (the
-    baseline window of CONTRACT.md §2), some a second screening visit there, about 10%
+    baseline window of docs/derivation.md), some a second screening visit there, about 10%
     none; later visits cluster around 3, 6, 9, 12, 18, 24, 30, 36, … months with
     normal jitter, 8% of them 61–100 days off (outside every ±2-month window), others
     unscheduled; patients seen after ``jaki_stop`` have visits after it. Visits never
@@ -316,7 +316,7 @@ def split_into_centres(
 
 
 def write_centre(tables: CohortTables, folder: Path, *, fmt: str = "csv") -> None:
-    """Write one centre's folder: ``patients``, ``visits`` and ``events`` as CONTRACT.md §1.
+    """Write one centre's folder: ``patients``, ``visits`` and ``events`` as docs/input-files.md.
 
     ``fmt`` is ``"csv"`` (UTF-8, comma, header row, empty cell = missing), ``"xlsx"``
     (one workbook per table, its only sheet named like the file) or ``"parquet"``.
@@ -398,7 +398,7 @@ class _PatientDraw:
     start: np.ndarray
     stop: np.ndarray  # treatment end when stopped, else -1
     followup_end: np.ndarray  # last contact when recorded, else -1
-    treatment_end: np.ndarray  # jaki_stop, else followup_end (CONTRACT.md §2)
+    treatment_end: np.ndarray  # jaki_stop, else followup_end (docs/derivation.md)
     last_contact: np.ndarray  # followup_end, else jaki_stop
     drug: np.ndarray
     female: np.ndarray

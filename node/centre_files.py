@@ -1,4 +1,4 @@
-"""Finding and loading a centre's table files as columns of cell texts (CONTRACT.md §1).
+"""Finding and loading a centre's table files as columns of cell texts (docs/input-files.md).
 
 Each table (``patients``, ``visits``, ``events``) may be a CSV, an Excel workbook or a
 parquet file with the table's base name. This module finds the one file of each table,

@@ -1,4 +1,4 @@
-"""Reading and validating a centre's data folder (CONTRACT.md §1).
+"""Reading and validating a centre's data folder (docs/input-files.md).
 
 :func:`read_centre` loads ``patients``, ``visits`` and (optionally) ``events`` -- each a
 CSV, xlsx or parquet file, see :mod:`sscjak.node.centre_files` for the accepted file
@@ -7,7 +7,7 @@ and returns typed tables (:class:`CentreData`) or raises :class:`CentreDataError
 *every* problem found in all files, each located by file, row (header = row 1) and
 column and saying what was expected and what was found.
 
-Values are never silently coerced (CONTRACT.md §1): an unparsable number or date, a
+Values are never silently coerced (docs/input-files.md): an unparsable number or date, a
 value out of its range, a non-whole value of a whole-number measure (mRSS 3.5), a text
 outside the listed choices (spellings are case-sensitive, exactly as the contract lists
 them), a visit or event of a patient not in patients, a duplicate patient_id, a
@@ -19,7 +19,7 @@ before the patient's birth_year are all errors. A patients or visits file with n
 records is a warning (valid, but nothing to analyse). Whitespace around a value is
 stripped; an empty cell is a missing value. A value off its measure's grid
 (FVC 80.35) is not an error: it is counted in :attr:`CentreData.off_grid` and rounded
-later, in the derivation (CONTRACT.md §2).
+later, in the derivation (docs/derivation.md).
 
 Privacy: problem messages go only to the local data steward's terminal. They name rows
 and may quote the offending cell, but never echo a patient_id; the row number is enough
@@ -158,7 +158,7 @@ class _ParsedTable:
 
 
 def read_centre(folder: Path | str) -> CentreData:
-    """Read and validate a centre's folder (CONTRACT.md §1).
+    """Read and validate a centre's folder (docs/input-files.md).
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""``sscjak-node``: the commands a centre's data steward and IT run (CONTRACT.md §5)."""
+"""``sscjak-node``: the commands a centre's data steward and IT run (docs/commands.md)."""
 
 from __future__ import annotations
 

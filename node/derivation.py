@@ -1,11 +1,11 @@
-"""Derivation of each patient's paired changes and events, locally at the node (CONTRACT.md §2).
+"""Derivation of each patient's paired changes and events, locally at the node (docs/derivation.md).
 
 Input is a validated :class:`~sscjak.node.centre_reader.CentreData`; output is a
 :class:`DerivedCohort` of per-patient arrays (indexed by patient position, never by id),
 from which :mod:`sscjak.node.summary` builds the released vector. Everything is
 vectorised: a sort and a first-per-patient pick replace any loop over rows.
 
-Rules (CONTRACT.md §2):
+Rules (docs/derivation.md):
 
 - month = 30.4375 days; treatment end = jaki_stop, else followup_end;
   follow-up = (end − start) days.
@@ -76,7 +76,7 @@ class DerivedCohort:
 
 
 def to_grid_units(values: np.ndarray, measure: Measure) -> np.ndarray:
-    """Values as integer grid units, rounded half away from zero (CONTRACT.md §2).
+    """Values as integer grid units, rounded half away from zero (docs/derivation.md).
 
     ``80.35`` on a 0.1 grid is 803.5 units → 804. The product is first rounded to 9
     decimals so that binary floating point (80.35 × 10 = 803.4999999999999) cannot move a
@@ -144,7 +144,7 @@ class _Visits:
         return has, value
 
     def window(self, months: int, window_months: float) -> np.ndarray:
-        """Visits on treatment within ±window of the time point (CONTRACT.md §2)."""
+        """Visits on treatment within ±window of the time point (docs/derivation.md)."""
         offset = np.abs(16 * self.day - SIXTEENTHS_PER_MONTH * months)
         return (self.day <= self.end_day) & (offset <= SIXTEENTHS_PER_MONTH * window_months)
 
@@ -152,7 +152,7 @@ class _Visits:
 def derive_cohort(
     patients: pd.DataFrame, visits: pd.DataFrame, events: pd.DataFrame, plan: Plan
 ) -> DerivedCohort:
-    """Apply CONTRACT.md §2 to one centre's validated tables (see the module docstring)."""
+    """Apply docs/derivation.md to one centre's validated tables (see the module docstring)."""
     n = len(patients)
     ids = pd.Index(patients["patient_id"])
     start = _days(patients["jaki_start"])

@@ -56,7 +56,7 @@ class NodeContext:
     ----------
     name : the node's roster name (must match ``STATE/node_identity.toml`` when built
         with :meth:`from_state_dir`).
-    data_folder : the centre's data folder (CONTRACT.md §1).
+    data_folder : the centre's data folder (docs/input-files.md).
     state_dir : keys, approvals, ledger and audit log.
     min_participants : default 3, never lower. With 2 participants the other one
         learns this node's vector from the pooled sum.

@@ -1,4 +1,4 @@
-"""``sscjak-node serve``: run the centre's node behind its firewall (CONTRACT.md §5).
+"""``sscjak-node serve``: run the centre's node behind its firewall (docs/commands.md).
 
 Starts Flower's SuperNode, which connects *out* to the coordinator's SuperLink (TLS by
 default, node-key authentication) and opens no port except its Runtime API on

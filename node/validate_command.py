@@ -1,4 +1,4 @@
-"""``sscjak-node validate DIR``: check a centre's data folder (CONTRACT.md §1 and §5).
+"""``sscjak-node validate DIR``: check a centre's data folder (docs/input-files.md and §5).
 
 Exit 0 with a short summary on stdout when the folder is valid; exit 1 with
 "N problems in DIR:" and one located problem per line on stderr when not. Warnings --
@@ -131,7 +131,7 @@ def centre_summary(centre: CentreData, folder: Path | str) -> str:
 
 
 def baseline_counts(centre: CentreData) -> dict[str, int]:
-    """Per measure, the patients with a value in the baseline window (CONTRACT.md §2:
+    """Per measure, the patients with a value in the baseline window (docs/derivation.md:
     from 90 days before to 14 days after jaki_start)."""
     visits, patients = centre.visits, centre.patients
     patient = pd.Index(patients["patient_id"]).get_indexer(visits["patient_id"])

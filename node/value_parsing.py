@@ -1,4 +1,4 @@
-"""Strict, vectorised parsing of a centre's cell texts into numbers and dates (CONTRACT.md §1).
+"""Strict, vectorised parsing of a centre's cell texts into numbers and dates (docs/input-files.md).
 
 The reader turns every input file -- CSV, xlsx or parquet -- into columns of *cell
 texts* (whitespace stripped, ``""`` for an empty cell) and parses them here. Parsing
@@ -16,7 +16,7 @@ number
     ``0x10``. A number too large for a float (``1e400``) parses to ``inf`` and is then
     rejected by the range check of its column.
 date
-    ISO 8601 calendar date ``YYYY-MM-DD`` (CONTRACT.md §1), a real calendar day, from
+    ISO 8601 calendar date ``YYYY-MM-DD`` (docs/input-files.md), a real calendar day, from
     :data:`EARLIEST_DATE` to :data:`LATEST_DATE`. The bounds keep every date
     representable as ``datetime64[ns]`` and catch typing slips such as ``0202-03-01``.
     A date followed by a midnight time (``2020-01-05 00:00:00``, as spreadsheet and
@@ -177,7 +177,7 @@ def is_off_grid(values: np.ndarray, units_per_value: int) -> np.ndarray:
     ``80.35`` is off the 0.1 grid of FVC%, ``80.3`` is on it although
     ``80.3 * 10`` is 802.9999999999999 in binary floating point: a relative tolerance of
     1e-9 absorbs representation error, far below half a grid step. NaN gives False.
-    CONTRACT.md §2: off-grid values are rounded to the grid and counted by ``validate``.
+    docs/derivation.md: off-grid values are rounded to the grid and counted by ``validate``.
     """
     with np.errstate(invalid="ignore"):
         units = values * units_per_value

@@ -1,4 +1,4 @@
-"""The centre's input files as CONTRACT.md §1 fixes them: tables, columns, ranges, grids.
+"""The centre's input files as docs/input-files.md fixes them: tables, columns, ranges, grids.
 
 This module is the single source of truth for what a centre's folder may contain.
 The node's reader validates against it; derivation and the summary layout use the
@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-#: Length of a month in days (CONTRACT.md §2): 365.25 / 12.
+#: Length of a month in days (docs/derivation.md): 365.25 / 12.
 DAYS_PER_MONTH = 30.4375
-#: Length of a year in days, for patient-years (CONTRACT.md §2).
+#: Length of a year in days, for patient-years (docs/derivation.md).
 DAYS_PER_YEAR = 365.25
 #: Longest treatment period in days (⌊50 × 365.25⌋): the released follow-up histogram of
 #: whole days ends here, and the reader refuses longer periods.
 MAX_TREATMENT_DAYS = 18262
-#: Baseline window around jaki_start, in days (CONTRACT.md §2): [start − 90, start + 14].
+#: Baseline window around jaki_start, in days (docs/derivation.md): [start − 90, start + 14].
 BASELINE_DAYS_BEFORE = 90
 BASELINE_DAYS_AFTER = 14
 
@@ -54,7 +54,7 @@ class Measure:
     """A numeric visit measure with its admissible range and its recording grid.
 
     Values and changes are handled as integer *grid units*: value / resolution,
-    rounded half away from zero (CONTRACT.md §2). ``resolution`` is an exact
+    rounded half away from zero (docs/derivation.md). ``resolution`` is an exact
     fraction so that 0.1 and 0.25 grids have exact unit sizes.
     """
 
@@ -121,7 +121,7 @@ MEASURES: dict[str, Measure] = {
 }
 
 #: Measures whose change cell counts only patients with a baseline value > 0
-#: (CONTRACT.md §2: "For gc_dose_mg only patients with baseline dose > 0 count").
+#: (docs/derivation.md: "For gc_dose_mg only patients with baseline dose > 0 count").
 POSITIVE_BASELINE_ONLY: frozenset[str] = frozenset({"gc_dose_mg"})
 
 

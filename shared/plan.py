@@ -2,7 +2,7 @@
 
 A plan is a small TOML file. Its *canonical text* — regenerated from the parsed values in a
 fixed key order, so comments and spacing do not matter — is what a centre approves and what
-``plan_sha256`` hashes. The built-in default is the reference study of CONTRACT.md: seven
+``plan_sha256`` hashes. The built-in default is the reference study (docs/statistics.md): seven
 measures at 12 and 24 months, ±2-month windows, minimum cell 5, ``smc`` = SMC on baseline SD.
 
 Example (the default plan)::
@@ -58,10 +58,10 @@ class Plan:
     Attributes
     ----------
     title : free text shown in reports and at approval.
-    outcomes : visit measures (CONTRACT.md §1 column names) whose changes are analysed.
+    outcomes : visit measures (docs/input-files.md column names) whose changes are analysed.
     months : follow-up time points T (months after JAKi initiation).
-    window_months : half-width of the window around each time point (CONTRACT.md §2: 2).
-    min_cell : pooled change cells with n below this are suppressed (CONTRACT.md §3: 5).
+    window_months : half-width of the window around each time point (docs/derivation.md: 2).
+    min_cell : pooled change cells with n below this are suppressed (docs/statistics.md: 5).
     smc : which standardized mean change is reported as ``smc``: "baseline" or "change".
     exact_conditional_p : also report the exact conditional signed-rank p-value with ties.
     """
@@ -105,7 +105,7 @@ def _toml_number(value: float) -> str:
 
 
 def default_plan() -> Plan:
-    """The reference study's plan (CONTRACT.md intro and §3 defaults)."""
+    """The reference study's plan (docs/statistics.md)."""
     return Plan()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sscjak.coordinator.report.tables import SMC_LABELS, min_cell
 
-#: The schema this report understands (CONTRACT.md §4).
+#: The schema this report understands (docs/results-file.md).
 RESULTS_SCHEMA = "sscjak.results/1"
 
 

@@ -1,4 +1,4 @@
-"""The paper's tables, built from the pooled results dict alone (CONTRACT.md §4).
+"""The paper's tables, built from the pooled results dict alone (docs/results-file.md).
 
 Each builder takes the results dict and returns a :class:`ReportTable`: the cells a
 reader sees (formatted by :mod:`.formatting`) and, for spreadsheets, the same rows
@@ -6,7 +6,7 @@ with the unrounded values of ``results.json``. The HTML and Markdown writers onl
 these tables out; no number is computed or rounded anywhere else.
 
 A change cell with ``"suppressed": true`` (pooled n below the plan's minimum cell,
-CONTRACT.md §3) is shown with the rule that suppressed it and no statistic at all,
+docs/statistics.md) is shown with the rule that suppressed it and no statistic at all,
 its n included.
 """
 
@@ -33,7 +33,7 @@ from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES
 
 #: The measure whose cells form the glucocorticoid table rather than Table 2.
 GLUCOCORTICOID_OUTCOME = "gc_dose_mg"
-#: Default minimum cell when the results carry no plan (CONTRACT.md §3).
+#: Default minimum cell when the results carry no plan (docs/statistics.md).
 DEFAULT_MIN_CELL = 5
 
 DRUG_LABELS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """Write the study report (report.html, report.md, tables/*.csv, figures/*.png) to a folder.
 
-The entry point :func:`write_report` takes the pooled results dict alone (CONTRACT.md
-§4: it never sees rows or node vectors) and a folder. Everything is first written to
+The entry point :func:`write_report` takes the pooled results dict alone (docs/results-file.md:
+it never sees rows or node vectors) and a folder. Everything is first written to
 a staging folder beside the target; only when every file is complete does it move into
 place, so a failure (a figure refused for disclosure, a full disk) leaves the previous
 report, or none, never a half-written one. Files of the target folder that are not

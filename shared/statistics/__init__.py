@@ -1,4 +1,4 @@
-"""Pooled statistics of CONTRACT.md §3 as pure functions of the pooled summary.
+"""Pooled statistics of docs/statistics.md as pure functions of the pooled summary.
 
 Every function takes exact integers (counts, sums in grid units, histograms of grid
 values) and returns what R 4.x gives on the stacked rows:

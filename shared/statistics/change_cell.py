@@ -1,4 +1,4 @@
-"""All CONTRACT.md §3 statistics of one change cell (outcome × time point) at once.
+"""All docs/statistics.md statistics of one change cell (outcome × time point) at once.
 
 A change cell of the pooled summary consists of exact integers in the measure's grid
 units: the count n, the sums Σx0, Σx0², Σd, Σd², Σx0·d (x0 baseline, d change) and the
@@ -65,7 +65,7 @@ class ChangeCellStatistics:
     p_value_exact_conditional: float | None
 
     def as_result(self) -> dict[str, Any]:
-        """The CONTRACT.md §4 keys of a ``changes`` row (without outcome/months/suppressed)."""
+        """The ``changes`` row keys of docs/results-file.md (without outcome/months/suppressed)."""
         return {
             "n": self.n,
             "n_pos": self.n_pos,
@@ -112,7 +112,7 @@ def change_cell_statistics(
     units_per_value:
         Grid units per unit of the measure (10 for a 0.1 grid).
     smc_kind:
-        Which SMC is reported as ``smc`` (CONTRACT.md §3; default the baseline-SD one).
+        Which SMC is reported as ``smc`` (docs/statistics.md; default the baseline-SD one).
     exact_conditional:
         Also compute the opt-in exact conditional p-value (exactRankTests).
     level:

@@ -8,7 +8,7 @@ overflow), e.g. ``n·Σx² − (Σx)²`` for the sum of squared deviations times
 then converts to float, so there is no catastrophic cancellation and the results equal
 R's ``mean()``, ``sd()`` and ``cor()`` on the stacked rows to floating-point rounding.
 
-Convention for degenerate data (CONTRACT.md §3: undefined statistics are ``null``):
+Convention for degenerate data (docs/statistics.md: undefined statistics are ``null``):
 an SD of 0 is a valid SD and is returned as ``0.0``; a correlation needs both SDs > 0
 and is ``None`` otherwise (R's ``cor()`` returns NA there), and statistics that divide
 by an SD (the SMCs) return ``None`` when it is 0 (see :mod:`.smc`).
@@ -124,7 +124,7 @@ def baseline_followup_correlation(
     The summary layout carries Σx0, Σx0², Σd, Σd², Σx0·d. By linearity
     Σx1 = Σx0 + Σd, Σx1² = Σx0² + 2·Σx0·d + Σd², Σx0·x1 = Σx0² + Σx0·d, all exact integers,
     and r is then :func:`pearson_from_sums` (this is the r in Becker's 1988 variance of the
-    standardized mean change, CONTRACT.md §3). Units cancel in r, so grid units are fine.
+    standardized mean change, docs/statistics.md). Units cancel in r, so grid units are fine.
     """
     s_x0, s_x0sq = _exact_int("s_x0", s_x0), _exact_int("s_x0sq", s_x0sq)
     s_d, s_dsq, s_x0d = (

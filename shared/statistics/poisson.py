@@ -46,7 +46,9 @@ def poisson_rate_ci(events: int, exposure: float, level: float = 0.95) -> tuple[
 def rate_per_100_patient_years(
     events: int, patient_years: float, level: float = 0.95
 ) -> tuple[float, tuple[float, float]]:
-    """Incidence rate per 100 patient-years and its exact CI (CONTRACT.md §2-3).
+    """Incidence rate per 100 patient-years and its exact CI.
+
+    Events and patient-years as in docs/derivation.md, the interval as in docs/statistics.md.
 
     rate = 100 × events / patient-years; the CI is :func:`poisson_rate_ci` scaled by 100.
     """

@@ -1,6 +1,6 @@
 """Standardized mean change of paired measurements and its large-sample CI.
 
-CONTRACT.md §3: ``smc_baseline`` = mean change / SD of the baseline values (Becker 1988,
+docs/statistics.md: ``smc_baseline`` = mean change / SD of the baseline values (Becker 1988,
 "Synthesizing standardized mean-change measures", Br. J. Math. Stat. Psychol.
 41:257-278; metafor's ``escalc(measure = "SMCR")`` without the small-sample bias
 correction) and ``smc_change`` = mean change / SD of the changes (metafor's "SMCC",
@@ -40,7 +40,7 @@ def smc_change(mean_change: float | None, sd_change: float | None) -> float | No
 
 
 def smc_variance(smc: float, n: int, r: float | None, kind: SmcKind) -> float | None:
-    """Large-sample sampling variance of an SMC (CONTRACT.md §3).
+    """Large-sample sampling variance of an SMC (docs/statistics.md).
 
     * ``kind="baseline"``: v = 2(1 − r)/n + smc²/(2n) (Becker 1988, eq. for the
       raw-score standardized change; metafor ``escalc`` "SMCR" without correction),

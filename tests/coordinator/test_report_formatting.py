@@ -51,7 +51,8 @@ def test_p_values_are_printed_as_in_a_clinical_paper(p: float | None, text: str)
 
 
 def test_the_published_p_values_print_as_published() -> None:
-    # CONTRACT.md: "p = 0.10 ... (p = 0.33) ... (p = 0.03) ... (p < 0.001) ... (p = 0.001);
+    # the published reference study (docs/statistics.md): "p = 0.10 ... (p = 0.33) ...
+    # (p = 0.03) ... (p < 0.001) ... (p = 0.001);
     # ... (p = 0.17, 0.054, ...)"
     published = {
         0.1: "0.10",

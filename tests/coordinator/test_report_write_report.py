@@ -229,7 +229,7 @@ def test_report_command_names_a_bad_results_file(
 
 
 def test_the_contracts_minimal_results_give_a_report(tmp_path: Path) -> None:
-    # CONTRACT.md §4's required keys only: no plan, software, sex, subset or histograms.
+    # docs/results-file.md's required keys only: no plan, software, sex, subset or histograms.
     minimal = {
         "schema": "sscjak.results/1",
         "plan_sha256": "ab" * 32,

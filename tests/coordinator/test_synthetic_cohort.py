@@ -40,7 +40,7 @@ from sscjak.shared.data_contract import (
 )
 from sscjak.shared.plan import Plan
 
-# --- an independent check of CONTRACT.md §1 on the generated frames ----------------------
+# --- an independent check of docs/input-files.md on the generated frames ----------------------
 
 
 def as_days(text: pd.Series) -> np.ndarray:
@@ -50,7 +50,7 @@ def as_days(text: pd.Series) -> np.ndarray:
 
 
 def assert_valid_centre(tables: CohortTables, *, on_grid: bool = True) -> None:
-    """Every rule of CONTRACT.md §1 that a generated table could break."""
+    """Every rule of docs/input-files.md that a generated table could break."""
     patients, visits, events = tables.patients, tables.visits, tables.events
     assert tuple(patients.columns) == PATIENTS.column_names
     assert tuple(visits.columns) == VISITS.column_names

@@ -1,4 +1,6 @@
-"""Tests of sscjak.node.centre_reader: every input rule of CONTRACT.md §1, in CSV, xlsx, parquet."""
+"""Tests of sscjak.node.centre_reader: every input rule of docs/input-files.md.
+
+Each rule in CSV, xlsx and parquet."""
 
 from __future__ import annotations
 
@@ -663,7 +665,7 @@ def test_row_numbers_are_right_deep_in_a_large_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_million_row_visits_file_validates_in_bounded_memory(tmp_path: Path) -> None:
-    """CONTRACT.md §1 data at scale: 1,000,000 visits read in a child process under 2 GiB.
+    """docs/input-files.md data at scale: 1,000,000 visits read in a child process under 2 GiB.
 
     Not a timing test; the wall time measured on the 2-core development machine was
     about 3 s (see the module centre_reader docstring).

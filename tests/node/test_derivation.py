@@ -1,4 +1,4 @@
-"""Derivation rules of CONTRACT.md §2 at their edges, on hand-made tables."""
+"""Derivation rules of docs/derivation.md at their edges, on hand-made tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The vectorised derivation equals the plain per-patient reading of CONTRACT.md §2."""
+"""The vectorised derivation equals the plain per-patient reading of docs/derivation.md."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def test_other_level_matches_r() -> None:
 
 
 def test_rate_per_100_patient_years_of_the_contract_example() -> None:
-    # CONTRACT.md §4: 3 herpes zoster events over 52.8 patient-years -> 5.7 (1.2, 16.6)
+    # docs/results-file.md: 3 herpes zoster events over 52.8 patient-years -> 5.7 (1.2, 16.6)
     rate, (low, high) = rate_per_100_patient_years(3, 52.8)
     assert rate == pytest.approx(300 / 52.8, rel=1e-15)
     assert (round(rate, 1), round(low, 1), round(high, 1)) == (5.7, 1.2, 16.6)

@@ -37,7 +37,7 @@ MEASURE_COLUMNS = (
     "calcinosis_course",
     "gc_dose_mg",
 )
-#: Units per value of each numeric measure (CONTRACT.md §1 resolution).
+#: Units per value of each numeric measure (docs/input-files.md resolution).
 GRID_UNITS = {
     "fvc_pct": 10,
     "dlco_pct": 10,

@@ -1,4 +1,4 @@
-"""CONTRACT.md §2 written a second time, plainly: one patient at a time, dates as dates.
+"""docs/derivation.md written a second time, plainly: one patient at a time, dates as dates.
 
 This is deliberately the slow, obvious reading of the rules, independent of the
 vectorised ``sscjak.node.derivation``; tests compare the two on random cohorts.

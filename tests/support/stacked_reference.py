@@ -1,7 +1,7 @@
 """Statistics computed directly on stacked patient rows with numpy and scipy.
 
 This is what a statistician would do with every centre's rows in one table (the bar of
-CONTRACT.md §3), written independently of ``sscjak.shared.statistics``: sample moments
+docs/statistics.md), written independently of ``sscjak.shared.statistics``: sample moments
 with numpy, R type-7 quantiles as numpy's "linear" method, the signed-rank test with
 scipy and R's choice of exact/normal, Pearson r with numpy, Poisson CIs with chi-square.
 """
