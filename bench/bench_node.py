@@ -1,6 +1,6 @@
 """Benchmark: one node deriving and summarising 100,000 patients / 1,000,000 visits.
 
-Target (issue 2): under 5 s wall and under 2 GiB peak memory on the 2-core CI machine,
+Target: under 5 s wall and under 2 GiB peak memory on the 2-core CI machine,
 for read + validate + derive + summarise of one centre folder.
 
 Usage::

@@ -1,4 +1,4 @@
-"""``sscjak-coordinator serve``: run the study's SuperLink (docs/commands.md, issue 3).
+"""``sscjak-coordinator serve``: run the study's SuperLink (docs/commands.md).
 
 The Fleet API (the only thing centres reach) listens on ``--fleet-address``; the Control
 and Runtime APIs only on ``127.0.0.1:--control-port``; TLS with the certificates of

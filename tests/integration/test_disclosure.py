@@ -1,4 +1,4 @@
-"""Disclosure, proven on a real federation (issue 5 item 4).
+"""Disclosure, proven on a real federation.
 
 One federation for the module, built from the commands of docs/federation.md (TLS and
 node authentication on, as deployed), with a recording proxy of this test between the

@@ -1,4 +1,4 @@
-"""Behind a firewall, for real: one coordinator host and three centre hosts (issue 5, item 3).
+"""Behind a firewall, for real: one coordinator host and three centre hosts.
 
 Each host is a Linux network namespace (``tests/support/network_namespaces.py``) on a
 private test network 10.231.0.0/24 that exists only between the namespaces' veths::
