@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sscjak.shared.data_contract import FILE_SUFFIXES, TABLES
+from sscjak.shared.data_contract import FILE_SUFFIXES
 from sscjak.shared.private_files import write_text_atomically
 
 EPOCH_FILE = "release_epoch.json"
@@ -163,24 +163,26 @@ def describe_new_epoch(current: ReleaseEpoch | None, participants: tuple[str, ..
 
 
 def data_fingerprint(folder: Path) -> str:
-    """SHA-256 over the centre's table files (name and bytes of every candidate file).
+    """SHA-256 over every file the reader could take a table from (name and bytes).
 
-    Any change to ``patients``, ``visits`` or ``events`` in any accepted format changes
-    the fingerprint; other files in the folder do not count.
+    Every ``.csv``, ``.xlsx`` and ``.parquet`` file directly in the folder counts — the
+    tables' own files and any workbook that holds them as sheets — so any change to the
+    data the node reads changes the fingerprint. Other files do not count.
     """
-    digest = hashlib.sha256(b"sscjak.data-fingerprint/1")
+    digest = hashlib.sha256(b"sscjak.data-fingerprint/2")
     folder = Path(folder)
-    for table in TABLES:
-        for suffix in FILE_SUFFIXES:
-            path = folder / f"{table.name}{suffix}"
-            if not path.is_file():
-                continue
-            digest.update(len(path.name).to_bytes(2, "big") + path.name.encode("utf-8"))
-            file_digest = hashlib.sha256()
-            with path.open("rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    file_digest.update(block)
-            digest.update(file_digest.digest())
+    if not folder.is_dir():
+        return digest.hexdigest()
+    paths = sorted(
+        path for path in folder.iterdir() if path.suffix in FILE_SUFFIXES and path.is_file()
+    )
+    for path in paths:
+        digest.update(len(path.name.encode()).to_bytes(2, "big") + path.name.encode("utf-8"))
+        file_digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                file_digest.update(block)
+        digest.update(file_digest.digest())
     return digest.hexdigest()
 
 
