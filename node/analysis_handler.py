@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sscjak.node.approvals import Approval
 from sscjak.node.audit_log import refusal_entry, reply_entry, reveal_entry
-from sscjak.node.disclosure_policy import load_policy, policy_refusal
+from sscjak.node.disclosure_policy import PolicyError, load_policy, policy_refusal
 from sscjak.node.node_context import NodeContext
 from sscjak.node.node_keys import load_private_key, public_key_hex
 from sscjak.node.release_epoch import EpochFileError
@@ -104,6 +104,8 @@ def handle_analysis_request(payload: Mapping[str, Any], node: NodeContext) -> Pa
         return _refuse(node, refusal.reason, refusal.request)
     except EpochFileError as error:
         return _refuse(node, f"the node's release epoch cannot be read: {error}", None)
+    except PolicyError as error:
+        return _refuse(node, f"this centre's disclosure policy cannot be read: {error}", None)
     except Exception as error:  # the node must answer something sane whatever happens
         _log.exception("unexpected error while answering an analysis request")
         reason = f"the node failed while answering ({type(error).__name__}); see its log"

@@ -388,3 +388,11 @@ def test_a_request_below_the_centres_policy_is_refused(federation: Federation) -
     (node.state_dir / "policy.toml").write_text("min_cell = 10\n", encoding="utf-8")
     reason = _refusal_reason(handle_analysis_request(federation.request(), node))
     assert "min_cell" in reason and "10" in reason
+
+
+def test_an_unreadable_policy_refuses_every_request(federation: Federation) -> None:
+    node = federation.nodes["centre-0"]
+    (node.state_dir / "policy.toml").write_text("min_cell = 1\n", encoding="utf-8")
+    reason = _refusal_reason(handle_analysis_request(federation.request(), node))
+    assert reason.startswith("this centre's disclosure policy cannot be read")
+    assert "min_cell" in reason
