@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from random_cohort import random_cohort
+from random_cohort import random_cohort, split_into_centres
 
 from sscjak.coordinator import simulate_command
 from sscjak.coordinator.cli import main as coordinator_main
@@ -89,19 +89,6 @@ def test_bundled_demo_centres_pass_every_check(plan: Plan) -> None:
     assert results["cohort"]["centres"] == len(vectors)
 
 
-def split_rows(frames, n_centres: int, seed: int):
-    patients, visits, events = frames
-    rng = np.random.default_rng(seed)
-    centre = rng.integers(0, n_centres, len(patients))
-    for index in range(n_centres):
-        ids = set(patients["patient_id"][centre == index])
-        yield (
-            patients[patients["patient_id"].isin(ids)].reset_index(drop=True),
-            visits[visits["patient_id"].isin(ids)].reset_index(drop=True),
-            events[events["patient_id"].isin(ids)].reset_index(drop=True),
-        )
-
-
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -114,7 +101,9 @@ def test_random_honest_cohorts_pass_every_check(
 ) -> None:
     layout = SummaryLayout.for_plan(plan)
     summed = layout.zeros()
-    for part in split_rows(random_cohort(seed, n_patients), n_centres, seed + 1):
+    for part in split_into_centres(
+        random_cohort(seed, n_patients), n_centres, np.random.default_rng(seed + 1)
+    ):
         vector = summarise_derived(derive_cohort(*part, plan), plan)
         assert consistency_problems(vector, layout, 1) == []
         summed += vector

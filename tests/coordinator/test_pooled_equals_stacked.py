@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from random_cohort import random_cohort
+from random_cohort import random_cohort, split_into_centres
 from stacked_reference import change_cell_reference, poisson_ci_reference
 
 from sscjak.coordinator.pooled_results import build_results
@@ -36,20 +36,6 @@ def close(got: float | None, expected: float | None) -> bool:
     return math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def split(frames, n_centres: int, rng: np.random.Generator):
-    patients, visits, events = frames
-    centre_of = dict(
-        zip(patients["patient_id"], rng.integers(0, n_centres, len(patients)), strict=True)
-    )
-    for centre in range(n_centres):
-        ids = {pid for pid, c in centre_of.items() if c == centre}
-        yield (
-            patients[patients["patient_id"].isin(ids)].reset_index(drop=True),
-            visits[visits["patient_id"].isin(ids)].reset_index(drop=True),
-            events[events["patient_id"].isin(ids)].reset_index(drop=True),
-        )
-
-
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -67,7 +53,7 @@ def test_pooled_results_equal_stacked_computation(
         cell: [] for cell in plan.cells
     }
     derived_centres = []
-    for patients, visits, events in split(frames, n_centres, rng):
+    for patients, visits, events in split_into_centres(frames, n_centres, rng):
         derived = derive_cohort(patients, visits, events, plan)
         derived_centres.append(derived)
         vector = summarise_derived(derived, plan)

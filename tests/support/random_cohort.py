@@ -101,3 +101,19 @@ def random_cohort(
         }
     )
     return patients, visits, events
+
+
+def split_into_centres(frames, n_centres: int, rng: np.random.Generator):
+    """Deal a cohort's patients at random to ``n_centres`` centres: yields each centre's
+    (patients, visits, events), every patient's rows at exactly one centre."""
+    patients, visits, events = frames
+    centre_of = dict(
+        zip(patients["patient_id"], rng.integers(0, n_centres, len(patients)), strict=True)
+    )
+    for centre in range(n_centres):
+        ids = {pid for pid, c in centre_of.items() if c == centre}
+        yield (
+            patients[patients["patient_id"].isin(ids)].reset_index(drop=True),
+            visits[visits["patient_id"].isin(ids)].reset_index(drop=True),
+            events[events["patient_id"].isin(ids)].reset_index(drop=True),
+        )
