@@ -127,14 +127,16 @@ def _answer(request: AnalysisRequest, node: NodeContext) -> Payload:
         )
     ledger = node.ledger
     with ledger.locked():
-        if ledger.nonce_seen(request.nonce):
+        if ledger.nonce_seen(request.nonce) or ledger.answers_for_nonce(request.nonce):
             raise _RequestRefusedError(
                 "this nonce was already used: a replayed request is never answered", request
             )
         ledger.record_nonce(request.nonce)
         approval = _approved(request, node)
         plan = parse_plan(approval.plan_toml, "approved plan")
-        problem = policy_refusal(load_policy(node.state_dir), plan, len(participants))
+        problem = policy_refusal(
+            load_policy(node.state_dir), plan, len(participants), len(approval.roster)
+        )
         if problem is not None:
             raise _RequestRefusedError(problem, request)
         private_key = _pinned_own_key(request, approval, node)
@@ -147,6 +149,10 @@ def _answer(request: AnalysisRequest, node: NodeContext) -> Payload:
         layout = SummaryLayout.for_plan(plan)
         summary = _summarise(request, node, plan)
         layout.check(summary)
+        if node.fingerprint(node.data_folder) != fingerprint:
+            raise _RequestRefusedError(
+                "the centre's data changed while they were being read; ask again", request
+            )
         seed = new_self_mask_seed()
         masked = mask_summary(
             summary,
@@ -251,7 +257,12 @@ def _reveal_self_mask(request: UnmaskRequest, node: NodeContext) -> Payload:
     """
     ledger = node.ledger
     with ledger.locked():
-        answer = ledger.answer_for_nonce(request.nonce)
+        answers = ledger.answers_for_nonce(request.nonce)
+        if len(answers) > 1:
+            raise _RequestRefusedError(
+                "this nonce was answered more than once: none of its answers is unmasked", request
+            )
+        answer = answers[0] if answers else None
         if answer is None or answer["plan_sha256"] != request.plan_sha256:
             raise _RequestRefusedError("this node did not answer that request", request)
         if (

@@ -33,16 +33,22 @@ from sscjak.node.approvals import (
     describe_release,
     related_approvals,
 )
-from sscjak.node.disclosure_policy import POLICY_FILE, DisclosurePolicy, load_policy
+from sscjak.node.disclosure_policy import (
+    POLICY_FILE,
+    DisclosurePolicy,
+    load_policy,
+    missing_centres_problem,
+)
 from sscjak.node.node_keys import load_node_name, load_private_key, public_key_hex
 from sscjak.node.release_epoch import (
     EpochFileError,
+    ReleaseEpoch,
     describe_new_epoch,
     new_epoch,
     read_epoch,
     write_epoch,
 )
-from sscjak.node.round_ledger import LEDGER_DIRECTORY
+from sscjak.node.round_ledger import LEDGER_DIRECTORY, RoundLedger
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import PlanError, default_plan, load_plan
 from sscjak.shared.roster import Roster, load_roster
@@ -153,12 +159,26 @@ def run(args: argparse.Namespace) -> int:
     )
     if participants is not None:
         epoch = new_epoch("steward", participants)
-        write_epoch(ledger_dir, epoch)
+        with RoundLedger(args.state).locked():
+            if _epoch_or_none(ledger_dir) != current:
+                raise UserError(
+                    "the release epoch changed while you were reading the warning (a result "
+                    "was released meanwhile): the plan is approved, but no new epoch was "
+                    "started; run the command again to see the current warning"
+                )
+            write_epoch(ledger_dir, epoch)
         print(
             f"Started release epoch {epoch.epoch_id[:12]} over {', '.join(epoch.participants)}"
             " at " + epoch.started_at + "."
         )
     return 0
+
+
+def _epoch_or_none(ledger_dir: Path) -> ReleaseEpoch | None:
+    try:
+        return read_epoch(ledger_dir)
+    except EpochFileError:
+        return None
 
 
 def _policy_source(state: Path) -> str:
@@ -186,6 +206,9 @@ def _parse_participants(
             f"{len(set(names))} centre(s) named; this centre's policy needs at least "
             f"{policy.min_participants}"
         )
+    missing = missing_centres_problem(policy, len(set(names) & set(roster.names)), len(roster))
+    if missing is not None:
+        problems.append(missing)
     if problems:
         raise UserError(f"--participants {text!r}: " + "; ".join(problems))
     return tuple(sorted(names))

@@ -30,6 +30,7 @@ back to a looser setting.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ POLICY_FILE = "policy.toml"
 MIN_CELL_FLOOR = 5
 MIN_WINDOW_MONTHS_FLOOR = 1.0
 MIN_PARTICIPANTS_FLOOR = MIN_PARTICIPANTS
+#: Default number of roster centres a participant set may leave out (one centre may be
+#: down); 0 demands the whole roster.
+DEFAULT_MAX_MISSING_CENTRES = 1
 #: Default longest follow-up time point a plan may ask for (months).
 DEFAULT_MAX_MONTHS = 60
 #: Largest sensible ``min_cell`` (a plan's own ``min_cell`` is at most this).
@@ -61,6 +65,7 @@ _KEYS: tuple[str, ...] = (
     "min_participants",
     "allowed_outcomes",
     "max_months",
+    "max_missing_centres",
 )
 
 
@@ -81,6 +86,7 @@ class DisclosurePolicy:
     min_participants: int = MIN_PARTICIPANTS_FLOOR
     allowed_outcomes: tuple[str, ...] = tuple(MEASURES)
     max_months: int = DEFAULT_MAX_MONTHS
+    max_missing_centres: int = DEFAULT_MAX_MISSING_CENTRES
 
     def __post_init__(self) -> None:
         problems = setting_problems(
@@ -90,6 +96,7 @@ class DisclosurePolicy:
                 "min_participants": self.min_participants,
                 "allowed_outcomes": list(self.allowed_outcomes),
                 "max_months": self.max_months,
+                "max_missing_centres": self.max_missing_centres,
             }
         )
         if problems:
@@ -139,7 +146,8 @@ class DisclosurePolicy:
                 f"  - ask for time points of at most {self.max_months} months,",
                 f"  - analyse only these outcomes: {allowed};",
                 f"and it takes part only in participant sets of at least {self.min_participants} "
-                "centres.",
+                f"centres that leave out at most {self.max_missing_centres} of the study "
+                "roster's centres.",
             ]
         )
 
@@ -159,7 +167,11 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
             problems.append(f"min_cell: {value} is above {MAX_MIN_CELL}, the most a plan can use")
     if "min_window_months" in values:
         value = values["min_window_months"]
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             problems.append(f"min_window_months: expected a number of months, got {value!r}")
         elif value < MIN_WINDOW_MONTHS_FLOOR:
             problems.append(
@@ -201,6 +213,12 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
             problems.append(f"max_months: expected a whole number of months, got {value!r}")
         elif not 1 <= value <= MAX_MONTHS:  # type: ignore[operator]
             problems.append(f"max_months: {value} is outside 1 to {MAX_MONTHS} months")
+    if "max_missing_centres" in values:
+        value = values["max_missing_centres"]
+        if not _is_whole(value) or not 0 <= value <= 1000:  # type: ignore[operator]
+            problems.append(
+                f"max_missing_centres: expected a whole number from 0 to 1000, got {value!r}"
+            )
     return problems
 
 
@@ -232,10 +250,14 @@ def load_policy(state_dir: Path) -> DisclosurePolicy:
     return DisclosurePolicy(**settings)
 
 
-def policy_refusal(policy: DisclosurePolicy, plan: Plan, participants: int) -> str | None:
+def policy_refusal(
+    policy: DisclosurePolicy, plan: Plan, participants: int, roster_size: int | None = None
+) -> str | None:
     """Why this node's policy refuses ``plan`` for a set of ``participants`` centres, or None.
 
-    One sentence listing every problem, for the node's refusal reply and audit log.
+    ``roster_size`` is the size of the pinned study roster: a set that leaves out more
+    than ``max_missing_centres`` of it is refused. One sentence listing every problem, for
+    the node's refusal reply and audit log.
     """
     problems = policy.plan_problems(plan)
     if participants < policy.min_participants:
@@ -243,9 +265,37 @@ def policy_refusal(policy: DisclosurePolicy, plan: Plan, participants: int) -> s
             f"a participant set of {participants} is below the minimum of "
             f"{policy.min_participants} centres in this centre's policy"
         )
+    problem = missing_centres_problem(policy, participants, roster_size)
+    if problem is not None:
+        problems.append(problem)
     if not problems:
         return None
     return "this centre's disclosure policy refuses this request: " + "; ".join(problems)
+
+
+def missing_centres_problem(
+    policy: DisclosurePolicy, participants: int, roster_size: int | None
+) -> str | None:
+    """Why a set of ``participants`` out of a roster of ``roster_size`` is too small, or None.
+
+    Secure aggregation hides a centre only among the *honest* members of the set: a set
+    of this centre and two centres that collude with the coordinator gives this centre's
+    whole summary. The coordinator chooses the set, so the node bounds how many roster
+    centres it may leave out; centres colluding with the coordinator then learn only the
+    sum of at least two honest centres as long as they are at most
+    ``roster_size − max_missing_centres − 2``.
+    """
+    if roster_size is None:
+        return None
+    missing = roster_size - participants
+    if missing <= policy.max_missing_centres:
+        return None
+    return (
+        f"the set leaves out {missing} of the roster's {roster_size} centres, more than the "
+        f"{policy.max_missing_centres} this centre's policy allows (max_missing_centres): in "
+        "a small set, centres colluding with the coordinator could isolate this centre's "
+        "summary"
+    )
 
 
 def default_policy_toml() -> str:
@@ -277,6 +327,11 @@ def default_policy_toml() -> str:
             "",
             f"# Longest follow-up time point (months) a plan may ask for; at most {MAX_MONTHS}.",
             f"max_months = {policy.max_months}",
+            "",
+            "# Most centres of the study roster a participant set may leave out. The",
+            "# coordinator chooses the set: in a set of this centre and two centres colluding",
+            "# with it, their sum gives this centre's summary. 0 = the whole roster only.",
+            f"max_missing_centres = {policy.max_missing_centres}",
             "",
         ]
     )

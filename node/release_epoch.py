@@ -31,6 +31,8 @@ from sscjak.shared.data_contract import FILE_SUFFIXES
 from sscjak.shared.private_files import write_text_atomically
 
 EPOCH_FILE = "release_epoch.json"
+#: Spreadsheet programs leave ``~$name.xlsx`` lock files beside an open workbook: not data.
+EDITOR_LOCK_PREFIX = "~$"
 EPOCH_SCHEMA = "sscjak.release-epoch/1"
 
 
@@ -165,16 +167,21 @@ def describe_new_epoch(current: ReleaseEpoch | None, participants: tuple[str, ..
 def data_fingerprint(folder: Path) -> str:
     """SHA-256 over every file the reader could take a table from (name and bytes).
 
-    Every ``.csv``, ``.xlsx`` and ``.parquet`` file directly in the folder counts — the
-    tables' own files and any workbook that holds them as sheets — so any change to the
-    data the node reads changes the fingerprint. Other files do not count.
+    Every ``.csv``, ``.xlsx`` and ``.parquet`` file directly in the folder counts (any
+    case of the suffix) — the tables' own files and any workbook that holds them as
+    sheets — so any change to the data the node reads changes the fingerprint. Other
+    files, and a spreadsheet program's ``~$`` lock files, do not count.
     """
     digest = hashlib.sha256(b"sscjak.data-fingerprint/2")
     folder = Path(folder)
     if not folder.is_dir():
         return digest.hexdigest()
     paths = sorted(
-        path for path in folder.iterdir() if path.suffix in FILE_SUFFIXES and path.is_file()
+        path
+        for path in folder.iterdir()
+        if path.suffix.lower() in FILE_SUFFIXES
+        and not path.name.startswith(EDITOR_LOCK_PREFIX)
+        and path.is_file()
     )
     for path in paths:
         digest.update(len(path.name.encode()).to_bytes(2, "big") + path.name.encode("utf-8"))

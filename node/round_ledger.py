@@ -101,12 +101,10 @@ class RoundLedger:
         rows = _read_json_lines(self.directory / _ANSWERS_FILE)
         return [row for row in rows if plan_sha256 is None or row["plan_sha256"] == plan_sha256]
 
-    def answer_for_nonce(self, nonce: str) -> dict[str, Any] | None:
-        """The answer this node gave to the request of ``nonce``, if remembered."""
-        for row in self.answers():
-            if row["nonce"] == nonce:
-                return row
-        return None
+    def answers_for_nonce(self, nonce: str) -> list[dict[str, Any]]:
+        """The remembered answers this node gave to the request of ``nonce`` (at most one,
+        unless the nonce was forgotten and replayed: then none of them is revealed)."""
+        return [row for row in self.answers() if row["nonce"] == nonce]
 
     def record_reveal(
         self, *, plan_sha256: str, participants: list[str], nonce: str, epoch_id: str

@@ -108,18 +108,47 @@ def test_one_nonce_served_to_two_sets_before_any_result_unmasks_at_most_one(
     study = Study(tmp_path, 7)
     first, second = study.names[:3], study.names[3:6]
     told = {name: first for name in first} | {name: second for name in second}
-    nonce, summaries = study.coordinator.summaries(LUNG, told)
-    seeds = study.coordinator.seeds(LUNG, told, nonce)
     coordinator = study.coordinator
+    # each subset leaves out four of the seven centres: every centre's policy refuses it
+    _, summaries = coordinator.summaries(LUNG, told)
+    assert all("max_missing_centres" in r["reason"] for r in summaries.values())
+    # even centres whose policy allows such small sets never let the whole set follow
+    for node in study.nodes.values():
+        (node.state_dir / "policy.toml").write_text("max_missing_centres = 4\n")
+    nonce, summaries = coordinator.summaries(LUNG, told)
+    seeds = coordinator.seeds(LUNG, told, nonce)
     sums = [
         coordinator.unmask({n: summaries[n] for n in group}, {n: seeds[n] for n in group})
         for group in (first, second)
     ]
     np.testing.assert_array_equal(sums[0], study.pooled(LUNG, first))
-    # the second set's nodes are in a different epoch of their own: but the whole set
-    # can never be unmasked afterwards, by either group
-    assert sums[1] is not None
+    np.testing.assert_array_equal(sums[1], study.pooled(LUNG, second))
     assert coordinator.unmasked_sum(LUNG, study.names) is None
+
+
+def test_centres_colluding_with_the_coordinator_never_isolate_an_honest_centre(
+    tmp_path: Path,
+) -> None:
+    """Two centres D, E collude: their vectors are known and their nodes reveal for any set.
+
+    Sets {A, D, E}, {B, D, E}, {C, D, E} would each give one honest centre's vector as the
+    sum minus D's and E's. The honest centres refuse sets that leave out more than one
+    roster centre, and pin the first set they reveal for: every set the coalition can
+    unmask holds at least two honest centres.
+    """
+    study = Study(tmp_path, 5)
+    honest, colluders = study.names[:3], study.names[3:]
+    unmasked = []
+    for size in (3, 4):
+        for members in itertools.combinations(honest, size - len(colluders)):
+            for name in colluders:  # colluding nodes ignore their own epoch
+                write_epoch(study.nodes[name].ledger.directory, new_epoch("steward"))
+            participants = tuple(sorted((*members, *colluders)))
+            if study.coordinator.unmasked_sum(LUNG, participants) is not None:
+                unmasked.append(set(members))
+    assert unmasked, "the coalition got no sum at all: the test shows nothing"
+    assert all(len(members) >= 2 for members in unmasked)
+    assert any("max_missing_centres" in reason for reason in study.coordinator.refusals)
 
 
 def test_masks_bound_to_one_set_do_not_cancel_in_another(tmp_path: Path) -> None:

@@ -396,3 +396,38 @@ def test_an_unreadable_policy_refuses_every_request(federation: Federation) -> N
     reason = _refusal_reason(handle_analysis_request(federation.request(), node))
     assert reason.startswith("this centre's disclosure policy cannot be read")
     assert "min_cell" in reason
+
+
+def test_data_changing_while_being_read_is_refused(tmp_path: Path) -> None:
+    federation = Federation(tmp_path)
+    node = federation.nodes["centre-2"]
+    node.data_folder.mkdir(parents=True, exist_ok=True)
+    (node.data_folder / "visits.csv").write_text("before\n", encoding="utf-8")
+
+    def summarise_while_the_export_is_replaced(folder: Path, plan: Plan) -> np.ndarray:
+        (folder / "visits.csv").write_text("after\n", encoding="utf-8")
+        return federation.vectors[folder.name]
+
+    replaced = summarise_while_the_export_is_replaced
+    changing = NodeContext(node.name, node.data_folder, node.state_dir, summarise=replaced)
+    reason = _refusal_reason(handle_analysis_request(federation.request(), changing))
+    assert "changed while they were being read" in reason
+    assert node.ledger.answers() == []
+
+
+def test_a_nonce_answered_twice_is_never_unmasked(federation: Federation) -> None:
+    """A nonce forgotten by the bounded ledger and replayed: neither answer is revealed."""
+    node = federation.nodes["centre-0"]
+    request = federation.request()
+    assert handle_analysis_request(request, node)["kind"] == ANALYSIS_REPLY_KIND
+    (answer,) = node.ledger.answers()
+    node.ledger.record_answer(
+        **{k: v for k, v in answer.items() if k != "self_mask_seed"},
+        self_mask_seed=bytes(32),
+    )
+    assert "answered more than once" in _refusal_reason(
+        handle_analysis_request(_unmask(federation, request), node)
+    )
+    # and a nonce still among the remembered answers is refused as a replay
+    (node.ledger.directory / "seen_nonces.txt").unlink()
+    assert "already used" in _refusal_reason(handle_analysis_request(request, node))

@@ -271,3 +271,25 @@ def test_policy_command_refuses_a_missing_state_directory(
     assert node_main(["policy", "--state", str(tmp_path / "nowhere"), "--write-default"]) == 1
     assert "not a node state directory" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_set_leaving_out_too_many_roster_centres_is_refused() -> None:
+    plan = Plan()
+    policy = DisclosurePolicy()
+    assert policy.max_missing_centres == 1
+    assert policy_refusal(policy, plan, 4, roster_size=5) is None
+    reason = policy_refusal(policy, plan, 3, roster_size=5)
+    assert reason is not None and "leaves out 2 of the roster's 5 centres" in reason
+    assert "max_missing_centres" in reason and "colluding" in reason
+    whole_roster_only = DisclosurePolicy(max_missing_centres=0)
+    assert policy_refusal(whole_roster_only, plan, 4, roster_size=5) is not None
+    assert policy_refusal(whole_roster_only, plan, 5, roster_size=5) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["min_window_months = nan\n", "min_window_months = inf\n", "max_missing_centres = -1\n"]
+)
+def test_non_finite_or_negative_settings_are_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "policy.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match="expected"):
+        load_policy(tmp_path)

@@ -73,3 +73,14 @@ def test_the_fingerprint_covers_every_file_the_reader_could_read(tmp_path: Path)
     (tmp_path / "patients.csv").write_text("patient_id\nP2\n", encoding="utf-8")
     assert data_fingerprint(tmp_path) not in (first, with_workbook)
     assert data_fingerprint(tmp_path / "missing") == data_fingerprint(tmp_path / "missing")
+
+
+def test_a_spreadsheet_lock_file_does_not_count_but_an_upper_case_suffix_does(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "visits.csv").write_text("patient_id\n", encoding="utf-8")
+    first = data_fingerprint(tmp_path)
+    (tmp_path / "~$export.xlsx").write_bytes(b"lock file of an open workbook")
+    assert data_fingerprint(tmp_path) == first
+    (tmp_path / "EXPORT.XLSX").write_bytes(b"a workbook")
+    assert data_fingerprint(tmp_path) != first
