@@ -81,6 +81,8 @@ def test_dropout_reruns_with_the_survivors_and_a_fresh_nonce(tmp_path: Path) -> 
 
 def test_refusing_and_garbled_nodes_are_left_out_of_the_rerun(tmp_path: Path) -> None:
     transport, vectors, roster = _federation(tmp_path, 5)
+    for state in (tmp_path / "state").iterdir():  # the centres accept sets two short
+        (state / "policy.toml").write_text("max_missing_centres = 2\n")
     # centre-01 answers something that is not a protocol message at all
     transport.handlers["centre-01"] = lambda request: {"kind": "garbage"}
     # centre-02 refuses
