@@ -53,15 +53,21 @@ def test_bad_entry_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not roster_file.exists()
 
 
-def test_roster_add_refuses_a_small_order_key_and_names_the_member(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _roster_with_centre_a(tmp_path: Path) -> Path:
+    """A roster file holding one real centre, added through the commands."""
     roster_file = tmp_path / "roster.toml"
     good = tmp_path / "centre-a.toml"
     node_main(["keys", "--state", str(tmp_path / "a"), "--name", "centre-a", "--out", str(good)])
     assert (
         coordinator_main(["roster", "add", "--roster", str(roster_file), "--entry", str(good)]) == 0
     )
+    return roster_file
+
+
+def test_roster_add_refuses_a_small_order_key_and_names_the_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster_file = _roster_with_centre_a(tmp_path)
     before = roster_file.read_text()
     capsys.readouterr()
     order_eight = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
@@ -79,12 +85,7 @@ def test_roster_add_refuses_a_small_order_key_and_names_the_member(
 def test_roster_add_refuses_a_copy_of_a_key_in_another_encoding(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    roster_file = tmp_path / "roster.toml"
-    good = tmp_path / "centre-a.toml"
-    node_main(["keys", "--state", str(tmp_path / "a"), "--name", "centre-a", "--out", str(good)])
-    assert (
-        coordinator_main(["roster", "add", "--roster", str(roster_file), "--entry", str(good)]) == 0
-    )
+    roster_file = _roster_with_centre_a(tmp_path)
     key = load_roster(roster_file).member("centre-a").x25519_public_key
     copy = key[:62] + f"{int(key[62:], 16) | 0x80:02x}"  # top bit set: the same point
     entry = tmp_path / "copy.toml"
