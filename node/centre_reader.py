@@ -301,10 +301,15 @@ def _parse_date(
     letter = cells.sheet_columns.get(column.name)
 
     def with_time(position: int) -> str:
-        cell = f"cell {letter}{cells.row_numbers[position]} holds " if letter else ""
+        # a sheet's native date cell at midnight was already read as its date
+        cell = (
+            f"cell {letter}{cells.row_numbers[position]} holds a time other than midnight; "
+            if letter
+            else ""
+        )
         return (
             f"expected a date without a time of day, got {shown(text.iat[position])}: "
-            f"{cell}a time other than midnight; write the date alone, YYYY-MM-DD"
+            f"{cell}write the date alone, YYYY-MM-DD"
         )
 
     problems.add_rows(cells.file, column.name, dates.with_time, cells.row_numbers, with_time)

@@ -19,9 +19,9 @@ date
     ISO 8601 calendar date ``YYYY-MM-DD`` (docs/input-files.md), a real calendar day, from
     :data:`EARLIEST_DATE` to :data:`LATEST_DATE`. The bounds keep every date
     representable as ``datetime64[ns]`` and catch typing slips such as ``0202-03-01``.
-    A date followed by a midnight time (``2020-01-05 00:00:00``, as spreadsheet and
-    statistics packages export dates) is the same day and is accepted; a date with any
-    other time of day is flagged as such, since the day it means is unclear.
+    A date written with a time of day (``2020-01-05 00:00:00``) is flagged as such, with
+    the fix: write the date alone. (A spreadsheet's native date cell at midnight, or a
+    parquet timestamp at midnight, is read as its date before it gets here.)
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ NUMBER_PATTERN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 DECIMAL_COMMA_PATTERN = r"[+-]?\d+,\d+"
 #: An ISO calendar date, strictly ``YYYY-MM-DD``.
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
-#: A midnight time after a date: `` 00:00``, ``T00:00:00``, `` 00:00:00.000``.
-MIDNIGHT_PATTERN = r"[ T]00:00(?::00(?:\.0+)?)?"
 #: A date with a time of day: ``2020-01-05 14:30`` or ``2020-01-05T14:30:00``.
 DATE_TIME_PATTERN = DATE_PATTERN + r"[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
 #: Dates outside these bounds are rejected as implausible for a clinical record.
@@ -69,8 +67,8 @@ class ParsedDates:
 
     ``values`` is ``datetime64[ns]`` with NaT where the cell is empty or not a date;
     ``missing`` marks empty cells; ``unparsable`` marks cells that are not written
-    ``YYYY-MM-DD`` (nor with a time of day); ``with_time`` marks dates with a time of
-    day other than midnight (``2020-01-05 14:30``); ``not_a_day`` marks well-formed
+    ``YYYY-MM-DD`` (nor with a time of day); ``with_time`` marks dates written with a
+    time of day (``2020-01-05 14:30``, ``2020-01-05 00:00:00``); ``not_a_day`` marks well-formed
     texts that are no calendar day in the accepted span (``2021-02-30``, ``1850-01-01``).
     """
 
@@ -134,10 +132,6 @@ def parse_dates(cells: pd.Series) -> ParsedDates:
     text = cell_strings(cells)
     missing = true_where(pc.equal(text, ""))
     well_formed = true_where(pc.match_substring_regex(text, f"^(?:{DATE_PATTERN})$"))
-    at_midnight = _matching(text, ~missing & ~well_formed, DATE_PATTERN + MIDNIGHT_PATTERN)
-    if at_midnight.any():
-        text = pc.if_else(pa.array(at_midnight), pc.utf8_slice_codeunits(text, 0, 10), text)
-        well_formed |= at_midnight
     with_time = _matching(text, ~missing & ~well_formed, DATE_TIME_PATTERN)
     values = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
     not_a_day = np.zeros(len(text), dtype=bool)

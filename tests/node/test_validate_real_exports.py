@@ -406,13 +406,15 @@ def test_table_file_and_workbook_sheet_together_are_named(
     assert "table visits is given twice (visits.csv and sheet 'visits' of export.xlsx)" in err
 
 
-def test_csv_dates_with_a_midnight_time_are_accepted(
+def test_csv_dates_with_a_time_are_an_error_saying_write_the_date_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """CSV dates are YYYY-MM-DD: nothing else is silently taken as a date."""
     visits = [record.replace("2020-01-05", "2020-01-05 00:00:00") for record in VISIT_RECORDS]
-    code, out, _ = validate(export_folder(tmp_path, visits=visits), capsys)
-    assert code == 0
-    assert outcome_row(out, "fvc_pct") == ["fvc_pct", "2", "1", "1"]
+    code, _, err = validate(export_folder(tmp_path, visits=visits), capsys)
+    assert code == 1
+    assert "visits.csv" in err and "visit_date" in err
+    assert "got '2020-01-05 00:00:00'" in err and "write the date alone, YYYY-MM-DD" in err
 
 
 def test_cli_prints_warnings_and_exits_0(tmp_path: Path) -> None:
