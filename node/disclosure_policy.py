@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING
 
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.data_contract import MEASURES
-from sscjak.shared.plan import MAX_MONTHS, MAX_WINDOW_MONTHS
+from sscjak.shared.plan import MAX_MIN_CELL, MAX_MONTHS, MAX_WINDOW_MONTHS
 from sscjak.shared.private_files import write_private_file
-from sscjak.shared.protocol import MIN_PARTICIPANTS
+from sscjak.shared.protocol import MAX_PARTICIPANTS, MIN_PARTICIPANTS
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
@@ -56,8 +56,6 @@ MIN_PARTICIPANTS_FLOOR = MIN_PARTICIPANTS
 DEFAULT_MAX_MISSING_CENTRES = 1
 #: Default longest follow-up time point a plan may ask for (months).
 DEFAULT_MAX_MONTHS = 60
-#: Largest sensible ``min_cell`` (a plan's own ``min_cell`` is at most this).
-MAX_MIN_CELL = 1000
 
 _KEYS: tuple[str, ...] = (
     "min_cell",
@@ -215,9 +213,10 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
             problems.append(f"max_months: {value} is outside 1 to {MAX_MONTHS} months")
     if "max_missing_centres" in values:
         value = values["max_missing_centres"]
-        if not _is_whole(value) or not 0 <= value <= 1000:  # type: ignore[operator]
+        if not _is_whole(value) or not 0 <= value <= MAX_PARTICIPANTS:  # type: ignore[operator]
             problems.append(
-                f"max_missing_centres: expected a whole number from 0 to 1000, got {value!r}"
+                "max_missing_centres: expected a whole number from 0 to "
+                f"{MAX_PARTICIPANTS}, got {value!r}"
             )
     return problems
 

@@ -34,6 +34,8 @@ SMC_KINDS: tuple[str, ...] = ("baseline", "change")
 MAX_MONTHS = 240
 #: Longest allowed half-width of a follow-up window (months).
 MAX_WINDOW_MONTHS = 12
+#: Largest minimum cell a plan may ask for.
+MAX_MIN_CELL = 1000
 
 _KEYS: tuple[str, ...] = (
     "schema",
@@ -200,8 +202,10 @@ def _check_window(value: object, problems: list[str]) -> float:
 
 
 def _check_min_cell(value: object, problems: list[str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-        problems.append(f"min_cell: expected a whole number from 1 to 1000, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MIN_CELL:
+        problems.append(
+            f"min_cell: expected a whole number from 1 to {MAX_MIN_CELL}, got {value!r}"
+        )
         return 0
     return value
 
