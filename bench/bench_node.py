@@ -26,8 +26,8 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from sscjak.node.centre_reader import read_centre
-from sscjak.node.summary import summarise_data
+from sscjak.node.data.centre_reader import read_centre
+from sscjak.node.summarise.summary_vector import summarise_data
 from sscjak.shared.plan import default_plan
 imported = time.perf_counter()
 data = read_centre(Path(sys.argv[1]))
@@ -52,7 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.gettempdir()) / f"sscjak-bench-{args.patients}"
     if not (folder / "visits.csv").exists():
-        from sscjak.coordinator.synthetic_cohort import generate_cohort, write_centre
+        from sscjak.coordinator.synthetic.cohort_model import generate_cohort
+        from sscjak.coordinator.synthetic.writers import write_centre
 
         started = time.perf_counter()
         cohort = generate_cohort(

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sscjak.coordinator.secure_round import InProcessTransport, run_secure_analysis
-from sscjak.node.analysis_handler import handle_analysis_request
-from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.coordinator.federation.secure_round import InProcessTransport, run_secure_analysis
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import ANALYSIS_REQUEST_KIND, UNMASK_REQUEST_KIND
 from sscjak.shared.summary_layout import SummaryLayout

@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sscjak.coordinator.demo_command import demo_centre_folders
-from sscjak.coordinator.loopback_federation import LoopbackFederation
+from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 
 
 def bench_federation(size: int, pings: int, analyses: int, root: Path) -> dict:

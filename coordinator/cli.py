@@ -8,15 +8,15 @@ from sscjak.shared.cli_support import run_cli
 
 #: One module per sub-command; each defines ``register(subparsers)``.
 COMMAND_MODULES: list[str] = [
-    "sscjak.coordinator.simulate_command",
-    "sscjak.coordinator.report.report_command",
-    "sscjak.coordinator.plan_command",
-    "sscjak.coordinator.roster_command",
-    "sscjak.coordinator.synthesize_command",
-    "sscjak.coordinator.certs_command",
-    "sscjak.coordinator.serve_command",
-    "sscjak.coordinator.run_command",
-    "sscjak.coordinator.demo_command",
+    "sscjak.coordinator.commands.simulate",
+    "sscjak.coordinator.commands.report",
+    "sscjak.coordinator.commands.plan",
+    "sscjak.coordinator.commands.roster",
+    "sscjak.coordinator.commands.synthesize",
+    "sscjak.coordinator.commands.certs",
+    "sscjak.coordinator.commands.serve",
+    "sscjak.coordinator.commands.run",
+    "sscjak.coordinator.commands.demo",
 ]
 
 

@@ -13,7 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /opt/sscjak-src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY deploy/constraints.txt ./deploy/constraints.txt
 COPY shared ./shared
 COPY node ./node

@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # The project, installed with the exact dependency versions the tests ran against.
 WORKDIR /opt/sscjak-src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY deploy/constraints.txt ./deploy/constraints.txt
 COPY shared ./shared
 COPY node ./node

@@ -8,14 +8,14 @@ from sscjak.shared.cli_support import run_cli
 
 #: One module per sub-command; each defines ``register(subparsers)``.
 COMMAND_MODULES: list[str] = [
-    "sscjak.node.validate_command",
-    "sscjak.node.keys_command",
-    "sscjak.node.approve_command",
-    "sscjak.node.policy_command",
-    "sscjak.node.preview_command",
-    "sscjak.node.history_command",
-    "sscjak.node.serve_command",
-    "sscjak.node.flower_key_command",
+    "sscjak.node.commands.validate",
+    "sscjak.node.commands.keys",
+    "sscjak.node.commands.approve",
+    "sscjak.node.commands.policy",
+    "sscjak.node.commands.preview",
+    "sscjak.node.commands.history",
+    "sscjak.node.commands.serve",
+    "sscjak.node.commands.flower_key",
 ]
 
 

@@ -4,7 +4,8 @@ No telemetry and no online update check (a hospital node must not phone home; Fl
 turns both on by default), and Flower's state under the process's own ``FLWR_HOME``
 rather than ``~/.flwr``. Flower's logger colours its level names whatever the
 environment (``NO_COLOR`` included), so the coordinator's process logs strip terminal
-escape sequences as they are written (:class:`sscjak.coordinator.deployment.ProcessGroup`).
+escape sequences as they are written
+(:class:`sscjak.coordinator.federation.deployment.ProcessGroup`).
 """
 
 from __future__ import annotations

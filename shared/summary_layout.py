@@ -4,7 +4,7 @@ Everything that leaves a node is one vector of int64 whose shape depends only on
 plan (never on the data): counts, exact fixed-point sums in grid units, and histograms on
 the measure's grid. Because every element is an integer count or sum, summing the nodes'
 vectors (securely) gives exactly the vector of the stacked cohort, and every pooled
-statistic is a function of that sum (see ``sscjak.coordinator.pooled_results``).
+statistic is a function of that sum (see ``sscjak.coordinator.results.pooled_results``).
 
 Every segment states the unit of its values (:attr:`Segment.units`), so that the decoded
 vector (:meth:`SummaryLayout.describe`, ``sscjak-node preview``) never shows a sum in grid

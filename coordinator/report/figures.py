@@ -9,7 +9,7 @@
   (``results["distributions"]["followup_months"]``), on an axis from 0.
 
 The released bins are already merged to the plan's minimum cell and their outer bounds
-coarsened (:func:`sscjak.coordinator.pooled_results.released_bins`); a figure draws
+coarsened (:func:`sscjak.coordinator.results.pooled_results.released_bins`); a figure draws
 them as they are, so that a reader can match every bar with results.json. A panel whose
 distribution is a single bar (or is suppressed) has no shape to show: it is stated in
 words instead, and a figure of no panel at all is text only (``png`` is ``None``).
@@ -144,7 +144,7 @@ def bar_extents(bins: Sequence[Bin]) -> list[tuple[float, float]]:
     """The x-extent of each bar: the released bins, tiling the histogram's range.
 
     A bin ``[low, high, count]`` holds the grid values low … high (inclusive), as
-    :func:`sscjak.coordinator.pooled_results.released_bins` releases them; the first
+    :func:`sscjak.coordinator.results.pooled_results.released_bins` releases them; the first
     bin's ``low`` and the last bin's ``high`` are the released, coarsened outer bounds
     and are the outer edges of the figure as they stand. Neighbouring bars meet halfway
     between one bin's last value and the next bin's first, so every value of the range

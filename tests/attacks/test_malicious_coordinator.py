@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from malicious_coordinator import MaliciousCoordinator
 
-from sscjak.coordinator.secure_round import (
+from sscjak.coordinator.federation.secure_round import (
     InProcessTransport,
     SecureRoundError,
     run_secure_analysis,
 )
-from sscjak.node.analysis_handler import handle_analysis_request
-from sscjak.node.release_epoch import new_epoch, write_epoch
-from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.release_epoch import new_epoch, write_epoch
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import REFUSAL_KIND, decode_reply
 from sscjak.shared.secure_aggregation import sum_masked

@@ -1,4 +1,6 @@
-"""Tests of sscjak.coordinator.certs: the study CA and the SuperLink's server certificate."""
+"""Tests of sscjak.coordinator.federation.certs: the study CA and the SuperLink's server
+certificate.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import stat
 import pytest
 from cryptography import x509
 
-from sscjak.coordinator.certs import (
+from sscjak.coordinator.cli import main as coordinator_main
+from sscjak.coordinator.federation.certs import (
     CA_VALIDITY_DAYS,
     SERVER_VALIDITY_DAYS,
     CertificateError,
@@ -19,7 +22,6 @@ from sscjak.coordinator.certs import (
     server_certificate_expiry_warning,
     write_coordinator_certificates,
 )
-from sscjak.coordinator.cli import main as coordinator_main
 
 
 def test_server_certificate_is_signed_by_the_ca_and_names_the_hosts(tmp_path):

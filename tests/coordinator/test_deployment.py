@@ -1,4 +1,4 @@
-"""Tests of sscjak.coordinator.deployment: app project, progress, processes."""
+"""Tests of sscjak.coordinator.federation.deployment: app project, progress, processes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import tomllib
 import pytest
 from flwr.common.config import validate_config
 
-from sscjak.coordinator.deployment import (
+from sscjak.coordinator.federation.deployment import (
     ProcessGroup,
     descendant_pids,
     follow_progress,
@@ -27,7 +27,7 @@ def test_app_project_is_a_valid_flower_app_naming_installed_code(tmp_path):
     valid, errors, _ = validate_config(config, check_module=True, project_dir=project)
     assert valid, errors
     components = config["tool"]["flwr"]["app"]["components"]
-    assert components["serverapp"] == "sscjak.coordinator.flower_server_app:app"
+    assert components["serverapp"] == "sscjak.coordinator.federation.server_app:app"
     assert config["tool"]["flwr"]["app"]["config"] == {"plan_file": "/p.toml", "timeout": 30.0}
     assert [p.name for p in project.iterdir()] == ["pyproject.toml"]  # no code in the bundle
 

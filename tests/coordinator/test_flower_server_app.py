@@ -1,4 +1,4 @@
-"""Tests of sscjak.coordinator.flower_server_app: node identity mapping and the transport."""
+"""Tests of sscjak.coordinator.federation.server_app: node identity mapping and the transport."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.app import Error, Message
 from flwr.supercore.task_identity import TaskIdentity
 
-from sscjak.coordinator.flower_server_app import FlowerTransport, node_ids_by_name
+from sscjak.coordinator.federation.server_app import FlowerTransport, node_ids_by_name
 from sscjak.shared.flower_payload import message_content, payload_from_message
 from sscjak.shared.roster import Roster, RosterMember
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from sscjak.coordinator.superlink_process import (
+from sscjak.coordinator.federation.superlink_process import (
     FLEET_MAX_BODY_BYTES,
     FLEET_MAX_CONCURRENT_REQUESTS,
     FleetOnlyListener,

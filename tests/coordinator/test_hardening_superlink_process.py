@@ -1,6 +1,6 @@
 """A real SuperLink process: big bodies on its Fleet address, and the modes of its files.
 
-Starts ``python -m sscjak.coordinator.superlink_process`` (TLS, node authentication,
+Starts ``python -m sscjak.coordinator.federation.superlink_process`` (TLS, node authentication,
 ``--database``) on 127.0.0.1 the way ``sscjak-coordinator serve`` does, then talks to
 the centre-facing listener over raw TLS sockets without any node key, as an outsider
 would:
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.coordinator.certs import write_coordinator_certificates
-from sscjak.coordinator.deployment import ProcessGroup, free_port, start_superlink
-from sscjak.coordinator.superlink_process import FLEET_MAX_BODY_BYTES, SuperLinkSettings
+from sscjak.coordinator.federation.certs import write_coordinator_certificates
+from sscjak.coordinator.federation.deployment import ProcessGroup, free_port, start_superlink
+from sscjak.coordinator.federation.superlink_process import FLEET_MAX_BODY_BYTES, SuperLinkSettings
 
 pytestmark = pytest.mark.integration
 

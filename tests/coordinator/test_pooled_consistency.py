@@ -18,22 +18,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from random_cohort import random_cohort, split_into_centres
 
-from sscjak.coordinator import simulate_command
 from sscjak.coordinator.cli import main as coordinator_main
-from sscjak.coordinator.pooled_consistency import (
+from sscjak.coordinator.commands import simulate as simulate_command
+from sscjak.coordinator.federation.in_process import centre_summaries
+from sscjak.coordinator.federation.secure_round import InProcessTransport, run_secure_analysis
+from sscjak.coordinator.results.pooled_consistency import (
     MAX_PROBLEMS_SHOWN,
     InconsistentPooledSummaryError,
     check_pooled_summary,
     consistency_problems,
 )
-from sscjak.coordinator.pooled_results import build_results
-from sscjak.coordinator.secure_round import InProcessTransport, run_secure_analysis
-from sscjak.coordinator.simulate import centre_summaries
-from sscjak.coordinator.synthetic_cohort import bundled_demo_folder
-from sscjak.node.derivation import derive_cohort
-from sscjak.node.flower_client_app import answer_payload_in_process
-from sscjak.node.simulated_centres import prepare_simulated_nodes
-from sscjak.node.summary import summarise_derived
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
+from sscjak.node.flower.client_app import answer_payload_in_process
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
+from sscjak.node.summarise.derivation import derive_cohort
+from sscjak.node.summarise.summary_vector import summarise_derived
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.summary_layout import SummaryLayout
 

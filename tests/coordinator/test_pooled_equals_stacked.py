@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from random_cohort import random_cohort, split_into_centres
 from stacked_reference import change_cell_reference, poisson_ci_reference
 
-from sscjak.coordinator.pooled_results import build_results
-from sscjak.node.derivation import derive_cohort
-from sscjak.node.summary import summarise_derived
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.node.summarise.derivation import derive_cohort
+from sscjak.node.summarise.summary_vector import summarise_derived
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES
 from sscjak.shared.plan import Plan
 

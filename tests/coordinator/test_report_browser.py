@@ -33,11 +33,12 @@ import matplotlib.image as mpimg
 import pytest
 from websockets.sync.client import connect
 
-import sscjak.coordinator
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.coordinator.report.write_report import write_report
+from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 
-DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
+DEMO_CENTRES = sorted(bundled_demo_folder().glob("centre_*"))
+
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",

@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import sscjak.coordinator
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.coordinator.report.figures import (
     DisclosureError,
@@ -32,8 +31,10 @@ from sscjak.coordinator.report.figures import (
     merge_small_bins,
     report_figures,
 )
+from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 
-DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
+DEMO_CENTRES = sorted(bundled_demo_folder().glob("centre_*"))
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-import sscjak.coordinator
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.coordinator.report.write_report import write_report
+from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 
-DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
+DEMO_CENTRES = sorted(bundled_demo_folder().glob("centre_*"))
+
 SAMPLE_RESULTS = Path(__file__).with_name("report_sample_results.json")
 MINUS = "\u2212"
 DASH = "—"

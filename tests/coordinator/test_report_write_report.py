@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-import sscjak.coordinator
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.coordinator.report import write_report as write_report_module
 from sscjak.coordinator.report.write_report import ReportError, ReportFiles, write_report
+from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 from sscjak.shared.cli_support import UserError, run_cli
 
-DEMO_CENTRES = sorted((Path(sscjak.coordinator.__file__).parent / "demo_centres").glob("centre_*"))
+DEMO_CENTRES = sorted(bundled_demo_folder().glob("centre_*"))
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -203,7 +204,7 @@ def test_a_folder_path_that_is_a_file_is_refused(demo, tmp_path: Path) -> None:
 
 def run_report_cli(argv: list[str]) -> int:
     """The ``report`` sub-command as ``sscjak-coordinator`` will dispatch it."""
-    return run_cli("sscjak-coordinator", "test", ["sscjak.coordinator.report.report_command"], argv)
+    return run_cli("sscjak-coordinator", "test", ["sscjak.coordinator.commands.report"], argv)
 
 
 def test_report_command_writes_the_report_from_a_results_file(

@@ -8,7 +8,7 @@ import pytest
 
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.node.cli import main as node_main
-from sscjak.node.node_keys import roster_entry
+from sscjak.node.guard.node_keys import roster_entry
 from sscjak.shared.roster import load_roster
 
 

@@ -10,23 +10,28 @@ import time
 
 import pytest
 
-from sscjak.coordinator import deployment, flower_server_app
-from sscjak.coordinator.deployment import (
+from sscjak.coordinator.commands.serve import check_ports_free
+from sscjak.coordinator.federation import deployment
+from sscjak.coordinator.federation import server_app as flower_server_app
+from sscjak.coordinator.federation.deployment import (
     ProcessGroup,
     format_progress,
     print_progress,
     run_flower_analysis,
     strip_ansi,
 )
-from sscjak.coordinator.flower_server_app import (
+from sscjak.coordinator.federation.secure_round import SEEDS, SUMMARIES, RoundProgress
+from sscjak.coordinator.federation.server_app import (
     FlowerTransport,
     too_few_online_message,
     wait_for_nodes,
     with_missing_nodes,
 )
-from sscjak.coordinator.secure_round import SEEDS, SUMMARIES, RoundProgress
-from sscjak.coordinator.serve_command import check_ports_free
-from sscjak.coordinator.superlink_process import SuperLinkSettings, busy_ports, port_in_use
+from sscjak.coordinator.federation.superlink_process import (
+    SuperLinkSettings,
+    busy_ports,
+    port_in_use,
+)
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.protocol import UNMASK_REQUEST_KIND
 from sscjak.shared.roster import Roster, RosterMember

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sscjak.coordinator.secure_round import (
+from sscjak.coordinator.federation.secure_round import (
     InProcessTransport,
     RoundProgress,
     SecureRoundError,
     run_secure_analysis,
 )
-from sscjak.node.analysis_handler import handle_analysis_request
-from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import ANALYSIS_REQUEST_KIND, UNMASK_REQUEST_KIND, decode_request
 from sscjak.shared.summary_layout import SummaryLayout

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sscjak.coordinator.simulate import centre_summaries, pool_centre_summaries
-from sscjak.coordinator.synthetic_cohort import bundled_demo_folder
+from sscjak.coordinator.federation.in_process import centre_summaries, pool_centre_summaries
+from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 from sscjak.shared.plan import Plan, default_plan
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.coordinator.synthetic_cohort import generate_cohort, split_into_centres, write_centre
+from sscjak.coordinator.synthetic.cohort_model import generate_cohort, split_into_centres
+from sscjak.coordinator.synthetic.writers import write_centre
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS
 from sscjak.shared.plan import default_plan
 

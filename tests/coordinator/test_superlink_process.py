@@ -1,4 +1,4 @@
-"""Tests of sscjak.coordinator.superlink_process: the SuperLink's listeners and flags."""
+"""Tests of sscjak.coordinator.federation.superlink_process: the SuperLink's listeners and flags."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sscjak.coordinator.certs import write_coordinator_certificates
-from sscjak.coordinator.superlink_process import (
+from sscjak.coordinator.federation.certs import write_coordinator_certificates
+from sscjak.coordinator.federation.superlink_process import (
     FleetOnlyListener,
     SuperLinkSettings,
     superlink_command,
@@ -37,7 +37,7 @@ def settings(tmp_path: Path, **changes) -> SuperLinkSettings:
 def test_command_keeps_control_on_loopback_and_turns_every_guard_on(tmp_path):
     command = superlink_command(settings(tmp_path))
     text = " ".join(command)
-    assert command[1:3] == ["-m", "sscjak.coordinator.superlink_process"]
+    assert command[1:3] == ["-m", "sscjak.coordinator.federation.superlink_process"]
     assert "--fleet-address 0.0.0.0:9092" in text
     assert "--host 127.0.0.1 --port 9093" in text
     for flag in (
@@ -118,7 +118,7 @@ def test_state_left_with_loose_modes_is_tightened_and_new_files_are_private(tmp_
     import os
     import stat
 
-    from sscjak.coordinator.superlink_process import make_state_private
+    from sscjak.coordinator.federation.superlink_process import make_state_private
 
     database = tmp_path / "superlink.sqlite"
     for path in (database, tmp_path / "superlink.sqlite-wal"):

@@ -13,17 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sscjak.coordinator.cli import main as coordinator_main
-from sscjak.coordinator.synthetic_cohort import (
-    DEMO_CENTRES,
+from sscjak.coordinator.synthetic.cohort_model import (
     CohortTables,
-    bundled_demo_folder,
     generate_cohort,
     split_into_centres,
-    write_centre,
+)
+from sscjak.coordinator.synthetic.demo_bundle import (
+    DEMO_CENTRES,
+    bundled_demo_folder,
     write_demo_centres,
 )
-from sscjak.node.centre_reader import read_centre
-from sscjak.node.derivation import derive_cohort
+from sscjak.coordinator.synthetic.writers import write_centre
+from sscjak.node.data.centre_reader import read_centre
+from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.shared.data_contract import (
     BASELINE_DAYS_AFTER,
     BASELINE_DAYS_BEFORE,

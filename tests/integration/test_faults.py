@@ -46,12 +46,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sscjak.coordinator.demo_command import demo_centre_folders
-from sscjak.coordinator.deployment import start_superlink
-from sscjak.coordinator.loopback_federation import LoopbackFederation
-from sscjak.coordinator.pooled_results import build_results
-from sscjak.node.release_epoch import new_epoch, write_epoch
-from sscjak.node.summary import summarise_centre
+from sscjak.coordinator.federation.deployment import start_superlink
+from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+from sscjak.node.guard.release_epoch import new_epoch, write_epoch
+from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
 from sscjak.shared.roster import Roster, load_roster, write_roster

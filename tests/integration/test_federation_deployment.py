@@ -21,17 +21,17 @@ import numpy as np
 import pytest
 from flower_test_apps import run_app_and_read, write_app_pyproject
 
-from sscjak.coordinator.demo_command import demo_centre_folders
-from sscjak.coordinator.deployment import (
+from sscjak.coordinator.federation.deployment import (
     ProcessGroup,
     free_port,
     start_superlink,
     wait_for_port,
 )
-from sscjak.coordinator.loopback_federation import LoopbackFederation
-from sscjak.coordinator.pooled_results import build_results
-from sscjak.node.release_epoch import new_epoch, write_epoch
-from sscjak.node.summary import summarise_centre
+from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+from sscjak.node.guard.release_epoch import new_epoch, write_epoch
+from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
 from sscjak.shared.roster import Roster, RosterMember, load_roster, write_roster
@@ -231,7 +231,7 @@ def test_masked_vectors_through_flower_differ_between_rounds_and_look_uniform(fe
             from pathlib import Path
             from flwr.clientapp import ClientApp
             from flwr.serverapp import ServerApp
-            from sscjak.coordinator.flower_server_app import FlowerTransport, wait_for_nodes
+            from sscjak.coordinator.federation.server_app import FlowerTransport, wait_for_nodes
             from sscjak.shared.plan import load_plan
             from sscjak.shared.protocol import (
                 AnalysisRequest, UnmaskRequest, encode_request, encode_unmask_request)

@@ -22,10 +22,10 @@ import pytest
 from flower_test_apps import run_app_and_read, write_app_pyproject
 from malformed_messages import REPLAY_REASON, UNKNOWN_PLAN_REASON, crafted_messages
 
-from sscjak.coordinator.demo_command import demo_centre_folders
-from sscjak.coordinator.loopback_federation import LoopbackFederation
-from sscjak.coordinator.pooled_results import build_results
-from sscjak.node.summary import summarise_centre
+from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.plan import default_plan
 from sscjak.shared.roster import load_roster
 
@@ -61,7 +61,7 @@ from flwr.app import Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 from malformed_messages import crafted_messages, replay_pair
-from sscjak.coordinator.flower_server_app import FlowerTransport, wait_for_nodes
+from sscjak.coordinator.federation.server_app import FlowerTransport, wait_for_nodes
 from sscjak.shared.flower_payload import message_content, payload_from_message
 from sscjak.shared.plan import load_plan
 from sscjak.shared.roster import load_roster

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscjak.node.analysis_handler import handle_analysis_request, summary_digest
-from sscjak.node.node_context import NodeContext
-from sscjak.node.release_epoch import new_epoch, write_epoch
-from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.node.guard.analysis_handler import handle_analysis_request, summary_digest
+from sscjak.node.guard.node_context import NodeContext
+from sscjak.node.guard.release_epoch import new_epoch, write_epoch
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import (
     ANALYSIS_REPLY_KIND,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.approvals import ApprovalStore, describe_release
 from sscjak.node.cli import main as node_main
-from sscjak.node.node_keys import create_node_identity, roster_entry, roster_entry_toml
+from sscjak.node.guard.approvals import ApprovalStore, describe_release
+from sscjak.node.guard.node_keys import create_node_identity, roster_entry, roster_entry_toml
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.roster import Roster, write_roster
 from sscjak.shared.summary_layout import SummaryLayout

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.approvals import (
+from sscjak.node.cli import main as node_main
+from sscjak.node.guard.approvals import (
     ApprovalStore,
     are_twins,
     related_approvals,
     shared_segments,
 )
-from sscjak.node.cli import main as node_main
-from sscjak.node.node_keys import create_node_identity, roster_entry
-from sscjak.node.release_epoch import new_epoch, read_epoch, write_epoch
-from sscjak.node.round_ledger import LEDGER_DIRECTORY
+from sscjak.node.guard.node_keys import create_node_identity, roster_entry
+from sscjak.node.guard.release_epoch import new_epoch, read_epoch, write_epoch
+from sscjak.node.guard.round_ledger import LEDGER_DIRECTORY
 from sscjak.shared.plan import Plan
 from sscjak.shared.roster import Roster, write_roster
 from sscjak.shared.summary_layout import SummaryLayout

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sscjak.node.analysis_handler import handle_analysis_request, summary_digest
-from sscjak.node.audit_log import AuditLog, refusal_entry
-from sscjak.node.derivation import derive_cohort
-from sscjak.node.simulated_centres import prepare_simulated_nodes
-from sscjak.node.summary import summarise_derived
+from sscjak.node.guard.analysis_handler import handle_analysis_request, summary_digest
+from sscjak.node.guard.audit_log import AuditLog, refusal_entry
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
+from sscjak.node.summarise.derivation import derive_cohort
+from sscjak.node.summarise.summary_vector import summarise_derived
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import AnalysisRequest, encode_request
 from sscjak.shared.summary_layout import SummaryLayout

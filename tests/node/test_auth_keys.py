@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.auth_keys: the centre's Flower node-authentication key."""
+"""Tests of sscjak.node.flower.auth_keys: the centre's Flower node-authentication key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sscjak.node.auth_keys import ensure_flower_auth_key, load_flower_auth_key
+from sscjak.node.flower.auth_keys import ensure_flower_auth_key, load_flower_auth_key
 
 
 def test_key_is_created_once_private_and_readable_by_flower(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.centre_files: locating table files, loading them as cell texts."""
+"""Tests of sscjak.node.data.centre_files: locating table files, loading them as cell texts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 
-from sscjak.node.centre_files import (
+from sscjak.node.data.centre_files import (
     PROBLEMS_LISTED_PER_RULE,
     ProblemList,
     close_columns,

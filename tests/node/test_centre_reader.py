@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.centre_reader: every input rule of docs/input-files.md.
+"""Tests of sscjak.node.data.centre_reader: every input rule of docs/input-files.md.
 
 Each rule in CSV, xlsx and parquet."""
 
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscjak.node.centre_files import PROBLEMS_LISTED_PER_RULE
-from sscjak.node.centre_reader import (
+from sscjak.node.data.centre_files import PROBLEMS_LISTED_PER_RULE
+from sscjak.node.data.centre_reader import (
     MAX_TREATMENT_DAYS,
     CentreData,
     CentreDataError,
@@ -695,7 +695,7 @@ def test_million_row_visits_file_validates_in_bounded_memory(tmp_path: Path) -> 
         }
     ).to_csv(tmp_path / "visits.csv", index=False)
     script = (
-        "import sys; from sscjak.node.centre_reader import read_centre; "
+        "import sys; from sscjak.node.data.centre_reader import read_centre; "
         "c = read_centre(sys.argv[1]); print(len(c.visits), len(c.patients))"
     )
     result = subprocess.run(

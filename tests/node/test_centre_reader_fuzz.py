@@ -1,4 +1,6 @@
-"""Fuzzing sscjak.node.centre_reader: damaged files give CentreDataError, never anything else."""
+"""Fuzzing sscjak.node.data.centre_reader: damaged files give CentreDataError, never
+anything else.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscjak.node.centre_reader import CentreData, CentreDataError, read_centre
+from sscjak.node.data.centre_reader import CentreData, CentreDataError, read_centre
 
 VALID_FILES: dict[str, bytes] = {
     "patients.csv": (

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sscjak.node.derivation import derive_cohort, to_grid_units
+from sscjak.node.summarise.derivation import derive_cohort, to_grid_units
 from sscjak.shared.data_contract import MEASURES, VISITS
 from sscjak.shared.plan import Plan
 

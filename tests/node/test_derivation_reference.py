@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from random_cohort import random_cohort
 from reference_derivation import derive_reference
 
-from sscjak.node.derivation import derive_cohort
+from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.shared.data_contract import EVENT_TYPES
 from sscjak.shared.plan import Plan
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from disclosure_support import leak_patterns, scan, write_disclosure_centres
 
-from sscjak.node.analysis_handler import handle_analysis_request
-from sscjak.node.approvals import (
+from sscjak.node.cli import main as node_main
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.approvals import (
     ApprovalStore,
     describe_overlaps,
     find_overlap,
     overlapping_approvals,
 )
-from sscjak.node.cli import main as node_main
-from sscjak.node.node_keys import create_node_identity, roster_entry
-from sscjak.node.simulated_centres import prepare_simulated_nodes
-from sscjak.node.summary import summarise_centre
+from sscjak.node.guard.node_keys import create_node_identity, roster_entry
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
+from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import REFUSAL_KIND, AnalysisRequest, encode_request
 from sscjak.shared.roster import Roster, write_roster

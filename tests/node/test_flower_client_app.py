@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.flower_client_app: Flower messages in, sscjak payloads out, no crash."""
+"""Tests of sscjak.node.flower.client_app: Flower messages in, sscjak payloads out, no crash."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from flwr.supercore.task_identity import TaskIdentity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscjak.node.flower_client_app import answer_message, build_client_app
-from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.node.flower.client_app import answer_message, build_client_app
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.flower_payload import PING_REPLY_KIND, message_content, payload_from_message
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import (
@@ -174,7 +174,7 @@ def test_random_config_records_never_crash_the_node(nodes, fields):
 
 def test_in_process_answers_equal_the_deployed_path_and_cancel(nodes):
     """simulate's path through the ClientApp: replies decode, and their masks cancel."""
-    from sscjak.node.flower_client_app import answer_payload_in_process
+    from sscjak.node.flower.client_app import answer_payload_in_process
     from sscjak.shared.secure_aggregation import remove_self_masks, sum_masked
 
     roster, contexts = nodes

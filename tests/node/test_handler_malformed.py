@@ -30,9 +30,9 @@ from malformed_messages import (
     valid_unmask_request,
 )
 
-from sscjak.node.analysis_handler import handle_analysis_request
-from sscjak.node.flower_client_app import answer_message, build_client_app
-from sscjak.node.simulated_centres import prepare_simulated_nodes
+from sscjak.node.flower.client_app import answer_message, build_client_app
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.shared.flower_payload import message_content, payload_from_message
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.protocol import (

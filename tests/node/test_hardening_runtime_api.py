@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sscjak.node.supernode_process import (
+from sscjak.node.flower.supernode_process import (
     CLIENT_APP_TASK_TYPE,
     LocalClientAppRunner,
     SuperNodeSettings,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node import auth_keys
-from sscjak.node.auth_keys import (
+from sscjak.node.cli import main as node_main
+from sscjak.node.flower import auth_keys
+from sscjak.node.flower.auth_keys import (
     FLOWER_AUTH_PRIVATE_KEY_FILE,
     ensure_flower_auth_key,
     load_flower_auth_key,
 )
-from sscjak.node.cli import main as node_main
-from sscjak.node.node_keys import (
+from sscjak.node.guard.node_keys import (
     PRIVATE_KEY_FILE,
     NodeKeyError,
     check_node_private_keys,
@@ -152,7 +152,9 @@ def test_serve_refuses_to_start_with_an_exposed_auth_key(
     def no_supernode(*args: object, **kwargs: object) -> None:
         raise AssertionError("the SuperNode was started with an exposed key")
 
-    from sscjak.node import serve_command  # imports Flower: only this test needs it
+    from sscjak.node.commands import (
+        serve as serve_command,  # imports Flower: only this test needs it
+    )
 
     monkeypatch.setattr(serve_command.subprocess, "Popen", no_supernode)
     code = node_main(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.node_keys import (
+from sscjak.node.guard.node_keys import (
     PRIVATE_KEY_FILE,
     NodeKeyError,
     create_node_identity,

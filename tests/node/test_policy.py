@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.approvals import ApprovalStore
 from sscjak.node.cli import main as node_main
-from sscjak.node.disclosure_policy import (
+from sscjak.node.guard.approvals import ApprovalStore
+from sscjak.node.guard.disclosure_policy import (
     POLICY_FILE,
     DisclosurePolicy,
     PolicyError,
@@ -22,7 +22,7 @@ from sscjak.node.disclosure_policy import (
     policy_refusal,
     write_default_policy,
 )
-from sscjak.node.node_keys import create_node_identity, roster_entry
+from sscjak.node.guard.node_keys import create_node_identity, roster_entry
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.plan import Plan

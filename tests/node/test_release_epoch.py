@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.release_epoch import (
+from sscjak.node.guard.release_epoch import (
     EpochFileError,
     data_fingerprint,
     describe_new_epoch,

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from random_cohort import random_cohort
 
-from sscjak.node.derivation import derive_cohort
-from sscjak.node.summary import summarise_derived
+from sscjak.node.summarise.derivation import derive_cohort
+from sscjak.node.summarise.summary_vector import summarise_derived
 from sscjak.shared.plan import Plan, default_plan
 from sscjak.shared.summary_layout import MAX_AGE_YEARS, SummaryLayout
 

@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.supernode_process: how the centre's SuperNode is started."""
+"""Tests of sscjak.node.flower.supernode_process: how the centre's SuperNode is started."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.node.supernode_process import SuperNodeSettings, supernode_command
+from sscjak.node.flower.supernode_process import SuperNodeSettings, supernode_command
 from sscjak.shared.flower_environment import flower_environment
 
 
@@ -56,7 +56,7 @@ def test_the_runner_stops_when_its_supernode_is_gone() -> None:
     import threading
     import time
 
-    from sscjak.node.supernode_process import LocalClientAppRunner
+    from sscjak.node.flower.supernode_process import LocalClientAppRunner
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

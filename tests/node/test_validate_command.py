@@ -1,4 +1,6 @@
-"""Tests of ``sscjak-node validate DIR`` (sscjak.node.validate_command), in process and as a CLI."""
+"""Tests of ``sscjak-node validate DIR`` (sscjak.node.commands.validate), in process and as
+a CLI.
+"""
 
 from __future__ import annotations
 

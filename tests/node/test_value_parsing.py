@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.value_parsing: strict number and date notations, grid checks."""
+"""Tests of sscjak.node.data.value_parsing: strict number and date notations, grid checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sscjak.node.value_parsing import (
+from sscjak.node.data.value_parsing import (
     decimal_point,
     is_off_grid,
     is_whole_number,

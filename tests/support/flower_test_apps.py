@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sscjak.coordinator.superlink_process import SuperLinkSettings, start_flower_run
+from sscjak.coordinator.federation.superlink_process import SuperLinkSettings, start_flower_run
 
 
 def write_app_pyproject(

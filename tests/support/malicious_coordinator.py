@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from sscjak.node.analysis_handler import handle_analysis_request
-from sscjak.node.node_context import NodeContext
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.node_context import NodeContext
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import (
     ANALYSIS_REPLY_KIND,

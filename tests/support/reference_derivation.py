@@ -1,7 +1,7 @@
 """docs/derivation.md written a second time, plainly: one patient at a time, dates as dates.
 
 This is deliberately the slow, obvious reading of the rules, independent of the
-vectorised ``sscjak.node.derivation``; tests compare the two on random cohorts.
+vectorised ``sscjak.node.summarise.derivation``; tests compare the two on random cohorts.
 """
 
 from __future__ import annotations

@@ -1,0 +1,297 @@
+"""Pooled results computed from the pooled summary vector alone.
+
+Methods: docs/statistics.md; the file written: docs/results-file.md.
+
+The coordinator never sees a row or a single centre's vector: ``build_results`` takes the
+securely aggregated sum and the plan, decodes it with the shared layout, and calls the
+pure statistics of :mod:`sscjak.shared.statistics`. Undefined statistics are ``None``
+(JSON ``null``); change cells with pooled n below the plan's minimum are suppressed.
+
+Before anything is computed, ``build_results`` checks the pooled vector's internal
+consistency (:mod:`sscjak.coordinator.results.pooled_consistency`) and raises
+:class:`~sscjak.coordinator.results.pooled_consistency.InconsistentPooledSummaryError` naming every
+failing check: every path that writes results goes through ``build_results``, so none
+can skip the check, and nothing is written for a vector that fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from fractions import Fraction
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
+from sscjak.coordinator.results.results_table import format_results_table
+from sscjak.shared.data_contract import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    EVENT_TYPES,
+    MEASURES,
+)
+from sscjak.shared.plan import Plan
+from sscjak.shared.private_files import write_text_atomically
+from sscjak.shared.statistics.binning import merge_small_bins, outer_edge_step
+from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
+from sscjak.shared.statistics.poisson import poisson_rate_ci
+from sscjak.shared.statistics.quantiles import quantile_type7
+from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
+
+RESULTS_SCHEMA = "sscjak.results/1"
+
+__all__ = ["RESULTS_SCHEMA", "build_results", "format_results_table", "write_results"]
+
+
+def _software_versions() -> dict[str, str]:
+    versions = {}
+    for distribution in ("sscjak", "flwr"):
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[distribution] = "unknown"
+    return versions
+
+
+def _histogram(layout: SummaryLayout, pooled: np.ndarray, name: str) -> tuple[np.ndarray, ...]:
+    """(grid values in units, counts) of the non-empty bins of a histogram segment."""
+    segment = layout.segment(name)
+    counts = layout.view(pooled, name)
+    nonzero = np.flatnonzero(counts)
+    return segment.bin_values()[nonzero], counts[nonzero].astype(np.int64)
+
+
+#: Months per day of follow-up, exactly: 1 / 30.4375 (docs/derivation.md).
+MONTHS_PER_DAY = Fraction(16, 487)
+#: Grid of the released follow-up bin edges, in months: 0.01 (a day is 0.033 months, so
+#: neighbouring days keep distinct edges).
+FOLLOWUP_EDGE_GRID = Fraction(1, 100)
+
+
+def _on_grid(value: Fraction, grid: Fraction) -> float:
+    """A multiple of ``grid`` as the float with the shortest decimal form (-2.4, not
+    -2.4000000000000004)."""
+    decimals = 0
+    while (grid * 10**decimals).denominator != 1:
+        decimals += 1
+    return round(float(value), decimals)
+
+
+def released_bins(
+    units: np.ndarray,
+    counts: np.ndarray,
+    min_count: int,
+    unit_value: Fraction,
+    edge_grid: Fraction,
+    lowest: Fraction | None = None,
+) -> list[list[float]]:
+    """A histogram as results.json releases it: ``[low, high, count]`` in the measure's unit.
+
+    ``units`` are integer grid values (grid units of a change, days of follow-up) worth
+    ``unit_value`` each. Bins are merged to ≥ ``min_count`` patients
+    (:func:`~sscjak.shared.statistics.binning.merge_small_bins`); ``low`` and ``high`` are
+    the first and last grid value a bin holds. The outermost bounds are moved outward to
+    :func:`~sscjak.shared.statistics.binning.outer_edge_step`, one more step when already
+    on it — the rule of :func:`~sscjak.shared.statistics.binning.coarsen_outer_bounds`, here
+    computed in exact fractions so that float noise can never leave an outer bound on a
+    patient's value — and then outward to ``edge_grid``; inner bounds are rounded to
+    ``edge_grid``. So every edge is written with the decimals of the measure's resolution.
+    ``lowest`` is the smallest value the quantity can take (0 days of follow-up): the
+    outer bound never goes below it, which discloses nothing the domain does not.
+    """
+    merged = merge_small_bins(units, counts, min_count)
+    if not merged:
+        return []
+    bins = [
+        [Fraction(int(lo)) * unit_value, Fraction(int(hi)) * unit_value, c] for lo, hi, c in merged
+    ]
+    low, high = bins[0][0], bins[-1][1]
+    step = Fraction(repr(outer_edge_step(float(low), float(high))))
+    outer_low = math.floor(low / step) * step
+    outer_high = math.ceil(high / step) * step
+    outer_low -= step if outer_low == low else 0
+    outer_high += step if outer_high == high else 0
+    outer_low = math.floor(outer_low / edge_grid) * edge_grid
+    outer_high = math.ceil(outer_high / edge_grid) * edge_grid
+    if lowest is not None:
+        outer_low = max(outer_low, lowest)
+    released = []
+    for index, (lo, hi, count) in enumerate(bins):
+        lo = outer_low if index == 0 else round(lo / edge_grid) * edge_grid
+        hi = outer_high if index == len(bins) - 1 else round(hi / edge_grid) * edge_grid
+        released.append([_on_grid(lo, edge_grid), _on_grid(hi, edge_grid), int(count)])
+    return released
+
+
+def change_cell_result(
+    layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One row of ``changes`` and its merged distribution (``None`` when suppressed)."""
+    plan = layout.plan
+    measure = MEASURES[outcome]
+    k = measure.units_per_value
+    prefix = cell_prefix(outcome, months)
+    n, s_x0, s_x0sq, s_d, s_dsq, s_x0d = (int(v) for v in layout.view(pooled, f"{prefix}.sums"))
+    row: dict[str, Any] = {
+        "outcome": outcome,
+        "months": months,
+        "label": measure.label,
+        "unit": measure.unit,
+        "resolution": float(measure.resolution),
+    }
+    if n < plan.min_cell:
+        row.update(suppressed=True, suppression_rule=f"pooled n < {plan.min_cell}")
+        return row, None
+    units, counts = _histogram(layout, pooled, f"{prefix}.histogram")
+    statistics = change_cell_statistics(
+        ChangeCellSums(n, s_x0, s_x0sq, s_d, s_dsq, s_x0d),
+        units,
+        counts,
+        k,
+        smc_kind=plan.smc,
+        exact_conditional=plan.exact_conditional_p,
+    )
+    row["suppressed"] = False
+    row.update(statistics.as_result())
+    if not plan.exact_conditional_p:
+        del row["p_value_exact_conditional"]
+    distribution = {
+        "outcome": outcome,
+        "months": months,
+        "bins": released_bins(units, counts, plan.min_cell, measure.resolution, measure.resolution),
+    }
+    return row, distribution
+
+
+def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> dict[str, Any]:
+    """The results object of docs/results-file.md from the pooled vector of ``nodes`` centres.
+
+    Raises InconsistentPooledSummaryError (a ValueError) if the vector fails any consistency
+    check (:func:`~sscjak.coordinator.results.pooled_consistency.check_pooled_summary`).
+    """
+    layout = SummaryLayout.for_plan(plan)
+    pooled = np.asarray(pooled)
+    check_pooled_summary(pooled, layout, nodes)
+    patients, followup_days_total = (int(v) for v in layout.view(pooled, "cohort"))
+    patient_years = followup_days_total / DAYS_PER_YEAR
+    days, day_counts = _histogram(layout, pooled, "followup_days_histogram")
+    months_values = days / DAYS_PER_MONTH
+    if patients:
+        median, q1, q3 = quantile_type7(months_values, day_counts, [0.5, 0.25, 0.75])
+        followup = {"median": median, "q1": q1, "q3": q3}
+    else:
+        followup = {"median": None, "q1": None, "q3": None}
+
+    changes: list[dict[str, Any]] = []
+    change_distributions: list[dict[str, Any]] = []
+    for outcome, months in plan.cells:
+        row, distribution = change_cell_result(layout, pooled, outcome, months)
+        changes.append(row)
+        if distribution is not None:
+            change_distributions.append(distribution)
+
+    return {
+        "schema": RESULTS_SCHEMA,
+        "plan_sha256": plan.sha256,
+        "nodes": nodes,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "software": _software_versions(),
+        "plan": {
+            "toml": plan.canonical_toml,
+            "title": plan.title,
+            "outcomes": list(plan.outcomes),
+            "months": list(plan.months),
+            "window_months": plan.window_months,
+            "min_cell": plan.min_cell,
+            "smc": plan.smc,
+            "exact_conditional_p": plan.exact_conditional_p,
+        },
+        "cohort": {
+            "patients": patients,
+            "centres": int(layout.view(pooled, "centres")[0]),
+            "patient_years": patient_years,
+            "followup_months": followup,
+            "drugs": layout.counts(pooled, "drugs"),
+            "sex": layout.counts(pooled, "sex"),
+            "ssc_subset": layout.counts(pooled, "ssc_subset"),
+            "age_at_start_years": _age_at_start(layout, pooled, plan.min_cell),
+        },
+        "changes": changes,
+        "calcinosis": layout.counts(pooled, "calcinosis"),
+        "digital_ulcers": {"patients": layout.counts(pooled, "digital_ulcers")["developed"]},
+        "glucocorticoids": layout.counts(pooled, "glucocorticoids"),
+        "safety": _safety_rows(layout, pooled, patient_years),
+        "distributions": {
+            "changes": change_distributions,
+            "followup_months": released_bins(
+                days, day_counts, plan.min_cell, MONTHS_PER_DAY, FOLLOWUP_EDGE_GRID, Fraction(0)
+            ),
+        },
+    }
+
+
+def _age_at_start(layout: SummaryLayout, pooled: np.ndarray, min_cell: int) -> dict[str, Any]:
+    """Age at JAKi start in whole years: n with an age, median and quartiles (R type 7),
+    and the patients without one. Only these are released, never the age histogram; the
+    quartiles are suppressed (``None``) when fewer than ``min_cell`` patients have an age.
+    """
+    years, counts = _histogram(layout, pooled, "age_at_start_histogram")
+    unavailable = layout.counts(pooled, "age_at_start")
+    n = int(counts.sum())
+    age: dict[str, Any] = {"n": n, **unavailable}
+    if n >= min_cell and n > 0:
+        median, q1, q3 = quantile_type7(years.astype(np.float64), counts, [0.5, 0.25, 0.75])
+        age.update(suppressed=False, median=median, q1=q1, q3=q3)
+    else:
+        age.update(
+            suppressed=True,
+            suppression_rule=f"pooled n < {min_cell}",
+            median=None,
+            q1=None,
+            q3=None,
+        )
+    return age
+
+
+def _safety_rows(
+    layout: SummaryLayout, pooled: np.ndarray, patient_years: float
+) -> list[dict[str, Any]]:
+    """Events, patients and rate per 100 patient-years with exact Poisson 95% CI, per type."""
+    events = layout.counts(pooled, "safety.events")
+    patients = layout.counts(pooled, "safety.patients")
+    rows = []
+    for event_type in EVENT_TYPES:
+        row: dict[str, Any] = {
+            "event_type": event_type,
+            "events": events[event_type],
+            "patients": patients[event_type],
+            "rate_per_100py": None,
+            "ci": None,
+        }
+        if patient_years > 0:
+            low, high = poisson_rate_ci(events[event_type], patient_years)
+            row["rate_per_100py"] = 100.0 * events[event_type] / patient_years
+            row["ci"] = [100.0 * low, 100.0 * high]
+        rows.append(row)
+    return rows
+
+
+def _json_ready(value: Any) -> Any:
+    """Replace any non-finite float by None so that the file never holds NaN or Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def write_results(results: dict[str, Any], path: Path | str) -> Path:
+    """Write the results JSON atomically: a temporary file beside ``path``, then a rename."""
+    text = json.dumps(_json_ready(results), indent=2, allow_nan=False) + "\n"
+    return write_text_atomically(path, text)

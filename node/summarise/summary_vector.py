@@ -1,0 +1,97 @@
+"""The node's release: one centre's derived cohort folded into the summary vector.
+
+The vector's layout is :class:`~sscjak.shared.summary_layout.SummaryLayout` (defined once,
+in ``shared/``); this module only fills it. Every element is an exact integer, so the sum
+of the centres' vectors is the vector of the stacked cohort.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sscjak.node.data.centre_reader import CentreData, read_centre
+from sscjak.node.summarise.derivation import DerivedCohort, derive_cohort
+from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, SEXES, SSC_SUBSETS
+from sscjak.shared.plan import Plan
+from sscjak.shared.summary_layout import (
+    MAX_AGE_YEARS,
+    MAX_FOLLOWUP_DAYS,
+    SummaryLayout,
+    cell_prefix,
+)
+
+
+def summarise_centre(folder: Path | str, plan: Plan) -> np.ndarray:
+    """Read, validate, derive and summarise one centre's folder (raises CentreDataError)."""
+    return summarise_data(read_centre(folder), plan)
+
+
+def summarise_data(data: CentreData, plan: Plan) -> np.ndarray:
+    """The summary vector of already-read centre data."""
+    return summarise_derived(derive_cohort(data.patients, data.visits, data.events, plan), plan)
+
+
+def _category_counts(values: np.ndarray, categories: tuple[str, ...]) -> list[int]:
+    """Counts per category, then the count of missing values (None)."""
+    counts = [int(np.count_nonzero(values == category)) for category in categories]
+    missing = int(np.count_nonzero(np.equal(values, None)))
+    return [*counts, missing]
+
+
+def summarise_derived(derived: DerivedCohort, plan: Plan) -> np.ndarray:
+    """Fill the layout of ``plan`` from one centre's :class:`DerivedCohort`."""
+    layout = SummaryLayout.for_plan(plan)
+    vector = layout.zeros()
+    if derived.followup_days.size and (
+        derived.followup_days.min() < 0 or derived.followup_days.max() > MAX_FOLLOWUP_DAYS
+    ):
+        raise ValueError(f"follow-up outside 0…{MAX_FOLLOWUP_DAYS} days: validate the files first")
+    layout.view(vector, "centres")[:] = 1
+    layout.view(vector, "cohort")[:] = [derived.n_patients, int(derived.followup_days.sum())]
+    layout.view(vector, "drugs")[:] = [
+        int(np.count_nonzero(derived.jaki_drug == drug)) for drug in JAKI_DRUGS
+    ]
+    layout.view(vector, "sex")[:] = _category_counts(derived.sex, SEXES)
+    layout.view(vector, "ssc_subset")[:] = _category_counts(derived.ssc_subset, SSC_SUBSETS)
+    layout.view(vector, "followup_days_histogram")[:] = np.bincount(
+        derived.followup_days, minlength=MAX_FOLLOWUP_DAYS + 1
+    )
+    in_range = derived.birth_year_known & (derived.age_at_start >= 0)
+    in_range &= derived.age_at_start <= MAX_AGE_YEARS
+    layout.view(vector, "age_at_start")[:] = [
+        int(np.count_nonzero(~derived.birth_year_known)),
+        int(np.count_nonzero(derived.birth_year_known & ~in_range)),
+    ]
+    layout.view(vector, "age_at_start_histogram")[:] = np.bincount(
+        derived.age_at_start[in_range], minlength=MAX_AGE_YEARS + 1
+    )
+    for (outcome, months), cell in derived.cells.items():
+        prefix = cell_prefix(outcome, months)
+        x0 = cell.baseline_units
+        d = cell.change_units
+        layout.view(vector, f"{prefix}.sums")[:] = [
+            x0.size,
+            int(x0.sum()),
+            int((x0 * x0).sum()),
+            int(d.sum()),
+            int((d * d).sum()),
+            int((x0 * d).sum()),
+        ]
+        histogram = layout.segment(f"{prefix}.histogram")
+        layout.view(vector, histogram.name)[:] = np.bincount(
+            d - histogram.origin, minlength=histogram.length
+        )
+    layout.view(vector, "calcinosis")[:] = [
+        int(derived.calcinosis_baseline.sum()),
+        int(derived.calcinosis_improved.sum()),
+    ]
+    layout.view(vector, "digital_ulcers")[:] = [int(derived.developed_du.sum())]
+    layout.view(vector, "glucocorticoids")[:] = [int(derived.on_gc_at_baseline.sum())]
+    per_type = derived.events_on_treatment
+    layout.view(vector, "safety.events")[:] = [int(per_type[t].sum()) for t in EVENT_TYPES]
+    layout.view(vector, "safety.patients")[:] = [
+        int(np.count_nonzero(per_type[t])) for t in EVENT_TYPES
+    ]
+    return vector
