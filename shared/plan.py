@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sscjak.shared.data_contract import MEASURES
+from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
 
 PLAN_SCHEMA = "sscjak.plan/1"
 SMC_KINDS: tuple[str, ...] = ("baseline", "change")
@@ -34,8 +35,6 @@ SMC_KINDS: tuple[str, ...] = ("baseline", "change")
 MAX_MONTHS = 240
 #: Longest allowed half-width of a follow-up window (months).
 MAX_WINDOW_MONTHS = 12
-#: Largest minimum cell a plan may ask for.
-MAX_MIN_CELL = 1000
 
 _KEYS: tuple[str, ...] = (
     "schema",
@@ -72,7 +71,7 @@ class Plan:
     outcomes: tuple[str, ...] = tuple(MEASURES)
     months: tuple[int, ...] = (12, 24)
     window_months: float = 2.0
-    min_cell: int = 5
+    min_cell: int = DEFAULT_MIN_CELL
     smc: str = "baseline"
     exact_conditional_p: bool = False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sscjak.shared.cli_support import UserError, counted
 from sscjak.shared.data_contract import MEASURES
+from sscjak.shared.disclosure import suppression_sentence
 from sscjak.shared.plan import (
     MAX_MONTHS,
     MAX_WINDOW_MONTHS,
@@ -131,7 +132,7 @@ def describe_plan(plan: Plan, source: str) -> str:
         measure = MEASURES[outcome]
         lines.append(f"    {measure.label} ({outcome}): {months} months")
     lines += [
-        f"Pooled cells with fewer than {counted(plan.min_cell, 'patient')} are suppressed.",
+        suppression_sentence(plan.min_cell),
         "",
         f"Summary vector: {layout.length:,} integers, "
         f"{BYTES_PER_WORD * layout.length:,} bytes per node "

@@ -9,14 +9,15 @@
   (``results["distributions"]["followup_months"]``), on an axis from 0.
 
 The released bins are already merged to the plan's minimum cell and their outer bounds
-coarsened (:func:`sscjak.coordinator.results.pooled_results.released_bins`); a figure draws
+coarsened (:func:`sscjak.shared.disclosure.released_bins`); a figure draws
 them as they are, so that a reader can match every bar with results.json. A panel whose
 distribution is a single bar (or is suppressed) has no shape to show: it is stated in
 words instead, and a figure of no panel at all is text only (``png`` is ``None``).
 
 Disclosure control: no bar may show fewer patients than the plan's minimum cell. This
-module merges again (:func:`merge_small_bins`, a no-op on compliant histograms) and then
-re-checks the heights of the bars actually drawn on the axes, refusing with
+module only checks (:func:`sscjak.shared.disclosure.check_releasable_bins`: a results
+file whose bins break the rule is refused, never merged again) and then re-checks the
+heights of the bars actually drawn on the axes, refusing with
 :class:`DisclosureError` rather than saving a figure that would break the rule.
 """
 
@@ -47,9 +48,9 @@ from sscjak.coordinator.report.tables import (
     min_cell,
     suppression_rule,
 )
+from sscjak.shared.disclosure import Bin, DisclosureError, check_releasable_bins
 
 #: A histogram bin as the results carry it: [low, high, count] (see :func:`bar_extents`).
-Bin = tuple[float, float, int]
 #: A bar as drawn: (panel, left edge, right edge, patients), read back from the axes.
 DrawnBar = tuple[str, float, float, int]
 
@@ -58,10 +59,6 @@ FIGURE_WIDTH_IN = 7.0
 FIGURE_DPI = 150
 BAR_COLOUR = "#4a7ab5"
 POINT_COLOUR = "#1f3b60"
-
-
-class DisclosureError(ValueError):
-    """A figure would show a bar with fewer patients than the minimum cell."""
 
 
 @dataclass(frozen=True)
@@ -90,41 +87,6 @@ class ReportFigure:
     texts: tuple[str, ...] = ()
 
 
-def merge_small_bins(bins: Sequence[Sequence[float]], minimum: int) -> list[Bin]:
-    """Merge adjacent histogram bins until every non-empty bar holds ≥ ``minimum`` patients.
-
-    Left to right, bins are pooled until their count reaches ``minimum``; an empty bin met
-    while nothing is pooled stays as a gap; a short remainder at the right end joins the
-    last bar. Compliant histograms come back unchanged. Raises :class:`DisclosureError`
-    when the whole histogram holds fewer than ``minimum`` patients (nothing can be shown).
-    """
-    cleaned = [(float(low), float(high), int(count)) for low, high, count in bins]
-    total = sum(count for _, _, count in cleaned)
-    if 0 < total < minimum:
-        raise DisclosureError(f"histogram of {total} patients is below the minimum cell {minimum}")
-    merged: list[Bin] = []
-    pending: Bin | None = None
-    for low, high, count in cleaned:
-        if pending is None:
-            if count == 0 or count >= minimum:
-                merged.append((low, high, count))
-                continue
-            pending = (low, high, count)
-        else:
-            pending = (pending[0], high, pending[2] + count)
-        if pending[2] >= minimum:
-            merged.append(pending)
-            pending = None
-    if pending is not None:
-        while merged and merged[-1][2] == 0:
-            pending = (merged.pop()[0], pending[1], pending[2])
-        if merged:
-            last = merged.pop()
-            pending = (last[0], pending[1], last[2] + pending[2])
-        merged.append(pending)
-    return merged
-
-
 def _check_bar_counts(counts: Sequence[int], minimum: int) -> None:
     """Refuse when any bar about to be drawn is non-empty yet below the minimum cell."""
     for count in counts:
@@ -144,7 +106,7 @@ def bar_extents(bins: Sequence[Bin]) -> list[tuple[float, float]]:
     """The x-extent of each bar: the released bins, tiling the histogram's range.
 
     A bin ``[low, high, count]`` holds the grid values low … high (inclusive), as
-    :func:`sscjak.coordinator.results.pooled_results.released_bins` releases them; the first
+    :func:`sscjak.shared.disclosure.released_bins` releases them; the first
     bin's ``low`` and the last bin's ``high`` are the released, coarsened outer bounds
     and are the outer edges of the figure as they stand. Neighbouring bars meet halfway
     between one bin's last value and the next bin's first, so every value of the range
@@ -310,7 +272,7 @@ def change_distribution_figure(
         if not bins:
             texts.append(f"{panel}: no distribution released.")
             continue
-        merged = [b for b in merge_small_bins(bins, minimum) if b[2] > 0]
+        merged = check_releasable_bins(bins, minimum)
         if len(merged) == 1:
             texts.append(_single_bar_text(panel, merged[0], cells[0]))
             continue
@@ -364,7 +326,7 @@ def followup_figure(results: Mapping[str, Any], number: int) -> ReportFigure | N
     if not bins:
         return None
     minimum = min_cell(results)
-    merged = [b for b in merge_small_bins(bins, minimum) if b[2] > 0]
+    merged = check_releasable_bins(bins, minimum)
     # Follow-up is never negative; results files that coarsened the lowest bound below 0
     # still get an axis from 0.
     merged[0] = (max(merged[0][0], 0.0), merged[0][1], merged[0][2])

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sscjak.coordinator.report.tables import SMC_LABELS, min_cell
+from sscjak.shared.disclosure import suppression_sentence
 
 #: The schema this report understands (docs/results-file.md).
 RESULTS_SCHEMA = "sscjak.results/1"
@@ -36,8 +37,7 @@ def provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Window", f"±{float(plan.get('window_months', 2)):g} months"),
         (
             "Suppression rule",
-            f"change cells with pooled n < {min_cell(results)} are "
-            f"suppressed; histogram bars hold ≥ {min_cell(results)} patients",
+            suppression_sentence(min_cell(results)),
         ),
         (
             "SMC reported",

@@ -29,12 +29,12 @@ from sscjak.coordinator.report.formatting import (
     format_rank_statistic,
     format_smc_with_ci,
 )
+from sscjak.shared import disclosure
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES
+from sscjak.shared.disclosure import DEFAULT_MIN_CELL
 
 #: The measure whose cells form the glucocorticoid table rather than Table 2.
 GLUCOCORTICOID_OUTCOME = "gc_dose_mg"
-#: Default minimum cell when the results carry no plan (docs/statistics.md).
-DEFAULT_MIN_CELL = 5
 
 DRUG_LABELS: dict[str, str] = {
     "tofacitinib": "Tofacitinib",
@@ -158,7 +158,7 @@ def min_cell(results: Mapping[str, Any]) -> int:
 
 def suppression_rule(cell: Mapping[str, Any], minimum: int) -> str:
     """The rule that suppressed ``cell``, as the results state it or the plan implies."""
-    return str(cell.get("suppression_rule") or f"pooled n < {minimum}")
+    return str(cell.get("suppression_rule") or disclosure.suppression_rule(minimum))
 
 
 def measure_label(cell: Mapping[str, Any], with_unit: bool = True) -> str:
@@ -295,7 +295,7 @@ def _change_notes(
         "changes dropped); p two-sided; Test: exact, when fewer than 50 non-zero changes "
         "without ties, otherwise normal, the normal approximation with tie and continuity "
         "correction (R wilcox.test).",
-        f"Cells with pooled n < {minimum} are suppressed: no statistic is shown.",
+        disclosure.suppression_sentence(minimum),
         f"{UNDEFINED}: statistic undefined for these data (e.g. SD of 0).",
     )
 
@@ -427,7 +427,7 @@ def _age_rows(
     fewer than the minimum cell of patients have an age.
     """
     if age.get("suppressed"):
-        shown = f"Suppressed: {age.get('suppression_rule') or f'pooled n < {minimum}'}"
+        shown = f"Suppressed: {suppression_rule(age, minimum)}"
     else:
         shown = format_median_iqr(age.get("median"), age.get("q1"), age.get("q3"), 0)
         if age.get("n") is not None:

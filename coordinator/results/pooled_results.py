@@ -34,9 +34,9 @@ from sscjak.shared.data_contract import (
     EVENT_TYPES,
     MEASURES,
 )
+from sscjak.shared.disclosure import is_suppressed, released_bins, suppression_rule
 from sscjak.shared.plan import Plan
 from sscjak.shared.private_files import write_text_atomically
-from sscjak.shared.statistics.binning import merge_small_bins, outer_edge_step
 from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
 from sscjak.shared.statistics.quantiles import quantile_type7
@@ -72,61 +72,6 @@ MONTHS_PER_DAY = Fraction(16, 487)
 FOLLOWUP_EDGE_GRID = Fraction(1, 100)
 
 
-def _on_grid(value: Fraction, grid: Fraction) -> float:
-    """A multiple of ``grid`` as the float with the shortest decimal form (-2.4, not
-    -2.4000000000000004)."""
-    decimals = 0
-    while (grid * 10**decimals).denominator != 1:
-        decimals += 1
-    return round(float(value), decimals)
-
-
-def released_bins(
-    units: np.ndarray,
-    counts: np.ndarray,
-    min_count: int,
-    unit_value: Fraction,
-    edge_grid: Fraction,
-    lowest: Fraction | None = None,
-) -> list[list[float]]:
-    """A histogram as results.json releases it: ``[low, high, count]`` in the measure's unit.
-
-    ``units`` are integer grid values (grid units of a change, days of follow-up) worth
-    ``unit_value`` each. Bins are merged to ≥ ``min_count`` patients
-    (:func:`~sscjak.shared.statistics.binning.merge_small_bins`); ``low`` and ``high`` are
-    the first and last grid value a bin holds. The outermost bounds are moved outward to
-    :func:`~sscjak.shared.statistics.binning.outer_edge_step`, one more step when already
-    on it — the rule of :func:`~sscjak.shared.statistics.binning.coarsen_outer_bounds`, here
-    computed in exact fractions so that float noise can never leave an outer bound on a
-    patient's value — and then outward to ``edge_grid``; inner bounds are rounded to
-    ``edge_grid``. So every edge is written with the decimals of the measure's resolution.
-    ``lowest`` is the smallest value the quantity can take (0 days of follow-up): the
-    outer bound never goes below it, which discloses nothing the domain does not.
-    """
-    merged = merge_small_bins(units, counts, min_count)
-    if not merged:
-        return []
-    bins = [
-        [Fraction(int(lo)) * unit_value, Fraction(int(hi)) * unit_value, c] for lo, hi, c in merged
-    ]
-    low, high = bins[0][0], bins[-1][1]
-    step = Fraction(repr(outer_edge_step(float(low), float(high))))
-    outer_low = math.floor(low / step) * step
-    outer_high = math.ceil(high / step) * step
-    outer_low -= step if outer_low == low else 0
-    outer_high += step if outer_high == high else 0
-    outer_low = math.floor(outer_low / edge_grid) * edge_grid
-    outer_high = math.ceil(outer_high / edge_grid) * edge_grid
-    if lowest is not None:
-        outer_low = max(outer_low, lowest)
-    released = []
-    for index, (lo, hi, count) in enumerate(bins):
-        lo = outer_low if index == 0 else round(lo / edge_grid) * edge_grid
-        hi = outer_high if index == len(bins) - 1 else round(hi / edge_grid) * edge_grid
-        released.append([_on_grid(lo, edge_grid), _on_grid(hi, edge_grid), int(count)])
-    return released
-
-
 def change_cell_result(
     layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -143,8 +88,8 @@ def change_cell_result(
         "unit": measure.unit,
         "resolution": float(measure.resolution),
     }
-    if n < plan.min_cell:
-        row.update(suppressed=True, suppression_rule=f"pooled n < {plan.min_cell}")
+    if is_suppressed(n, plan.min_cell):
+        row.update(suppressed=True, suppression_rule=suppression_rule(plan.min_cell))
         return row, None
     units, counts = _histogram(layout, pooled, f"{prefix}.histogram")
     statistics = change_cell_statistics(
@@ -243,13 +188,13 @@ def _age_at_start(layout: SummaryLayout, pooled: np.ndarray, min_cell: int) -> d
     unavailable = layout.counts(pooled, "age_at_start")
     n = int(counts.sum())
     age: dict[str, Any] = {"n": n, **unavailable}
-    if n >= min_cell and n > 0:
+    if not is_suppressed(n, min_cell) and n > 0:
         median, q1, q3 = quantile_type7(years.astype(np.float64), counts, [0.5, 0.25, 0.75])
         age.update(suppressed=False, median=median, q1=q1, q3=q3)
     else:
         age.update(
             suppressed=True,
-            suppression_rule=f"pooled n < {min_cell}",
+            suppression_rule=suppression_rule(min_cell),
             median=None,
             q1=None,
             q3=None,

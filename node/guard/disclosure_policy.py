@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING
 
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.data_contract import MEASURES
-from sscjak.shared.plan import MAX_MIN_CELL, MAX_MONTHS, MAX_WINDOW_MONTHS
+from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
+from sscjak.shared.plan import MAX_MONTHS, MAX_WINDOW_MONTHS
 from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import MAX_PARTICIPANTS, MIN_PARTICIPANTS
 
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 POLICY_FILE = "policy.toml"
 #: Hard floors: no policy file can set a value below these.
-MIN_CELL_FLOOR = 5
+MIN_CELL_FLOOR = DEFAULT_MIN_CELL
 MIN_WINDOW_MONTHS_FLOOR = 1.0
 MIN_PARTICIPANTS_FLOOR = MIN_PARTICIPANTS
 #: Default number of roster centres a participant set may leave out (one centre may be

@@ -46,7 +46,7 @@ def test_show_prints_canonical_text_hash_cells_and_vector_size(tmp_path, capsys)
     assert "a comment" not in printed
     assert "Change cells: 6 (2 outcomes × 3 time points, window ±2 months)" in printed
     assert "mRSS (mrss): 6, 12, 24 months" in printed
-    assert "fewer than 10 patients are suppressed" in printed
+    assert "Cells with pooled n < 10 are suppressed" in printed
     length = SummaryLayout.for_plan(plan).length
     assert f"Summary vector: {length:,} integers, {8 * length:,} bytes per node" in printed
     assert f"sscjak-node approve {path} --roster roster.toml --state STATE" in printed

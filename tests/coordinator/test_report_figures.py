@@ -17,21 +17,18 @@ import itertools
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.coordinator.report.figures import (
-    DisclosureError,
     _draw_histogram,
     bar_extents,
     change_distribution_figure,
     followup_figure,
     forest_plot,
-    merge_small_bins,
     report_figures,
 )
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
+from sscjak.shared.disclosure import DisclosureError
 
 DEMO_CENTRES = sorted(bundled_demo_folder().glob("centre_*"))
 
@@ -176,21 +173,14 @@ def test_a_figure_is_refused_when_the_whole_histogram_is_below_the_minimum_cell(
         report_figures(altered)
 
 
-def test_small_bins_reaching_the_figure_are_merged_not_drawn(results) -> None:
+def test_small_bins_reaching_the_figure_are_refused_not_merged(results) -> None:
     altered = copy.deepcopy(results)
-    minimum = altered["plan"]["min_cell"]
     entry = altered["distributions"]["changes"][0]
     total = sum(count for *_, count in entry["bins"])
     # A histogram of single patients (as an unmerged centre histogram would be).
     entry["bins"] = [[float(i), float(i), 1] for i in range(total)]
-    outcome = entry["outcome"]
-    figure = change_distribution_figure(altered, outcome, 2)
-    panel = [bar for bar in figure.bars if bar[0] == f"{entry['months']} months"]
-    if total < 2 * minimum:  # merged into a single bar: stated in words instead
-        assert panel == [] and any(f"all {total} patients" in t for t in figure.texts)
-        return
-    assert sum(count for *_, count in panel) == total
-    assert all(count >= minimum for *_, count in panel)
+    with pytest.raises(DisclosureError, match="bin of 1 patients"):
+        change_distribution_figure(altered, entry["outcome"], 2)
 
 
 def test_drawing_refuses_a_bar_below_the_minimum_cell() -> None:
@@ -201,11 +191,6 @@ def test_drawing_refuses_a_bar_below_the_minimum_cell() -> None:
         assert len(ax.patches) == 0, "nothing may be drawn before the check"
     finally:
         plt.close(figure)
-
-
-def test_compliant_bins_are_left_as_they_are() -> None:
-    bins = [(-3.0, -1.0, 6), (0.0, 0.0, 26), (1.0, 2.0, 7)]
-    assert merge_small_bins(bins, 5) == bins
 
 
 def test_bars_tile_the_range_of_the_released_bins() -> None:
@@ -259,23 +244,3 @@ def test_a_single_bar_distribution_is_stated_in_words_not_drawn(results) -> None
     ]
 
 
-@given(
-    counts=st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=40),
-    minimum=st.integers(min_value=1, max_value=15),
-)
-def test_merged_bins_hold_the_minimum_cell_and_every_patient(
-    counts: list[int], minimum: int
-) -> None:
-    bins = [(float(i), float(i), count) for i, count in enumerate(counts)]
-    total = sum(counts)
-    if 0 < total < minimum:
-        with pytest.raises(DisclosureError):
-            merge_small_bins(bins, minimum)
-        return
-    merged = merge_small_bins(bins, minimum)
-    assert sum(count for *_, count in merged) == total
-    assert all(count == 0 or count >= minimum for *_, count in merged)
-    # Intervals in order, not overlapping, covering the same grid range.
-    assert merged[0][0] == 0.0 and merged[-1][1] == float(len(counts) - 1)
-    for (_, high, _), (low, _, _) in itertools.pairwise(merged):
-        assert low == high + 1.0

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sscjak.shared.statistics.binning import coarsen_outer_bounds, merge_small_bins
+from sscjak.shared.disclosure import (
+    DisclosureError,
+    check_releasable_bins,
+    is_suppressed,
+    merge_small_bins,
+    released_bins,
+    suppression_rule,
+    suppression_sentence,
+)
 
 
 def test_greedy_merge_with_tail_folded_back() -> None:
@@ -77,11 +86,31 @@ def test_released_outer_bounds_are_never_the_observed_extremes() -> None:
     values = np.array([-13, -7, -2, 0, 3, 11])
     counts = np.array([5, 4, 6, 7, 2, 3])
     bins = merge_small_bins(values, counts, 5)
-    widened = coarsen_outer_bounds(bins)
-    assert [c for *_, c in widened] == [c for *_, c in bins]
-    assert widened[0][0] < -13 and widened[-1][1] > 11
-    assert widened[0][0] % 5 == 0 and widened[-1][1] % 5 == 0
-    assert widened[1:-1] == bins[1:-1]
+    one = Fraction(1)
+    released = released_bins(values, counts, 5, one, one)
+    assert [c for *_, c in released] == [c for *_, c in bins]
+    assert released[0][0] < -13 and released[-1][1] > 11
+    assert released[0][0] % 5 == 0 and released[-1][1] % 5 == 0
+    assert [tuple(b) for b in released[1:-1]] == bins[1:-1]
     # already round extremes move one more step out
-    round_bins = coarsen_outer_bounds([(-10.0, 0.0, 5), (1.0, 10.0, 5)])
-    assert round_bins[0][0] == -15.0 and round_bins[-1][1] == 15.0
+    round_released = released_bins(np.array([-10, 0, 1, 10]), np.array([3, 2, 2, 3]), 5, one, one)
+    assert round_released[0][0] == -15.0 and round_released[-1][1] == 15.0
+
+
+def test_a_lowest_value_bounds_the_released_outer_edge() -> None:
+    one = Fraction(1)
+    released = released_bins(np.array([0, 3]), np.array([5, 5]), 5, one, one, Fraction(0))
+    assert released[0][0] == 0.0
+
+
+def test_suppression_is_below_the_minimum_cell_and_says_so() -> None:
+    assert is_suppressed(4, 5) and not is_suppressed(5, 5)
+    assert suppression_rule(5) == "pooled n < 5"
+    assert suppression_rule(5) in suppression_sentence(5)
+
+
+def test_a_released_histogram_is_checked_never_merged_again() -> None:
+    bins = [(-3.0, -1.0, 6), (0.0, 0.0, 0), (1.0, 2.0, 7)]
+    assert check_releasable_bins(bins, 5) == [(-3.0, -1.0, 6), (1.0, 2.0, 7)]
+    with pytest.raises(DisclosureError, match="bin of 3 patients"):
+        check_releasable_bins([(0.0, 1.0, 7), (2.0, 3.0, 3)], 5)
