@@ -11,6 +11,8 @@ values) and returns what R 4.x gives on the stacked rows:
 * :mod:`.poisson` — exact Poisson rate CI (Garwood 1936), as ``poisson.test``.
 * :mod:`.binning` — merging sparse bins for figures and disclosure control.
 * :mod:`.change_cell` — all of the above for one change cell, as §4 result keys.
+* :mod:`.survival` — Kaplan–Meier curves, medians and numbers at risk as R
+  ``survfit``, the log-rank test as ``survdiff``, from event and censoring histograms.
 * :mod:`.between_strata` — ``kruskal.test(d ~ stratum)`` and two-sample
   ``wilcox.test(d ~ stratum)`` from per-stratum change histograms.
 * :mod:`.heterogeneity` — DerSimonian–Laird (metafor ``rma(method = "DL")``) from
