@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from sscjak.coordinator.commands.command_support import write_report_if_asked
-from sscjak.coordinator.federation.deployment import print_progress
+from sscjak.coordinator.commands.progress_lines import print_progress
 from sscjak.coordinator.federation.loopback import LoopbackFederation
 from sscjak.coordinator.results.pooled_results import format_results_table
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder, demo_centre_folders

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 from sscjak.coordinator.commands.command_support import read_plan_argument, write_report_if_asked
+from sscjak.coordinator.commands.progress_lines import print_progress
 from sscjak.coordinator.federation.deployment import CoordinatorHome, run_flower_analysis
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.results.pooled_results import format_results_table
-from sscjak.shared.cli_support import counted
+from sscjak.shared.cli_support import UserError, counted
 from sscjak.shared.roster import load_roster
 
 
@@ -56,14 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=60,
+        default=RoundSettings.timeout,
         metavar="SECONDS",
         help="seconds to wait for the nodes' answers in each exchange",
     )
     parser.add_argument(
         "--wait-for-nodes",
         type=float,
-        default=30,
+        default=RoundSettings.wait_for_nodes,
         metavar="SECONDS",
         help="seconds to wait for every roster node to be online before starting",
     )
@@ -73,6 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     home = CoordinatorHome(args.home.resolve())
     settings = home.load_settings()
+    try:
+        round_settings = RoundSettings(timeout=args.timeout, wait_for_nodes=args.wait_for_nodes)
+    except ValueError as error:
+        raise UserError(f"--timeout / --wait-for-nodes: {error}") from None
     roster = load_roster(args.roster)  # fail early, with the roster's own message
     run_dir = home.runs_dir / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -91,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
         plan_file=plan_file,
         roster_file=args.roster,
         out_file=args.out,
-        timeout=args.timeout,
-        wait_for_nodes=args.wait_for_nodes,
+        round_settings=round_settings,
+        on_event=print_progress,
     )
     results = json.loads(Path(args.out).read_text(encoding="utf-8"))
     print(format_results_table(results))

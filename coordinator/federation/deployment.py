@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
+from sscjak.coordinator.federation.round_settings import DEFAULT_ROUND_SETTINGS, RoundSettings
 from sscjak.coordinator.federation.superlink_process import (
     SuperLinkSettings,
     start_flower_run,
@@ -385,41 +386,6 @@ def follow_progress(
     raise UserError(f"no result after {timeout:.0f} s (progress in {progress_file})")
 
 
-def format_progress(event: dict[str, Any]) -> str | None:
-    """The console line of one progress event, or ``None`` for an event shown elsewhere.
-
-    A ``failed`` event has no line: :func:`run_flower_analysis` raises its reason as the
-    command's one error message.
-    """
-    kind = event["event"]
-    if kind == "waiting":
-        return (
-            f"waiting for {', '.join(event['awaited'])} "
-            f"(online: {', '.join(event['online']) or 'none'}), "
-            f"{float(event['seconds_left']):.0f} s left"
-        )
-    if kind == "nodes":
-        line = (
-            f"nodes online: {len(event['online'])}/{len(event['roster'])} "
-            f"({', '.join(event['online']) or 'none'})"
-        )
-        missing = event.get("missing") or []
-        return line + (f"; not online: {', '.join(missing)}" if missing else "")
-    if kind == "reply":
-        what = "seeds revealed" if event.get("exchange") == "seeds" else "nodes answered"
-        return f"{what} {event['answered']}/{event['expected']} ({event['node']})"
-    if kind == "attempt":
-        return str(event["summary"])
-    return None
-
-
-def print_progress(event: dict[str, Any]) -> None:
-    """Console lines for the progress events of an analysis (:func:`format_progress`)."""
-    line = format_progress(event)
-    if line is not None:
-        print(line, flush=True)
-
-
 def run_flower_analysis(
     settings: SuperLinkSettings,
     run_dir: Path,
@@ -427,10 +393,8 @@ def run_flower_analysis(
     plan_file: Path,
     roster_file: Path,
     out_file: Path,
-    timeout: float = 60.0,
-    max_attempts: int = 3,
-    wait_for_nodes: float = 0.0,
-    on_event: Callable[[dict[str, Any]], None] | None = print_progress,
+    round_settings: RoundSettings = DEFAULT_ROUND_SETTINGS,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
     superlink: StartedProcess | None = None,
     mode: str = "analysis",
     rounds: int = 1,
@@ -445,9 +409,7 @@ def run_flower_analysis(
         "roster_file": str(Path(roster_file).resolve()),
         "out_file": str(Path(out_file).resolve()),
         "progress_file": str(progress_file.resolve()),
-        "timeout": float(timeout),
-        "max_attempts": int(max_attempts),
-        "wait_for_nodes": float(wait_for_nodes),
+        **round_settings.to_run_config(),
         "rounds": int(rounds),
     }
     app_dir = write_app_project(run_dir / "app", run_config)
@@ -455,10 +417,9 @@ def run_flower_analysis(
         start_flower_run(settings, app_dir, {})
     except RuntimeError as error:
         raise UserError(f"could not start the analysis run: {error}") from None
-    # each attempt is two exchanges, and may wait once for a lost node
-    budget = wait_for_nodes + (3 * timeout + 10.0) * max(max_attempts, rounds) + 60.0
-    event = follow_progress(progress_file, budget, on_event, superlink)
+    longest = round_settings.longest_run_seconds(rounds)
+    event = follow_progress(progress_file, longest, on_event, superlink)
     if event["event"] == "failed":
-        # the one message of a failure (print_progress shows no line for it)
+        # the one message of a failure (the progress lines show none for it)
         raise UserError(f"the analysis failed: {event['reason']}")
     return event

@@ -30,17 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from sscjak.coordinator.federation.secure_round import (
-    MIN_NODES,
-    InProcessTransport,
-    run_secure_analysis,
-)
+from sscjak.coordinator.federation.round_settings import RoundSettings
+from sscjak.coordinator.federation.secure_round import InProcessTransport, run_secure_analysis
 from sscjak.node.data.centre_reader import CentreDataError
 from sscjak.node.flower.client_app import answer_payload_in_process
 from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan
+from sscjak.shared.protocol import MIN_PARTICIPANTS
 
 
 def centre_summaries(folders: Sequence[Path], plan: Plan) -> list[np.ndarray]:
@@ -72,9 +70,10 @@ def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarr
     """
     folders = [Path(folder) for folder in folders]
     vectors = centre_summaries(folders, plan)
-    if len(folders) < MIN_NODES:
+    if len(folders) < MIN_PARTICIPANTS:
         print(
-            f"note: secure aggregation needs at least {MIN_NODES} nodes; with {len(folders)} "
+            f"note: secure aggregation needs at least {MIN_PARTICIPANTS} nodes; "
+            f"with {len(folders)} "
             "local folder(s) the summaries are added directly (nothing leaves this machine)",
             file=sys.stderr,
         )
@@ -95,5 +94,7 @@ def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarr
                 for name, node in nodes.items()
             }
         )
-        result = run_secure_analysis(transport, plan, roster, max_attempts=1)
+        result = run_secure_analysis(
+            transport, plan, roster, settings=RoundSettings(max_attempts=1)
+        )
     return result.pooled, len(result.participants)

@@ -29,12 +29,15 @@ from sscjak.coordinator.federation.deployment import (
     run_flower_analysis,
     start_superlink,
 )
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.superlink_process import SuperLinkSettings, register_roster_nodes
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.flower_environment import flower_environment
 from sscjak.shared.roster import ROSTER_SCHEMA, Roster, load_roster
 
 NODE_CLI = [sys.executable, "-m", "sscjak.node.cli"]
+#: A federation on one machine answers fast; its nodes may take a minute to connect.
+LOOPBACK_ROUND_SETTINGS = RoundSettings(timeout=30.0, wait_for_nodes=60.0)
 
 
 def _run_all(commands: Sequence[Sequence[str]], what: str, timeout: float = 120.0) -> list[str]:
@@ -197,15 +200,13 @@ class LoopbackFederation:
         self,
         out_file: Path,
         *,
-        timeout: float = 30.0,
-        wait_for_nodes: float = 60.0,
+        round_settings: RoundSettings = LOOPBACK_ROUND_SETTINGS,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         run_name: str | None = None,
         mode: str = "analysis",
         rounds: int = 1,
         roster_file: Path | None = None,
         plan_file: Path | None = None,
-        max_attempts: int = 3,
     ) -> dict[str, Any]:
         """One analysis (or ``mode="ping"`` rounds) through Flower; the last progress event."""
         run_dir = self.root / "runs" / (run_name or time.strftime("%H%M%S"))
@@ -221,13 +222,11 @@ class LoopbackFederation:
             plan_file=plan,
             roster_file=roster_file or self.roster_file,
             out_file=out_file,
-            timeout=timeout,
-            wait_for_nodes=wait_for_nodes,
+            round_settings=round_settings,
             on_event=on_event,
             superlink=self.superlink,
             mode=mode,
             rounds=rounds,
-            max_attempts=max_attempts,
         )
 
     # -- teardown --------------------------------------------------------------------

@@ -29,10 +29,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sscjak.coordinator.federation.round_settings import DEFAULT_ROUND_SETTINGS, RoundSettings
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import (
-    MIN_PARTICIPANTS,
     NONCE_BYTES,
     AnalysisReply,
     AnalysisRequest,
@@ -49,8 +49,6 @@ from sscjak.shared.roster import Roster
 from sscjak.shared.secure_aggregation import remove_self_masks, self_mask_commitment, sum_masked
 from sscjak.shared.summary_layout import SummaryLayout
 
-#: Smallest participant set the protocol allows (docs/secure-aggregation.md).
-MIN_NODES = MIN_PARTICIPANTS
 #: Exchange names used in progress reports.
 SUMMARIES = "summaries"
 SEEDS = "seeds"
@@ -171,9 +169,7 @@ def run_secure_analysis(
     roster: Roster,
     *,
     participants: list[str] | None = None,
-    min_nodes: int = MIN_NODES,
-    max_attempts: int = 3,
-    timeout: float = 120.0,
+    settings: RoundSettings = DEFAULT_ROUND_SETTINGS,
     progress: Callable[[RoundProgress], None] | None = None,
 ) -> SecureRoundResult:
     """Run the plan on the roster's nodes; return the pooled summary (int64, exact).
@@ -185,10 +181,8 @@ def run_secure_analysis(
     roster : the study roster; its hash travels with the request and each node checks
         it against the roster its centre pinned at approval.
     participants : who to ask first; default every roster member.
-    min_nodes : default 3, never lower: below it no attempt is made.
-    max_attempts : default 3. Attempts in all; each attempt is one or two exchanges.
-    timeout : seconds to wait for the answers of one exchange, and for a node lost
-        between the two exchanges to come back.
+    settings : timeout, attempts and fewest nodes
+        (:class:`~sscjak.coordinator.federation.round_settings.RoundSettings`).
     progress : called with a :class:`RoundProgress` after every exchange.
 
     Notes
@@ -202,10 +196,11 @@ def run_secure_analysis(
     SecureRoundError : fewer than ``min_nodes`` nodes left, attempts exhausted, a node
         refused to reveal its seed, or a revealed seed did not match its commitment.
     """
-    if min_nodes < MIN_NODES:
-        raise ValueError(f"min_nodes must be at least {MIN_NODES}")
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
+    min_nodes, max_attempts, timeout = (
+        settings.min_nodes,
+        settings.max_attempts,
+        settings.timeout,
+    )
     asked = sorted(set(roster.names if participants is None else participants))
     outside = [name for name in asked if name not in roster]
     if outside:

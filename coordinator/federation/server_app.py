@@ -40,8 +40,8 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import (
-    MIN_NODES,
     SEEDS,
     SUMMARIES,
     RoundProgress,
@@ -58,7 +58,7 @@ from sscjak.shared.flower_payload import (
     payload_from_message,
 )
 from sscjak.shared.plan import load_plan
-from sscjak.shared.protocol import UNMASK_REQUEST_KIND, Payload
+from sscjak.shared.protocol import MIN_PARTICIPANTS, UNMASK_REQUEST_KIND, Payload
 from sscjak.shared.roster import Roster, load_roster
 
 #: Seconds between two pulls of replies from the SuperLink (Flower's own
@@ -266,11 +266,11 @@ def _what_to_do(missing: list[str]) -> str:
 
 
 def too_few_online_message(online: list[str], missing: list[str]) -> str:
-    """The one failure message when fewer than :data:`MIN_NODES` roster nodes are online."""
+    """The one failure message when too few roster nodes are online to pool."""
     one = len(missing) == 1
     return (
         f"{_names(missing)} {'is' if one else 'are'} not online (online: {_names(online)}); "
-        f"secure aggregation needs at least {counted(MIN_NODES, 'node')}. "
+        f"secure aggregation needs at least {counted(MIN_PARTICIPANTS, 'node')}. "
         f"To go on, {_what_to_do(missing)}."
     )
 
@@ -291,8 +291,7 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
     progress = ProgressFile(Path(run_config["progress_file"]))
     plan = load_plan(Path(run_config["plan_file"]))
     roster = load_roster(Path(run_config["roster_file"]))
-    timeout = float(run_config.get("timeout", 60.0))
-    max_attempts = int(run_config.get("max_attempts", 3))
+    settings = RoundSettings.from_run_config(run_config)
 
     def on_reply(name: str, answered: int, expected: int) -> None:
         progress.write(
@@ -317,13 +316,11 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
         progress.write("waiting", online=online, awaited=awaited, seconds_left=seconds_left)
 
     transport = FlowerTransport(grid, roster, on_reply=on_reply)
-    online = wait_for_nodes(
-        transport, len(roster), float(run_config.get("wait_for_nodes", 0)), on_wait
-    )
+    online = wait_for_nodes(transport, len(roster), settings.wait_for_nodes, on_wait)
     missing = [name for name in roster.names if name not in online]
     progress.write("nodes", online=sorted(online), roster=roster.names, missing=missing)
     only_online = run_config.get("only_online", True)
-    if only_online and len(online) < MIN_NODES:
+    if only_online and len(online) < settings.min_nodes:
         raise NodesNotOnlineError(too_few_online_message(sorted(online), missing))
     participants = sorted(online) if only_online else None
     started = time.monotonic()
@@ -333,8 +330,7 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
             plan,
             roster,
             participants=participants,
-            max_attempts=max_attempts,
-            timeout=timeout,
+            settings=settings,
             progress=on_attempt,
         )
     except SecureRoundError as error:
@@ -361,14 +357,15 @@ def run_ping_rounds(grid: Grid, run_config: dict[str, Any]) -> list[float]:
     """``rounds`` bare query rounds (ping, no data) to time Flower alone; seconds each."""
     progress = ProgressFile(Path(run_config["progress_file"]))
     roster = load_roster(Path(run_config["roster_file"]))
+    settings = RoundSettings.from_run_config(run_config)
     transport = FlowerTransport(grid, roster, message_type=PING_MESSAGE_TYPE)
-    online = wait_for_nodes(transport, len(roster), float(run_config.get("wait_for_nodes", 0)))
+    online = wait_for_nodes(transport, len(roster), settings.wait_for_nodes)
     seconds: list[float] = []
     for _ in range(int(run_config.get("rounds", 1))):
         started = time.monotonic()
         replies = transport.exchange(
             {name: {"kind": "sscjak.ping/1"} for name in online},
-            float(run_config.get("timeout", 60.0)),
+            settings.timeout,
         )
         seconds.append(time.monotonic() - started)
         good = sorted(n for n, p in replies.items() if p.get("kind") == PING_REPLY_KIND)

@@ -10,16 +10,16 @@ import time
 
 import pytest
 
+from sscjak.coordinator.commands.progress_lines import format_progress, print_progress
 from sscjak.coordinator.commands.serve import check_ports_free
 from sscjak.coordinator.federation import deployment
 from sscjak.coordinator.federation import server_app as flower_server_app
 from sscjak.coordinator.federation.deployment import (
     ProcessGroup,
-    format_progress,
-    print_progress,
     run_flower_analysis,
     strip_ansi,
 )
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import SEEDS, SUMMARIES, RoundProgress
 from sscjak.coordinator.federation.server_app import (
     FlowerTransport,
@@ -87,7 +87,8 @@ def test_a_failure_is_printed_once_as_the_error(tmp_path, monkeypatch, capsys):
             plan_file=tmp_path / "p",
             roster_file=tmp_path / "r",
             out_file=tmp_path / "o",
-            timeout=1,
+            round_settings=RoundSettings(timeout=1, wait_for_nodes=0),
+            on_event=print_progress,
         )
     printed = capsys.readouterr().out
     assert "centre-b is not online" in str(failure.value)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import (
     InProcessTransport,
     RoundProgress,
@@ -111,7 +112,7 @@ def test_never_below_three_nodes(tmp_path: Path) -> None:
         run_secure_analysis(transport, PLAN, roster)
     assert len(transport.sent) == 1
     with pytest.raises(ValueError, match="at least 3"):
-        run_secure_analysis(transport, PLAN, roster, min_nodes=2)
+        RoundSettings(min_nodes=2)
 
 
 def test_attempts_are_capped(tmp_path: Path) -> None:
@@ -125,7 +126,7 @@ def test_attempts_are_capped(tmp_path: Path) -> None:
 
     transport.exchange = one_more_dropout_each_time  # type: ignore[method-assign]
     with pytest.raises(SecureRoundError, match="no complete analysis after 2 attempts"):
-        run_secure_analysis(transport, PLAN, roster, max_attempts=2)
+        run_secure_analysis(transport, PLAN, roster, settings=RoundSettings(max_attempts=2))
 
 
 def test_a_coordinator_that_keeps_rerunning_gets_the_same_set_only(tmp_path: Path) -> None:

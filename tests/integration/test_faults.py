@@ -48,6 +48,7 @@ import pytest
 
 from sscjak.coordinator.federation.deployment import start_superlink
 from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 from sscjak.node.guard.release_epoch import new_epoch, write_epoch
@@ -251,7 +252,7 @@ def analyse(
     plan_file: Path,
     roster_file: Path,
     on_event: Callable[[dict], None] | None = None,
-    **options,
+    wait_for_nodes: float = 30.0,
 ) -> tuple[list[dict], float]:
     """Run one analysis; (every progress event, seconds)."""
     events: list[dict] = []
@@ -266,10 +267,11 @@ def analyse(
         out_file,
         plan_file=plan_file,
         roster_file=roster_file,
-        timeout=EXCHANGE_TIMEOUT,
+        round_settings=RoundSettings(
+            timeout=EXCHANGE_TIMEOUT, wait_for_nodes=wait_for_nodes
+        ),
         on_event=both,
         run_name=f"{len(FAULT_TABLE)}-{out_file.stem}",
-        **{"wait_for_nodes": 30.0, **options},
     )
     return events, time.monotonic() - started
 

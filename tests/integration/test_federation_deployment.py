@@ -28,6 +28,7 @@ from sscjak.coordinator.federation.deployment import (
     wait_for_port,
 )
 from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 from sscjak.node.guard.release_epoch import new_epoch, write_epoch
@@ -306,7 +307,10 @@ def test_a_node_killed_mid_analysis_leaves_the_survivors_result(federation, tmp_
             federation.stop_node(victim, hard=True)
 
     federation.analyse(
-        tmp_path / "results.json", on_event=on_event, timeout=15.0, run_name="killed"
+        tmp_path / "results.json",
+        on_event=on_event,
+        round_settings=RoundSettings(timeout=15.0, wait_for_nodes=60.0),
+        run_name="killed",
     )
     assert events[0]["event"] == "nodes" and victim in events[0]["online"]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -344,8 +348,7 @@ def test_nodes_survive_a_superlink_restart_and_answer_again(federation, tmp_path
     federation.analyse(
         tmp_path / "results.json",
         plan_file=plan_file,
-        timeout=15.0,
-        wait_for_nodes=20.0,
+        round_settings=RoundSettings(timeout=15.0, wait_for_nodes=20.0),
         run_name="restart",
     )
     assert all(federation.nodes[n].process.poll() is None for n in survivors)

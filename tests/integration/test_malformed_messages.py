@@ -23,6 +23,7 @@ from flower_test_apps import run_app_and_read, write_app_pyproject
 from malformed_messages import REPLAY_REASON, UNKNOWN_PLAN_REASON, crafted_messages
 
 from sscjak.coordinator.federation.loopback import LoopbackFederation
+from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 from sscjak.node.summarise.summary_vector import summarise_centre
@@ -229,7 +230,11 @@ def test_every_malformed_message_is_refused_logged_and_survived(federation, tmp_
 def test_a_normal_analysis_succeeds_afterwards(federation, tmp_path):
     names = sorted(federation.centres)
     started = time.monotonic()
-    federation.analyse(tmp_path / "results.json", wait_for_nodes=30.0, run_name="after")
+    federation.analyse(
+        tmp_path / "results.json",
+        round_settings=RoundSettings(timeout=30.0, wait_for_nodes=30.0),
+        run_name="after",
+    )
     results = json.loads((tmp_path / "results.json").read_text())
     plan = default_plan()
     pooled = sum(summarise_centre(federation.centres[n], plan) for n in names)
