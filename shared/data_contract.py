@@ -10,8 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-#: Length of a month in days (docs/derivation.md): 365.25 / 12.
-DAYS_PER_MONTH = 30.4375
+import numpy as np
+
+#: Length of a month in days, exactly (docs/derivation.md): 365.25 / 12 = 487/16.
+MONTH_IN_DAYS = Fraction(487, 16)
+#: The same month as a float (exact in binary floating point).
+DAYS_PER_MONTH = float(MONTH_IN_DAYS)
+#: Decimals a value times its grid is rounded to before it is put on the grid, so that
+#: binary floating point (80.35 × 10 = 803.4999999999999) never moves a decimal half.
+GRID_GUARD_DECIMALS = 9
 #: Length of a year in days, for patient-years (docs/derivation.md).
 DAYS_PER_YEAR = 365.25
 #: Longest treatment period in days (⌊50 × 365.25⌋): the released follow-up histogram of
@@ -81,6 +88,31 @@ class Measure:
         if inverse.denominator != 1:
             raise ValueError(f"resolution {self.resolution} of {self.name} is not 1/k")
         return int(inverse)
+
+    def to_units(self, values: np.ndarray) -> np.ndarray:
+        """Values as integer grid units, rounded half away from zero (docs/derivation.md).
+
+        ``80.35`` on a 0.1 grid is 803.5 units → 804; the product is first rounded to
+        :data:`GRID_GUARD_DECIMALS` decimals. Values must be finite.
+        """
+        scaled = self._scaled(values)
+        return (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)).astype(np.int64)
+
+    def is_off_grid(self, values: np.ndarray) -> np.ndarray:
+        """True where a value is not a multiple of the grid step (NaN gives False).
+
+        ``80.3`` is on the 0.1 grid although ``80.3 * 10`` is 802.9999999999999; ``80.35``
+        is off it. The same guard as :meth:`to_units`, so a value is off the grid exactly
+        when putting it on the grid changes it.
+        """
+        scaled = self._scaled(values)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(scaled) & (scaled != np.rint(scaled))
+
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            product = np.asarray(values, dtype=np.float64) * self.units_per_value
+            return np.round(product, GRID_GUARD_DECIMALS)
 
     @property
     def low_units(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sscjak.coordinator.report.tables import SMC_LABELS, min_cell
+from sscjak.shared.data_contract import DAYS_PER_MONTH
 from sscjak.shared.disclosure import suppression_sentence
 
 #: The schema this report understands (docs/results-file.md).
@@ -107,8 +108,8 @@ def methods_paragraph(results: Mapping[str, Any]) -> str:
         "patient-years on treatment with exact Poisson 95% confidence intervals (Garwood "
         "1936); recurrent events were counted. Glucocorticoid dose change was analysed "
         "among patients on glucocorticoids (dose > 0) at baseline. Follow-up on treatment "
-        "ran from JAK inhibitor initiation to its stop or the last contact (a month being 30.4375 "
-        f"days). To protect patients, results for cells of fewer than {minimum} patients "
+        "ran from JAK inhibitor initiation to its stop or the last contact (a month being "
+        f"{DAYS_PER_MONTH:g} days). To protect patients, results for cells of fewer than {minimum} patients "
         f"were suppressed and histogram bins merged so that no bar shows fewer than "
         f"{minimum} patients."
     )

@@ -33,6 +33,7 @@ from sscjak.shared.data_contract import (
     DAYS_PER_YEAR,
     EVENT_TYPES,
     MEASURES,
+    MONTH_IN_DAYS,
 )
 from sscjak.shared.disclosure import is_suppressed, released_bins, suppression_rule
 from sscjak.shared.plan import Plan
@@ -65,8 +66,8 @@ def _histogram(layout: SummaryLayout, pooled: np.ndarray, name: str) -> tuple[np
     return segment.bin_values()[nonzero], counts[nonzero].astype(np.int64)
 
 
-#: Months per day of follow-up, exactly: 1 / 30.4375 (docs/derivation.md).
-MONTHS_PER_DAY = Fraction(16, 487)
+#: Months per day of follow-up, exactly (docs/derivation.md).
+MONTHS_PER_DAY = 1 / MONTH_IN_DAYS
 #: Grid of the released follow-up bin edges, in months: 0.01 (a day is 0.033 months, so
 #: neighbouring days keep distinct edges).
 FOLLOWUP_EDGE_GRID = Fraction(1, 100)

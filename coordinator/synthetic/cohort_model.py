@@ -629,9 +629,8 @@ def _draw_visit_values(
 def _on_grid(raw: np.ndarray, name: str, present: np.ndarray) -> np.ndarray:
     """Round to the measure's grid (half away from zero), clip to its range, NaN where absent."""
     measure = MEASURES[name]
-    units = measure.units_per_value
-    grid = np.sign(raw) * np.floor(np.abs(raw) * units + 0.5)
-    grid = np.clip(grid, measure.low_units, measure.high_units) / units
+    units = measure.to_units(np.where(np.isfinite(raw), raw, 0.0))
+    grid = np.clip(units, measure.low_units, measure.high_units) / measure.units_per_value
     return np.where(present, grid, np.nan)
 
 

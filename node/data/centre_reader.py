@@ -59,7 +59,6 @@ from sscjak.node.data.value_parsing import (
     ParsedNumbers,
     cell_strings,
     decimal_point,
-    is_off_grid,
     is_whole_number,
     parse_dates,
     parse_numbers,
@@ -259,7 +258,7 @@ def _parse_table(cells: TableCells, problems: ProblemList) -> _ParsedTable:
                 off_grid[column.name] = (
                     0
                     if measure.integer
-                    else int(is_off_grid(values, measure.units_per_value).sum())
+                    else int(measure.is_off_grid(values).sum())
                 )
     typed = pd.DataFrame(frame, index=pd.RangeIndex(n))
     if "birth_year" in typed:

@@ -165,20 +165,6 @@ def is_whole_number(values: np.ndarray) -> np.ndarray:
         return np.isfinite(values) & (np.floor(values) == values)
 
 
-def is_off_grid(values: np.ndarray, units_per_value: int) -> np.ndarray:
-    """True where a value is not a multiple of the grid step ``1 / units_per_value``.
-
-    ``80.35`` is off the 0.1 grid of FVC%, ``80.3`` is on it although
-    ``80.3 * 10`` is 802.9999999999999 in binary floating point: a relative tolerance of
-    1e-9 absorbs representation error, far below half a grid step. NaN gives False.
-    docs/derivation.md: off-grid values are rounded to the grid and counted by ``validate``.
-    """
-    with np.errstate(invalid="ignore"):
-        units = values * units_per_value
-        distance = np.abs(units - np.rint(units))
-        return np.isfinite(units) & (distance > 1e-9 * np.maximum(1.0, np.abs(units)))
-
-
 def shown(text: str, limit: int = 40) -> str:
     """A cell text quoted for an error message, cut to ``limit`` characters."""
     if len(text) > limit:

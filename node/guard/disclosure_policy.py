@@ -51,7 +51,6 @@ POLICY_FILE = "policy.toml"
 #: Hard floors: no policy file can set a value below these.
 MIN_CELL_FLOOR = DEFAULT_MIN_CELL
 MIN_WINDOW_MONTHS_FLOOR = 1.0
-MIN_PARTICIPANTS_FLOOR = MIN_PARTICIPANTS
 #: Default number of roster centres a participant set may leave out (one centre may be
 #: down); 0 demands the whole roster.
 DEFAULT_MAX_MISSING_CENTRES = 1
@@ -82,7 +81,7 @@ class DisclosurePolicy:
 
     min_cell: int = MIN_CELL_FLOOR
     min_window_months: float = MIN_WINDOW_MONTHS_FLOOR
-    min_participants: int = MIN_PARTICIPANTS_FLOOR
+    min_participants: int = MIN_PARTICIPANTS
     allowed_outcomes: tuple[str, ...] = tuple(MEASURES)
     max_months: int = DEFAULT_MAX_MONTHS
     max_missing_centres: int = DEFAULT_MAX_MISSING_CENTRES
@@ -186,9 +185,9 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
         value = values["min_participants"]
         if not _is_whole(value):
             problems.append(f"min_participants: expected a whole number, got {value!r}")
-        elif value < MIN_PARTICIPANTS_FLOOR:  # type: ignore[operator]
+        elif value < MIN_PARTICIPANTS:  # type: ignore[operator]
             problems.append(
-                f"min_participants: {value} is below the floor of {MIN_PARTICIPANTS_FLOOR} "
+                f"min_participants: {value} is below the floor of {MIN_PARTICIPANTS} "
                 "centres (no centre may go lower: with two, each learns the other's summary)"
             )
     if "allowed_outcomes" in values:
@@ -319,7 +318,7 @@ def default_policy_toml() -> str:
             f"min_window_months = {policy.min_window_months:g}",
             "",
             "# Fewest centres in a participant set this node takes part in. Floor "
-            f"{MIN_PARTICIPANTS_FLOOR}.",
+            f"{MIN_PARTICIPANTS}.",
             f"min_participants = {policy.min_participants}",
             "",
             "# Measures a plan may analyse; remove any this centre will not share.",

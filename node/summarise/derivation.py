@@ -37,8 +37,8 @@ from sscjak.shared.data_contract import (
     BASELINE_DAYS_BEFORE,
     EVENT_TYPES,
     MEASURES,
+    MONTH_IN_DAYS,
     POSITIVE_BASELINE_ONLY,
-    Measure,
 )
 from sscjak.shared.plan import Plan
 
@@ -75,17 +75,6 @@ class DerivedCohort:
     events_on_treatment: dict[str, np.ndarray]  # event type -> int64 count per patient
 
 
-def to_grid_units(values: np.ndarray, measure: Measure) -> np.ndarray:
-    """Values as integer grid units, rounded half away from zero (docs/derivation.md).
-
-    ``80.35`` on a 0.1 grid is 803.5 units → 804. The product is first rounded to 9
-    decimals so that binary floating point (80.35 × 10 = 803.4999999999999) cannot move a
-    decimal half down.
-    """
-    scaled = np.round(np.asarray(values, dtype=np.float64) * measure.units_per_value, 9)
-    return (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)).astype(np.int64)
-
-
 def _days(series: pd.Series) -> np.ndarray:
     """Dates as whole days since 1970-01-01 (int64); missing dates become a sentinel."""
     as_days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
@@ -94,9 +83,10 @@ def _days(series: pd.Series) -> np.ndarray:
     return days
 
 
-#: Sixteenths of a day in a month: 30.4375 × 16 = 487, so every target is a whole number
-#: of sixteenths and distances compare exactly in integers.
-SIXTEENTHS_PER_MONTH = 487
+#: Days are counted in fractions of a day fine enough that a month is a whole number of
+#: them (sixteenths: 30.4375 × 16 = 487), so distances compare exactly in integers.
+FRACTIONS_PER_DAY = MONTH_IN_DAYS.denominator
+FRACTIONS_PER_MONTH = MONTH_IN_DAYS.numerator
 
 
 def _smallest_key_per_patient(patient_index: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -133,7 +123,7 @@ class _Visits:
         """Per patient: (has a value, the value) of the eligible visit closest to the target
         (in sixteenths of a day after jaki_start); a tie goes to the earlier visit."""
         rows = np.flatnonzero(eligible)
-        offset = 16 * self.day[rows] - target_sixteenths
+        offset = FRACTIONS_PER_DAY * self.day[rows] - target_sixteenths
         # distance first, then "after the target" so that the earlier of two equals wins
         key = 2 * np.abs(offset) + (offset > 0)
         picked = rows[_smallest_key_per_patient(self.patient[rows], key)]
@@ -145,8 +135,8 @@ class _Visits:
 
     def window(self, months: int, window_months: float) -> np.ndarray:
         """Visits on treatment within ±window of the time point (docs/derivation.md)."""
-        offset = np.abs(16 * self.day - SIXTEENTHS_PER_MONTH * months)
-        return (self.day <= self.end_day) & (offset <= SIXTEENTHS_PER_MONTH * window_months)
+        offset = np.abs(FRACTIONS_PER_DAY * self.day - FRACTIONS_PER_MONTH * months)
+        return (self.day <= self.end_day) & (offset <= FRACTIONS_PER_MONTH * window_months)
 
 
 def derive_cohort(
@@ -183,7 +173,7 @@ def derive_cohort(
         raw = timeline.column(visits, name)
         present = ~np.isnan(raw)
         units = np.zeros(raw.shape[0], dtype=np.int64)
-        units[present] = to_grid_units(raw[present], measure)
+        units[present] = measure.to_units(raw[present])
         has_base, base_units = timeline.pick_closest(units, present & in_baseline_window, 0)
         baselines[name] = (has_base, base_units)
         if name not in plan.outcomes:
@@ -193,7 +183,7 @@ def derive_cohort(
             has_t, t_units = timeline.pick_closest(
                 units,
                 present & timeline.window(months, plan.window_months),
-                SIXTEENTHS_PER_MONTH * months,
+                FRACTIONS_PER_MONTH * months,
             )
             members = np.flatnonzero(counts & has_t)
             cells[(name, months)] = ChangeCell(

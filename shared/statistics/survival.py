@@ -39,8 +39,10 @@ import numpy as np
 from scipy import stats
 from scipy.linalg import lapack
 
+from sscjak.shared.data_contract import MONTH_IN_DAYS
+
 #: One month in days (365.25 / 12 = 487/16, exact in binary floating point).
-MONTH_DAYS = Fraction(487, 16)
+MONTH_DAYS = MONTH_IN_DAYS
 #: ``sqrt(.Machine$double.eps)``, the tolerance of ``quantile.survfit`` and ``survmean``.
 R_QUANTILE_TOLERANCE = math.sqrt(2.0**-52)
 

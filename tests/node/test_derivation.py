@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from sscjak.node.summarise.derivation import derive_cohort, to_grid_units
+from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.shared.data_contract import MEASURES, VISITS
 from sscjak.shared.plan import Plan
 
@@ -133,19 +132,6 @@ def test_float_changes_on_the_grid_are_ties() -> None:
     cell = derive([{"patient_id": "a"}, {"patient_id": "b"}], visits).cells[("fvc_pct", 12)]
     assert cell.change_units.tolist() == [52, 52]
     assert cell.baseline_units.tolist() == [751, 761]
-
-
-def test_values_off_the_grid_are_rounded_half_away_from_zero() -> None:
-    fvc = MEASURES["fvc_pct"]
-    gc = MEASURES["gc_dose_mg"]
-    assert to_grid_units(np.array([80.35, 80.34, 80.25, 199.95]), fvc).tolist() == [
-        804,
-        803,
-        803,
-        2000,
-    ]
-    assert to_grid_units(np.array([2.125, 2.1, 7.5, 0.125]), gc).tolist() == [9, 8, 30, 1]
-    assert to_grid_units(np.array([-2.5, -0.35]), fvc).tolist() == [-25, -4]
 
 
 def test_glucocorticoid_change_counts_only_patients_on_glucocorticoids_at_baseline() -> None:

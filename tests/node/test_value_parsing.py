@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from sscjak.node.data.value_parsing import (
     decimal_point,
-    is_off_grid,
     is_whole_number,
     parse_dates,
     parse_numbers,
@@ -70,12 +69,6 @@ def test_year_beyond_nanosecond_range_does_not_overflow() -> None:
 @pytest.mark.parametrize(("value", "whole"), [(3.0, True), (3.5, False), (np.nan, False)])
 def test_is_whole_number(value: float, whole: bool) -> None:
     assert is_whole_number(np.array([value])).tolist() == [whole]
-
-
-def test_off_grid_tolerates_binary_representation_only() -> None:
-    values = np.array([80.3, 80.35, 0.1 + 0.2, 199.9, np.nan])
-    assert is_off_grid(values, 10).tolist() == [False, True, False, False, False]
-    assert is_off_grid(np.array([2.25, 2.3, 7.75]), 4).tolist() == [False, True, False]
 
 
 def test_shown_quotes_and_cuts() -> None:
