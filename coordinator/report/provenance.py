@@ -109,7 +109,8 @@ def methods_paragraph(results: Mapping[str, Any]) -> str:
         "1936); recurrent events were counted. Glucocorticoid dose change was analysed "
         "among patients on glucocorticoids (dose > 0) at baseline. Follow-up on treatment "
         "ran from JAK inhibitor initiation to its stop or the last contact (a month being "
-        f"{DAYS_PER_MONTH:g} days). To protect patients, results for cells of fewer than {minimum} patients "
+        f"{DAYS_PER_MONTH:g} days). To protect patients, results for cells of fewer than "
+        f"{minimum} patients "
         f"were suppressed and histogram bins merged so that no bar shows fewer than "
         f"{minimum} patients."
     )
