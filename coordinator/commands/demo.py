@@ -12,7 +12,6 @@ Ctrl-C included).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,8 @@ from pathlib import Path
 from sscjak.coordinator.commands.command_support import write_report_if_asked
 from sscjak.coordinator.commands.progress_lines import print_progress
 from sscjak.coordinator.federation.loopback import LoopbackFederation
-from sscjak.coordinator.results.pooled_results import format_results_table
+from sscjak.coordinator.results.results_table import format_results_table
+from sscjak.coordinator.results.schema import read_results
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder, demo_centre_folders
 from sscjak.shared.cli_support import UserError
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{error}\n{federation.processes.logs()}") from None
         finally:
             federation.close()
-        results = json.loads(Path(out).read_text(encoding="utf-8"))
+        results = read_results(out)
         print()
         print(format_results_table(results))
         print(f"\nDemo federation: {len(centres)} nodes, {time.monotonic() - started:.1f} s in all")

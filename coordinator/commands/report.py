@@ -8,10 +8,10 @@ that file.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from sscjak.coordinator.report.write_report import write_report
+from sscjak.coordinator.results.schema import ResultsSchemaError, read_results
 from sscjak.shared.cli_support import UserError
 
 
@@ -39,11 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_report_command(args: argparse.Namespace) -> int:
     """Read the results file, write the report, print where it is."""
     try:
-        results = json.loads(Path(args.results).read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise UserError(f"{args.results}: no such file") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{args.results}: not a readable JSON results file ({error})") from error
+        results = read_results(args.results)
+    except ResultsSchemaError as error:
+        raise UserError(str(error)) from None
     files = write_report(results, args.out)
     print(f"report written: {files.html}")
     print(f"  {files.markdown}, {len(files.tables)} tables, {len(files.figures)} figures")

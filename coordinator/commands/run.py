@@ -11,7 +11,6 @@ docs/results-file.md. A failure ends with one message naming the nodes that were
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from sscjak.coordinator.commands.command_support import read_plan_argument, writ
 from sscjak.coordinator.commands.progress_lines import print_progress
 from sscjak.coordinator.federation.deployment import CoordinatorHome, run_flower_analysis
 from sscjak.coordinator.federation.round_settings import RoundSettings
-from sscjak.coordinator.results.pooled_results import format_results_table
+from sscjak.coordinator.results.results_table import format_results_table
+from sscjak.coordinator.results.schema import read_results
 from sscjak.shared.cli_support import UserError, counted
 from sscjak.shared.roster import load_roster
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         round_settings=round_settings,
         on_event=print_progress,
     )
-    results = json.loads(Path(args.out).read_text(encoding="utf-8"))
+    results = read_results(args.out)
     print(format_results_table(results))
     print(f"\nResults written to {args.out}")
     write_report_if_asked(results, args.report)

@@ -8,11 +8,9 @@ from pathlib import Path
 from sscjak.coordinator.commands.command_support import read_plan_argument, write_report_if_asked
 from sscjak.coordinator.federation.in_process import pool_centre_summaries
 from sscjak.coordinator.results.pooled_consistency import InconsistentPooledSummaryError
-from sscjak.coordinator.results.pooled_results import (
-    build_results,
-    format_results_table,
-    write_results,
-)
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.coordinator.results.results_table import format_results_table
+from sscjak.coordinator.results.schema import write_results
 from sscjak.shared.cli_support import UserError
 
 

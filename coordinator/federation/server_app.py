@@ -48,7 +48,8 @@ from sscjak.coordinator.federation.secure_round import (
     SecureRoundError,
     run_secure_analysis,
 )
-from sscjak.coordinator.results.pooled_results import build_results, write_results
+from sscjak.coordinator.results.pooled_results import build_results
+from sscjak.coordinator.results.schema import write_results
 from sscjak.shared.cli_support import counted
 from sscjak.shared.flower_payload import (
     ANALYSIS_MESSAGE_TYPE,

@@ -13,9 +13,6 @@ from sscjak.coordinator.report.tables import SMC_LABELS, min_cell
 from sscjak.shared.data_contract import DAYS_PER_MONTH
 from sscjak.shared.disclosure import suppression_sentence
 
-#: The schema this report understands (docs/results-file.md).
-RESULTS_SCHEMA = "sscjak.results/1"
-
 
 def report_title(results: Mapping[str, Any]) -> str:
     """The study's title from the plan, or a plain default."""

@@ -23,8 +23,8 @@ from typing import Any
 from sscjak.coordinator.report.figures import DisclosureError, report_figures
 from sscjak.coordinator.report.html import report_html
 from sscjak.coordinator.report.markdown import FIGURES_FOLDER, report_markdown
-from sscjak.coordinator.report.provenance import RESULTS_SCHEMA
 from sscjak.coordinator.report.tables import ReportTable, report_tables
+from sscjak.coordinator.results.schema import ResultsSchemaError, check_results
 from sscjak.shared.cli_support import UserError
 
 HTML_NAME = "report.html"
@@ -71,15 +71,10 @@ def write_table_csv(table: ReportTable, path: Path) -> Path:
 
 
 def _check_results(results: Any) -> None:
-    if not isinstance(results, Mapping):
-        raise ReportError(f"results must be a JSON object, got {type(results).__name__}")
-    if results.get("schema") != RESULTS_SCHEMA:
-        raise ReportError(
-            f"results schema is {results.get('schema')!r}; this report reads {RESULTS_SCHEMA!r}"
-        )
-    missing = [key for key in ("cohort", "changes") if key not in results]
-    if missing:
-        raise ReportError(f"results lack the required key(s): {', '.join(missing)}")
+    try:
+        check_results(results)
+    except ResultsSchemaError as error:
+        raise ReportError(str(error)) from None
 
 
 def _write_into(results: Mapping[str, Any], folder: Path) -> None:

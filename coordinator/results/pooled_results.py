@@ -16,18 +16,15 @@ can skip the check, and nothing is written for a vector that fails it.
 
 from __future__ import annotations
 
-import json
-import math
 from datetime import UTC, datetime
 from fractions import Fraction
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
-from sscjak.coordinator.results.results_table import format_results_table
+from sscjak.coordinator.results.schema import RESULTS_SCHEMA, Results
 from sscjak.shared.data_contract import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
@@ -37,15 +34,10 @@ from sscjak.shared.data_contract import (
 )
 from sscjak.shared.disclosure import is_suppressed, released_bins, suppression_rule
 from sscjak.shared.plan import Plan
-from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
 from sscjak.shared.statistics.quantiles import quantile_type7
 from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
-
-RESULTS_SCHEMA = "sscjak.results/1"
-
-__all__ = ["RESULTS_SCHEMA", "build_results", "format_results_table", "write_results"]
 
 
 def _software_versions() -> dict[str, str]:
@@ -113,7 +105,7 @@ def change_cell_result(
     return row, distribution
 
 
-def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> dict[str, Any]:
+def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
     """The results object of docs/results-file.md from the pooled vector of ``nodes`` centres.
 
     Raises InconsistentPooledSummaryError (a ValueError) if the vector fails any consistency
@@ -224,20 +216,3 @@ def _safety_rows(
             row["ci"] = [100.0 * low, 100.0 * high]
         rows.append(row)
     return rows
-
-
-def _json_ready(value: Any) -> Any:
-    """Replace any non-finite float by None so that the file never holds NaN or Infinity."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(item) for item in value]
-    return value
-
-
-def write_results(results: dict[str, Any], path: Path | str) -> Path:
-    """Write the results JSON atomically: a temporary file beside ``path``, then a rename."""
-    text = json.dumps(_json_ready(results), indent=2, allow_nan=False) + "\n"
-    return write_text_atomically(path, text)

@@ -1,0 +1,203 @@
+"""The results file, typed and versioned in one place (docs/results-file.md).
+
+Every module that writes or reads pooled results goes through this one: the round writes
+them (:func:`write_results`), ``report`` and the terminal table read them
+(:func:`read_results`, :func:`check_results`). The shapes below are the file's keys; a
+key is added here first, then filled in by ``pooled_results`` and shown by the report.
+
+Versions: :data:`RESULTS_SCHEMA` is what this version writes; :data:`READABLE_SCHEMAS`
+are the versions it still reads, so that an older results file still renders.
+"""
+
+# No ``from __future__ import annotations``: TypedDict must see NotRequired[...] itself.
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+from sscjak.shared.private_files import write_text_atomically
+
+#: The version of the results file this version writes.
+RESULTS_SCHEMA = "sscjak.results/1"
+#: Versions of the results file this version reads (and reports on).
+READABLE_SCHEMAS: tuple[str, ...] = (RESULTS_SCHEMA,)
+
+
+class ResultsSchemaError(ValueError):
+    """A results file that is not one this version can read."""
+
+
+class PlanRecord(TypedDict):
+    """The plan the results answer: its canonical text and the settings read from it."""
+
+    toml: str
+    title: str
+    outcomes: list[str]
+    months: list[int]
+    window_months: float
+    min_cell: int
+    smc: str
+    exact_conditional_p: bool
+
+
+class Quartiles(TypedDict):
+    median: float | None
+    q1: float | None
+    q3: float | None
+
+
+class AgeAtStart(TypedDict):
+    """Age at JAKi start in whole years; quartiles ``None`` when suppressed."""
+
+    n: int
+    birth_year_missing: int
+    outside_0_120: int
+    suppressed: bool
+    median: float | None
+    q1: float | None
+    q3: float | None
+    suppression_rule: NotRequired[str]
+
+
+class Cohort(TypedDict):
+    patients: int
+    centres: int
+    patient_years: float
+    followup_months: Quartiles
+    drugs: dict[str, int]
+    sex: dict[str, int]
+    ssc_subset: dict[str, int]
+    age_at_start_years: AgeAtStart
+
+
+class ChangeCell(TypedDict):
+    """One outcome at one time point; the statistics are absent when ``suppressed``."""
+
+    outcome: str
+    months: int
+    label: str
+    unit: str
+    resolution: float
+    suppressed: bool
+    suppression_rule: NotRequired[str]
+    n: NotRequired[int]
+    n_pos: NotRequired[int]
+    n_neg: NotRequired[int]
+    n_zero: NotRequired[int]
+    mean_baseline: NotRequired[float | None]
+    sd_baseline: NotRequired[float | None]
+    mean_change: NotRequired[float | None]
+    sd_change: NotRequired[float | None]
+    median_change: NotRequired[float | None]
+    q1_change: NotRequired[float | None]
+    q3_change: NotRequired[float | None]
+    smc: NotRequired[float | None]
+    smc_baseline: NotRequired[float | None]
+    smc_change: NotRequired[float | None]
+    smc_ci: NotRequired[list[float | None]]
+    smc_kind: NotRequired[str]
+    r_baseline_followup: NotRequired[float | None]
+    V: NotRequired[float | None]
+    p_value: NotRequired[float | None]
+    p_method: NotRequired[str | None]
+    p_value_exact_conditional: NotRequired[float | None]
+
+
+class ChangeDistribution(TypedDict):
+    outcome: str
+    months: int
+    bins: list[list[float]]
+
+
+class Distributions(TypedDict):
+    changes: list[ChangeDistribution]
+    followup_months: list[list[float]]
+
+
+class SafetyRow(TypedDict):
+    event_type: str
+    events: int
+    patients: int
+    rate_per_100py: float | None
+    ci: list[float] | None
+
+
+class Results(TypedDict):
+    """The whole results file (docs/results-file.md)."""
+
+    schema: str
+    plan_sha256: str
+    nodes: int
+    created: str
+    software: dict[str, str]
+    plan: PlanRecord
+    cohort: Cohort
+    changes: list[ChangeCell]
+    calcinosis: dict[str, int]
+    digital_ulcers: dict[str, int]
+    glucocorticoids: dict[str, int]
+    safety: list[SafetyRow]
+    distributions: Distributions
+    participants: NotRequired[list[str]]
+    attempts: NotRequired[int]
+    excluded_nodes: NotRequired[dict[str, str]]
+    seconds: NotRequired[float]
+
+
+#: The keys a report cannot do without; the others it shows when present.
+ESSENTIAL_KEYS: tuple[str, ...] = ("schema", "cohort", "changes")
+
+
+def check_results(results: Any) -> Results:
+    """``results`` as :class:`Results` when this version can read it, else
+    :class:`ResultsSchemaError` saying what is wrong."""
+    if not isinstance(results, Mapping):
+        raise ResultsSchemaError(f"results must be a JSON object, got {type(results).__name__}")
+    schema = results.get("schema")
+    if schema not in READABLE_SCHEMAS:
+        readable = ", ".join(repr(s) for s in READABLE_SCHEMAS)
+        raise ResultsSchemaError(f"results schema is {schema!r}; this version reads {readable}")
+    missing = [key for key in ESSENTIAL_KEYS if key not in results]
+    if missing:
+        raise ResultsSchemaError(f"results lack the required key(s): {', '.join(missing)}")
+    if not isinstance(results["cohort"], Mapping):
+        raise ResultsSchemaError("results: cohort must be an object")
+    changes = results["changes"]
+    if not isinstance(changes, list) or not all(isinstance(c, Mapping) for c in changes):
+        raise ResultsSchemaError("results: changes must be a list of objects")
+    return results  # type: ignore[return-value]
+
+
+def read_results(path: Path | str) -> Results:
+    """The results file at ``path``; :class:`ResultsSchemaError` names the file and the
+    problem when it is missing, not JSON, or not a version this one reads."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsSchemaError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsSchemaError(f"{path}: not a readable results file ({error})") from None
+    try:
+        return check_results(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise ResultsSchemaError(f"{path}: not a readable JSON results file ({error})") from None
+    except ResultsSchemaError as error:
+        raise ResultsSchemaError(f"{path}: {error}") from None
+
+
+def _json_ready(value: Any) -> Any:
+    """Replace any non-finite float by None so that the file never holds NaN or Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def write_results(results: Results, path: Path | str) -> Path:
+    """Write the results JSON atomically: a temporary file beside ``path``, then a rename."""
+    text = json.dumps(_json_ready(check_results(results)), indent=2, allow_nan=False) + "\n"
+    return write_text_atomically(path, text)
