@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module exposing ``register(subparsers)``, which adds
 its parser and sets ``func`` (a callable taking the parsed arguments and returning an
-exit code). ``run_cli`` turns every anticipated failure (:class:`UserError`) into a
-one-line message on stderr and a non-zero exit, never a traceback.
+exit code). ``run_cli`` turns every anticipated failure (any
+:class:`~sscjak.shared.errors.SscjakError`, :class:`UserError` included) into a one-line
+message on stderr and a non-zero exit, never a traceback.
 
 Every parser, sub-commands' included, shows each option's default in its help
 (:class:`DefaultsHelpFormatter`): an option whose help text does not already say
@@ -19,14 +20,23 @@ import os
 import sys
 from collections.abc import Sequence
 
+from sscjak.shared.errors import SscjakError
+
+
+def exit_code_of(error: SscjakError) -> int:
+    """The exit code of an anticipated failure: a command's own, else 1."""
+    return error.exit_code if isinstance(error, UserError) else 1
+
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``1 node``, ``3 nodes``: the count with the noun in the right number."""
     return f"{count} {noun if count == 1 else (plural or noun + 's')}"
 
 
-class UserError(Exception):
-    """A problem the user can act on; printed without a traceback, exit code ``exit_code``."""
+class UserError(SscjakError):
+    """A command's own problem with its arguments; printed without a traceback, exit code
+    ``exit_code``. Libraries raise their own :class:`~sscjak.shared.errors.SscjakError`
+    subclasses instead."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -46,7 +56,8 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             and default is not argparse.SUPPRESS
             and "default" not in text
         ):
-            text += " (default: %(default)s)"
+            shown = f"{default:g}" if isinstance(default, float) else "%(default)s"
+            text += f" (default: {shown})"
         return text
 
 
@@ -80,9 +91,9 @@ def run_cli(
     args = build_parser(prog, description, command_modules).parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as error:
+    except SscjakError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
-        return error.exit_code
+        return exit_code_of(error)
     except BrokenPipeError:
         # the reader of our output went away (``… | head``): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -28,6 +28,7 @@ from typing import Any
 
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
+from sscjak.shared.errors import SscjakError
 
 PLAN_SCHEMA = "sscjak.plan/1"
 SMC_KINDS: tuple[str, ...] = ("baseline", "change")
@@ -48,7 +49,7 @@ _KEYS: tuple[str, ...] = (
 )
 
 
-class PlanError(ValueError):
+class PlanError(SscjakError, ValueError):
     """A plan file that cannot be used; the message names the file, key and expectation."""
 
 

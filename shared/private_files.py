@@ -14,13 +14,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 
 #: Permission bits that let group or others read, write or execute a file.
 _GROUP_OR_OTHER_BITS = 0o077
 
 
-class PrivateFileError(UserError):
+class PrivateFileError(SscjakError, PermissionError):
     """A secret file is exposed to other users; the message says which and what to do."""
 
 

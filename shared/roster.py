@@ -39,7 +39,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.protocol import NODE_NAME_PATTERN
 
@@ -75,7 +75,7 @@ _PROBE_PRIVATE_KEY = X25519PrivateKey.from_private_bytes(
 )
 
 
-class RosterError(UserError):
+class RosterError(SscjakError, ValueError):
     """A roster file or entry that is not valid; the message says where and why."""
 
 

@@ -23,6 +23,7 @@ from sscjak.coordinator.results.results_table import format_results_table
 from sscjak.coordinator.results.schema import read_results
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder, demo_centre_folders
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             federation.start()
             federation.analyse(out, on_event=print_progress, run_name="demo")
-        except UserError as error:
+        except SscjakError as error:
             raise UserError(f"{error}\n{federation.processes.logs()}") from None
         finally:
             federation.close()

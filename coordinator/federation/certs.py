@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import (
     replace_private_file,
     write_private_file,
@@ -60,7 +60,7 @@ RENEWAL_WARNING_DAYS = 14
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-class CertificateError(UserError):
+class CertificateError(SscjakError, ValueError):
     """A certificate or key that cannot be used as asked; the message says which and why."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
+from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.round_settings import DEFAULT_ROUND_SETTINGS, RoundSettings
 from sscjak.coordinator.federation.superlink_process import (
     SuperLinkSettings,
@@ -38,7 +39,6 @@ from sscjak.coordinator.federation.superlink_process import (
     superlink_command,
     write_cli_connection,
 )
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.flower_environment import flower_environment
 
 #: Settings file written by ``serve`` for ``run``.
@@ -260,7 +260,7 @@ class CoordinatorHome:
             server_private_key=self.certs_dir / "server.key",
         )
         if not certs.server_certificate.exists() or not certs.ca_certificate.exists():
-            raise UserError(
+            raise FederationError(
                 f"no TLS certificates in {self.certs_dir}: run "
                 f"'sscjak-coordinator certs {self.certs_dir} --host HOST' first"
             )
@@ -283,7 +283,7 @@ class CoordinatorHome:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise UserError(
+            raise FederationError(
                 f"{self.root} has no running SuperLink: start 'sscjak-coordinator serve "
                 f"--home {self.root}' first"
             ) from None
@@ -314,7 +314,9 @@ def start_superlink(
         )
         wait_for_port(fleet_probe, settings.fleet_port, timeout, started.process)
     except (TimeoutError, RuntimeError) as error:
-        raise UserError(f"the SuperLink did not start: {error}\n{started.log_tail()}") from None
+        raise FederationError(
+            f"the SuperLink did not start: {error}\n{started.log_tail()}"
+        ) from None
     return started
 
 
@@ -369,7 +371,9 @@ def follow_progress(
     position = 0
     while time.monotonic() < deadline:
         if superlink is not None and superlink.process.poll() is not None:
-            raise UserError(f"the SuperLink stopped during the analysis\n{superlink.log_tail()}")
+            raise FederationError(
+                f"the SuperLink stopped during the analysis\n{superlink.log_tail()}"
+            )
         if progress_file.exists():
             with progress_file.open("r", encoding="utf-8") as handle:
                 handle.seek(position)
@@ -383,7 +387,7 @@ def follow_progress(
                 if event["event"] in ("done", "failed"):
                     return event
         time.sleep(0.2)
-    raise UserError(f"no result after {timeout:.0f} s (progress in {progress_file})")
+    raise FederationError(f"no result after {timeout:.0f} s (progress in {progress_file})")
 
 
 def run_flower_analysis(
@@ -416,10 +420,10 @@ def run_flower_analysis(
     try:
         start_flower_run(settings, app_dir, {})
     except RuntimeError as error:
-        raise UserError(f"could not start the analysis run: {error}") from None
+        raise FederationError(f"could not start the analysis run: {error}") from None
     longest = round_settings.longest_run_seconds(rounds)
     event = follow_progress(progress_file, longest, on_event, superlink)
     if event["event"] == "failed":
         # the one message of a failure (the progress lines show none for it)
-        raise UserError(f"the analysis failed: {event['reason']}")
+        raise FederationError(f"the analysis failed: {event['reason']}")
     return event

@@ -36,13 +36,19 @@ from sscjak.node.data.centre_reader import CentreDataError
 from sscjak.node.flower.client_app import answer_payload_in_process
 from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.node.summarise.summary_vector import summarise_centre
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import MIN_PARTICIPANTS
 
 
+class CentreFoldersError(SscjakError, ValueError):
+    """One or more local centre folders break the contract; the message lists every
+    problem of every folder."""
+
+
 def centre_summaries(folders: Sequence[Path], plan: Plan) -> list[np.ndarray]:
-    """Each folder's summary vector; every problem of every folder in one UserError."""
+    """Each folder's summary vector; every problem of every folder in one
+    :class:`CentreFoldersError`."""
     vectors: list[np.ndarray] = []
     failures: list[str] = []
     for folder in folders:
@@ -52,7 +58,7 @@ def centre_summaries(folders: Sequence[Path], plan: Plan) -> list[np.ndarray]:
             lines = "\n".join(f"  {problem}" for problem in error.problems)
             failures.append(f"{folder}: {len(error.problems)} problem(s)\n{lines}")
     if failures:
-        raise UserError("centre data not valid:\n" + "\n".join(failures))
+        raise CentreFoldersError("centre data not valid:\n" + "\n".join(failures))
     return vectors
 
 

@@ -29,9 +29,9 @@ from sscjak.coordinator.federation.deployment import (
     run_flower_analysis,
     start_superlink,
 )
+from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.superlink_process import SuperLinkSettings, register_roster_nodes
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.flower_environment import flower_environment
 from sscjak.shared.roster import ROSTER_SCHEMA, Roster, load_roster
 
@@ -41,7 +41,7 @@ LOOPBACK_ROUND_SETTINGS = RoundSettings(timeout=30.0, wait_for_nodes=60.0)
 
 
 def _run_all(commands: Sequence[Sequence[str]], what: str, timeout: float = 120.0) -> list[str]:
-    """Run ``commands`` concurrently; their stdout, or a UserError naming the failures."""
+    """Run ``commands`` concurrently; their stdout, or a FederationError naming the failures."""
     running = [
         subprocess.Popen(
             list(c), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ
@@ -55,7 +55,7 @@ def _run_all(commands: Sequence[Sequence[str]], what: str, timeout: float = 120.
         if process.returncode != 0:
             failures.append(f"{' '.join(command[2:])}: {(out + err).strip()[-600:]}")
     if failures:
-        raise UserError(f"{what} failed:\n" + "\n".join(failures))
+        raise FederationError(f"{what} failed:\n" + "\n".join(failures))
     return outputs
 
 
@@ -78,7 +78,7 @@ class LoopbackFederation:
         self.root.mkdir(parents=True, exist_ok=True)
         self.processes = ProcessGroup(self.root / "logs")
         if len(self.centres) < 3:
-            raise UserError("a federation needs at least 3 centres (secure aggregation)")
+            raise FederationError("a federation needs at least 3 centres (secure aggregation)")
 
     # -- setup -----------------------------------------------------------------------
     def state_dir(self, name: str) -> Path:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sscjak.coordinator.federation.round_settings import DEFAULT_ROUND_SETTINGS, RoundSettings
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import (
     NONCE_BYTES,
@@ -159,7 +159,7 @@ class SecureRoundResult:
     history: list[RoundProgress] = field(default_factory=list)
 
 
-class SecureRoundError(UserError):
+class SecureRoundError(SscjakError, RuntimeError):
     """The analysis could not be completed (too few nodes, or the unmasking failed)."""
 
 

@@ -58,7 +58,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
-from sscjak.shared.cli_support import UserError
+from sscjak.coordinator.federation.errors import FederationError
 from sscjak.shared.flower_environment import flower_environment
 from sscjak.shared.roster import Roster, RosterMember
 
@@ -545,7 +545,7 @@ def register_roster_nodes(settings: SuperLinkSettings, roster: Roster, key_dir: 
             register_supernode(settings, path, member.name)
         except RuntimeError as error:
             if "already" not in str(error).lower():
-                raise UserError(f"could not register {member.name}: {error}") from None
+                raise FederationError(f"could not register {member.name}: {error}") from None
         return member.name
 
     # Each registration is one `flwr` CLI process (about 1.5 s); run them side by side.

@@ -25,7 +25,7 @@ from sscjak.coordinator.report.html import report_html
 from sscjak.coordinator.report.markdown import FIGURES_FOLDER, report_markdown
 from sscjak.coordinator.report.tables import ReportTable, report_tables
 from sscjak.coordinator.results.schema import ResultsSchemaError, check_results
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -37,7 +37,7 @@ REPORT_ENTRIES: tuple[str, ...] = (TABLES_FOLDER, FIGURES_FOLDER, MARKDOWN_NAME,
 REPORT_FOLDER_MODE = 0o755
 
 
-class ReportError(UserError):
+class ReportError(SscjakError, ValueError):
     """The report cannot be written from these results; nothing was written."""
 
 
@@ -134,7 +134,7 @@ def write_report(results: Mapping[str, Any], out_dir: Path) -> ReportFiles:
     """Write the study report for ``results`` into ``out_dir``; return the files written.
 
     ``out_dir`` is created when missing (its parents too). Raises :class:`ReportError`
-    (a :class:`~sscjak.shared.cli_support.UserError`) when the results are not a
+    (a :class:`~sscjak.shared.errors.SscjakError`) when the results are not a
     ``sscjak.results/1`` object, a figure would break the minimum-cell rule, or the
     folder cannot be written (permissions, full disk); then nothing in ``out_dir`` has
     changed.

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sscjak.shared.data_contract import EVENT_TYPES, MEASURES, POSITIVE_BASELINE_ONLY
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.summary_layout import Segment, SummaryLayout, cell_prefix
 
 __all__ = [
@@ -52,7 +53,7 @@ MESSAGE_TAIL = (
 )
 
 
-class InconsistentPooledSummaryError(ValueError):
+class InconsistentPooledSummaryError(SscjakError, ValueError):
     """The pooled vector fails consistency checks; ``problems`` lists every failing check."""
 
     def __init__(self, problems: list[str]) -> None:

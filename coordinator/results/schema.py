@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import write_text_atomically
 
 #: The version of the results file this version writes.
@@ -24,7 +25,7 @@ RESULTS_SCHEMA = "sscjak.results/1"
 READABLE_SCHEMAS: tuple[str, ...] = (RESULTS_SCHEMA,)
 
 
-class ResultsSchemaError(ValueError):
+class ResultsSchemaError(SscjakError, ValueError):
     """A results file that is not one this version can read."""
 
 

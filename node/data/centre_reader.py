@@ -72,6 +72,7 @@ from sscjak.shared.data_contract import (
     VISITS,
     Column,
 )
+from sscjak.shared.errors import SscjakError
 
 __all__ = ["MAX_TREATMENT_DAYS", "CentreData", "CentreDataError", "Problem", "read_centre"]
 
@@ -85,7 +86,7 @@ TEXT_DTYPE = pd.StringDtype("pyarrow")
 VISIT_VALUE_COLUMNS: tuple[str, ...] = (*MEASURES, "calcinosis", "calcinosis_course")
 
 
-class CentreDataError(Exception):
+class CentreDataError(SscjakError, ValueError):
     """A centre's folder breaks the contract; ``problems`` lists what and where.
 
     ``problems`` lists at most a few problems per (file, column, rule) plus one summary

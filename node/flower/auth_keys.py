@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sscjak.shared import private_files
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import write_private_file
 
 #: File names inside the node's state directory.
@@ -29,7 +29,7 @@ FLOWER_AUTH_PUBLIC_KEY_FILE = "flower_auth_key.pub"
 FLOWER_AUTH_PUBLIC_PEM_FILE = "flower_auth_public_key.pem"  # read by node_keys.roster_entry
 
 
-class AuthKeyError(UserError, ValueError):
+class AuthKeyError(SscjakError, ValueError):
     """The node-authentication key file is exposed or not an EC private key."""
 
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.plan import MAX_MONTHS, MAX_WINDOW_MONTHS
 from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import MAX_PARTICIPANTS, MIN_PARTICIPANTS
@@ -67,7 +67,7 @@ _KEYS: tuple[str, ...] = (
 )
 
 
-class PolicyError(UserError):
+class PolicyError(SscjakError, ValueError):
     """A policy that cannot be used; the message names the file (if any), key and floor."""
 
 

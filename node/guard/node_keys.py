@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sscjak.node.flower.auth_keys import AuthKeyError, load_flower_auth_key
 from sscjak.shared import private_files
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import NODE_NAME_PATTERN
 from sscjak.shared.roster import Roster, RosterMember
@@ -28,7 +28,7 @@ IDENTITY_FILE = "node_identity.toml"
 FLOWER_AUTH_PUBLIC_KEY_FILE = "flower_auth_public_key.pem"
 
 
-class NodeKeyError(UserError):
+class NodeKeyError(SscjakError, ValueError):
     """The node's key or identity is missing, unreadable or not protected."""
 
 

@@ -80,7 +80,9 @@ def test_help_is_plain_text_with_every_default_shown(prog, parser):
         if not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
             continue
         block = option_block(help_text, action.option_strings[-1])
-        assert str(action.default) in block, f"{prog} {action.option_strings}: default missing"
+        default = action.default
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        assert shown in block, f"{prog} {action.option_strings}: default missing"
         if isinstance(action.default, int | float) and not isinstance(action.default, bool):
             assert any(word in block.lower() for word in UNIT_WORDS), (
                 f"{prog} {action.option_strings}: no unit in {block!r}"

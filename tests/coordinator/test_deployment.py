@@ -18,7 +18,7 @@ from sscjak.coordinator.federation.deployment import (
     follow_progress,
     write_app_project,
 )
-from sscjak.shared.cli_support import UserError
+from sscjak.coordinator.federation.errors import FederationError
 
 
 def test_app_project_is_a_valid_flower_app_naming_installed_code(tmp_path):
@@ -51,7 +51,7 @@ def test_follow_progress_reports_events_until_done(tmp_path):
 
 
 def test_follow_progress_gives_up_after_its_timeout(tmp_path):
-    with pytest.raises(UserError, match="no result"):
+    with pytest.raises(FederationError, match="no result"):
         follow_progress(tmp_path / "never.jsonl", timeout=0.5)
 
 

@@ -16,6 +16,7 @@ from sscjak.coordinator.report import write_report as write_report_module
 from sscjak.coordinator.report.write_report import ReportError, ReportFiles, write_report
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 from sscjak.shared.cli_support import UserError, run_cli
+from sscjak.shared.errors import SscjakError
 
 DEMO_CENTRES = sorted(bundled_demo_folder().glob("centre_*"))
 
@@ -192,7 +193,7 @@ def test_results_that_are_not_sscjak_results_are_refused(
     with pytest.raises(ReportError, match=message):
         write_report(results, tmp_path / "report")
     assert not (tmp_path / "report").exists()
-    assert issubclass(ReportError, UserError)
+    assert issubclass(ReportError, SscjakError) and not issubclass(ReportError, UserError)
 
 
 def test_a_folder_path_that_is_a_file_is_refused(demo, tmp_path: Path) -> None:

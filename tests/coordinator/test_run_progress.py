@@ -19,6 +19,7 @@ from sscjak.coordinator.federation.deployment import (
     run_flower_analysis,
     strip_ansi,
 )
+from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import SEEDS, SUMMARIES, RoundProgress
 from sscjak.coordinator.federation.server_app import (
@@ -80,7 +81,7 @@ def test_a_failure_is_printed_once_as_the_error(tmp_path, monkeypatch, capsys):
         return 1
 
     monkeypatch.setattr(deployment, "start_flower_run", fake_start)
-    with pytest.raises(UserError) as failure:
+    with pytest.raises(FederationError) as failure:
         run_flower_analysis(
             None,  # type: ignore[arg-type]
             tmp_path / "run",

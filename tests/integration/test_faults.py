@@ -47,13 +47,13 @@ import numpy as np
 import pytest
 
 from sscjak.coordinator.federation.deployment import start_superlink
+from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.loopback import LoopbackFederation
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 from sscjak.node.guard.release_epoch import new_epoch, write_epoch
 from sscjak.node.summarise.summary_vector import summarise_centre
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
 from sscjak.shared.roster import Roster, load_roster, write_roster
 
@@ -300,7 +300,7 @@ def test_node_killed_between_the_two_exchanges(federation, tmp_path):
                 for hold in holds:
                     hold.release()
 
-        with pytest.raises(UserError, match="no complete analysis") as failure:
+        with pytest.raises(FederationError, match="no complete analysis") as failure:
             analyse(federation, out, plan_file, roster_file, on_event)
     seconds = time.monotonic() - started
     assert f"{victim}: did not answer" in str(failure.value)
@@ -342,7 +342,7 @@ def test_superlink_restarted_mid_run(federation, tmp_path):
             restarted.append(time.monotonic() - began)
 
     started = time.monotonic()
-    with pytest.raises(UserError, match="the SuperLink stopped during the analysis"):
+    with pytest.raises(FederationError, match="the SuperLink stopped during the analysis"):
         analyse(federation, out, plan_file, roster_file, on_event)
     seconds = time.monotonic() - started
     assert restarted, "the analysis never got a reply before the restart"

@@ -27,13 +27,13 @@ from sscjak.coordinator.federation.deployment import (
     start_superlink,
     wait_for_port,
 )
+from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.loopback import LoopbackFederation
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 from sscjak.node.guard.release_epoch import new_epoch, write_epoch
 from sscjak.node.summarise.summary_vector import summarise_centre
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import Plan, default_plan, parse_plan
 from sscjak.shared.roster import Roster, RosterMember, load_roster, write_roster
 from sscjak.shared.secure_aggregation import remove_self_masks
@@ -180,7 +180,7 @@ def test_an_unapproved_plan_is_refused_by_every_node(federation, tmp_path):
     plan = parse_plan(text, "test plan")
     plan_file = tmp_path / "other_plan.toml"
     plan_file.write_text(plan.canonical_toml)
-    with pytest.raises(UserError, match="not approved by this centre"):
+    with pytest.raises(FederationError, match="not approved by this centre"):
         federation.analyse(tmp_path / "r.json", plan_file=plan_file, run_name="unapproved")
     assert not (tmp_path / "r.json").exists()
     for name in federation.centres:
@@ -195,7 +195,7 @@ def test_a_changed_roster_is_refused_by_every_node(federation, tmp_path):
     changed = Roster((*roster.members[1:], swapped))
     changed_file = tmp_path / "changed_roster.toml"
     write_roster(changed, changed_file)
-    with pytest.raises(UserError, match="roster changed"):
+    with pytest.raises(FederationError, match="roster changed"):
         federation.analyse(tmp_path / "r.json", roster_file=changed_file, run_name="roster")
     for name in federation.centres:
         assert "roster changed" in audit_entries(federation, name)[-1]["reason"]

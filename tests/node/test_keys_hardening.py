@@ -31,7 +31,7 @@ from sscjak.node.guard.node_keys import (
     roster_entry,
 )
 from sscjak.shared import private_files
-from sscjak.shared.cli_support import UserError
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.roster import Roster, RosterMember, write_roster
 
 #: Small-order encoding used to build a hostile roster (the all-zero point).
@@ -49,9 +49,9 @@ def test_auth_key_readable_or_writable_by_others_is_refused(tmp_path: Path, mode
     state = _node(tmp_path / "state")
     key_file = state / FLOWER_AUTH_PRIVATE_KEY_FILE
     key_file.chmod(mode)
-    with pytest.raises(UserError, match=re.escape(f"chmod 600 {key_file}")):
+    with pytest.raises(SscjakError, match=re.escape(f"chmod 600 {key_file}")):
         load_flower_auth_key(state)
-    with pytest.raises(UserError, match="chmod 600"):
+    with pytest.raises(SscjakError, match="chmod 600"):
         ensure_flower_auth_key(state)  # an existing exposed key is not silently reused
 
 
@@ -82,9 +82,9 @@ def test_key_file_owned_by_another_user_is_refused(
             os.chown(state / name, 4242, 4242)
     else:  # otherwise pretend to be another non-root user
         monkeypatch.setattr(private_files.os, "geteuid", lambda: me + 4242)
-    with pytest.raises(UserError, match="belongs to user id"):
+    with pytest.raises(SscjakError, match="belongs to user id"):
         load_private_key(state)
-    with pytest.raises(UserError, match="belongs to user id"):
+    with pytest.raises(SscjakError, match="belongs to user id"):
         load_flower_auth_key(state)
 
 
@@ -114,7 +114,7 @@ def test_a_key_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
     state = _node(tmp_path / "state")
     (state / PRIVATE_KEY_FILE).unlink()
     (state / PRIVATE_KEY_FILE).mkdir(mode=0o700)
-    with pytest.raises(UserError, match="not a regular file"):
+    with pytest.raises(SscjakError, match="not a regular file"):
         load_private_key(state)
 
 
@@ -122,7 +122,7 @@ def test_a_damaged_auth_key_is_a_user_error_naming_the_file(tmp_path: Path) -> N
     state = _node(tmp_path / "state")
     key_file = state / FLOWER_AUTH_PRIVATE_KEY_FILE
     key_file.write_bytes(b"not a key")
-    with pytest.raises(UserError, match=re.escape(str(key_file))):
+    with pytest.raises(SscjakError, match=re.escape(str(key_file))):
         load_flower_auth_key(state)
 
 
@@ -241,5 +241,5 @@ def test_approve_refuses_a_roster_with_a_small_order_key(
 
 
 def test_roster_member_with_a_small_order_key_cannot_be_built() -> None:
-    with pytest.raises(UserError, match="centre-z"):
+    with pytest.raises(SscjakError, match="centre-z"):
         RosterMember("centre-z", ZERO_POINT)

@@ -23,8 +23,8 @@ from sscjak.node.guard.disclosure_policy import (
     write_default_policy,
 )
 from sscjak.node.guard.node_keys import create_node_identity, roster_entry
-from sscjak.shared.cli_support import UserError
 from sscjak.shared.data_contract import MEASURES
+from sscjak.shared.errors import SscjakError
 from sscjak.shared.plan import Plan
 from sscjak.shared.roster import Roster, write_roster
 
@@ -85,7 +85,7 @@ def test_values_below_the_floors_are_refused_naming_file_key_and_floor(
     message = str(raised.value)
     assert message.startswith(f"{path}: {key}: ")
     assert floor in message
-    assert isinstance(raised.value, UserError)
+    assert isinstance(raised.value, SscjakError)
 
 
 @pytest.mark.parametrize(
