@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 
 from sscjak.coordinator.federation.certs import server_certificate_expiry_warning
-from sscjak.coordinator.federation.deployment import CoordinatorHome, ProcessGroup, start_superlink
+from sscjak.coordinator.federation.deployment import CoordinatorHome, start_superlink
 from sscjak.coordinator.federation.superlink_process import (
     SuperLinkSettings,
     busy_ports,
     register_roster_nodes,
 )
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.process_control import ProcessGroup
 from sscjak.shared.roster import load_roster
 
 DEFAULT_FLEET_ADDRESS = "0.0.0.0:9092"

@@ -16,19 +16,12 @@ run is submitted with ``flwr run`` and followed through its progress file
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
 from sscjak.coordinator.federation.errors import FederationError
@@ -40,195 +33,10 @@ from sscjak.coordinator.federation.superlink_process import (
     write_cli_connection,
 )
 from sscjak.shared.flower_environment import flower_environment
+from sscjak.shared.process_control import ProcessGroup, StartedProcess, wait_for_port
 
 #: Settings file written by ``serve`` for ``run``.
 SUPERLINK_SETTINGS_FILE = "superlink.json"
-
-#: Terminal control sequences (colours, cursor moves): Flower's logger colours its
-#: level names whatever its output is, and a log file should hold plain text.
-ANSI_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-
-
-def strip_ansi(data: bytes) -> bytes:
-    """``data`` without terminal escape sequences (colours, cursor moves, titles)."""
-    return ANSI_ESCAPE.sub(b"", data)
-
-
-def copy_without_ansi(source: IO[bytes], log: IO[bytes]) -> None:
-    """Copy ``source`` line by line into ``log`` without escape sequences, until EOF."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in iter(source.readline, b""):
-            log.write(strip_ansi(line))
-            log.flush()
-    with contextlib.suppress(OSError):
-        source.close()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now on ``host`` (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(
-    host: str, port: int, timeout: float, process: subprocess.Popen | None = None
-) -> None:
-    """Block until ``host:port`` accepts TCP connections; fail early if ``process`` died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process {process.pid} exited with {process.returncode}")
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"nothing listens on {host}:{port} after {timeout:.0f} s"
-                ) from None
-            time.sleep(0.1)
-
-
-def descendant_pids(pid: int) -> list[int]:
-    """PIDs of every living descendant of ``pid`` (Linux ``/proc``; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = entry.read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may contain spaces, so split after ')'
-        fields = text[text.rfind(")") + 2 :].split()
-        if len(fields) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry.parent.name))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-@dataclass
-class StartedProcess:
-    """A process we started: its name, Popen handle and log file.
-
-    ``log_copier`` is the thread that copies the process's output into the log file
-    (without terminal escape sequences).
-    """
-
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-    log_handle: IO[bytes]
-    log_copier: threading.Thread | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, characters: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-characters:]
-        except OSError:
-            return ""
-
-
-class ProcessGroup:
-    """Every process a command or test starts, each stopped by its own PID.
-
-    Each child gets its own session (``start_new_session``) so that stopping it also
-    reaches the helpers Flower starts under it (SuperExec, ServerApp): SIGTERM to the
-    child's process group, then SIGKILL after ``grace`` seconds. Used as a context
-    manager, it stops everything on exit, on errors and on Ctrl-C alike.
-
-    A child's output (and that of the helpers it starts, which inherit it) goes through
-    a pipe to ``LOG_DIR/NAME.log``, plain text: a thread strips terminal escape
-    sequences (:func:`strip_ansi`) on the way, and ``NO_COLOR=1`` is set for every child.
-    """
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = Path(log_dir)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.started: list[StartedProcess] = []
-
-    def start(
-        self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None
-    ) -> StartedProcess:
-        log_path = self.log_dir / f"{name}.log"
-        handle = log_path.open("ab")
-        environment = dict(os.environ if env is None else env)
-        environment["NO_COLOR"] = "1"
-        process = subprocess.Popen(
-            list(command),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=environment,
-            start_new_session=True,
-        )
-        assert process.stdout is not None
-        copier = threading.Thread(
-            target=copy_without_ansi,
-            args=(process.stdout, handle),
-            name=f"log-{name}",
-            daemon=True,
-        )
-        copier.start()
-        started = StartedProcess(name, process, log_path, handle, copier)
-        self.started.append(started)
-        return started
-
-    def stop(self, started: StartedProcess, grace: float = 5.0, hard: bool = False) -> None:
-        """Stop one process (and its process group) by PID; ``hard`` = SIGKILL at once.
-
-        Descendants that left the group (Flower detaches its SuperExec into a session of
-        its own) are found through ``/proc`` before the stop and killed by PID after it.
-        """
-        process = started.process
-        descendants = descendant_pids(process.pid)
-        if process.poll() is None:
-            first = signal.SIGKILL if hard else signal.SIGTERM
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, first)
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=grace)
-        # Helpers left in the child's process group after it exited.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        for pid in descendants:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        if started.log_copier is not None:
-            # every writer is gone: the copier reaches the pipe's end and finishes
-            started.log_copier.join(timeout=grace)
-        if started.log_copier is None or not started.log_copier.is_alive():
-            with contextlib.suppress(OSError):
-                started.log_handle.close()
-
-    def stop_all(self) -> None:
-        for started in reversed(self.started):
-            self.stop(started)
-
-    def logs(self) -> str:
-        """Every process's log tail, for error messages and failed tests."""
-        return "\n".join(
-            f"----- {s.name} (pid {s.pid}, exit {s.process.poll()}) -----\n{s.log_tail()}"
-            for s in self.started
-        )
-
-    def __enter__(self) -> ProcessGroup:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_all()
-
 
 @dataclass(frozen=True)
 class CoordinatorHome:

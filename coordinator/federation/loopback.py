@@ -22,17 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from sscjak.coordinator.federation.certs import write_coordinator_certificates
-from sscjak.coordinator.federation.deployment import (
-    ProcessGroup,
-    StartedProcess,
-    free_port,
-    run_flower_analysis,
-    start_superlink,
-)
+from sscjak.coordinator.federation.deployment import run_flower_analysis, start_superlink
 from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.superlink_process import SuperLinkSettings, register_roster_nodes
 from sscjak.shared.flower_environment import flower_environment
+from sscjak.shared.process_control import ProcessGroup, StartedProcess, free_port
 from sscjak.shared.roster import ROSTER_SCHEMA, Roster, load_roster
 
 NODE_CLI = [sys.executable, "-m", "sscjak.node.cli"]

@@ -12,7 +12,6 @@ stopped by its PID.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import signal
@@ -34,6 +33,7 @@ from sscjak.node.guard.node_context import NodeContext
 from sscjak.node.guard.node_keys import check_node_private_keys
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.flower_environment import flower_environment
+from sscjak.shared.process_control import stop_with_grace
 
 #: What a SuperNode exit code means for the centre's IT (flwr 1.42 ``ExitCode``).
 SUPERNODE_EXIT_HINTS: dict[int, str] = {
@@ -171,12 +171,5 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if supernode.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(supernode.pid, signal.SIGTERM)
-            try:
-                supernode.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(supernode.pid, signal.SIGKILL)
-                supernode.wait(timeout=10)
+            stop_with_grace(supernode, lambda sig: os.kill(supernode.pid, sig), grace=10.0)
     return exit_code

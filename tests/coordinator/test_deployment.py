@@ -12,13 +12,9 @@ import tomllib
 import pytest
 from flwr.common.config import validate_config
 
-from sscjak.coordinator.federation.deployment import (
-    ProcessGroup,
-    descendant_pids,
-    follow_progress,
-    write_app_project,
-)
+from sscjak.coordinator.federation.deployment import follow_progress, write_app_project
 from sscjak.coordinator.federation.errors import FederationError
+from sscjak.shared.process_control import ProcessGroup, descendant_pids
 
 
 def test_app_project_is_a_valid_flower_app_naming_installed_code(tmp_path):

@@ -30,8 +30,9 @@ from pathlib import Path
 import pytest
 
 from sscjak.coordinator.federation.certs import write_coordinator_certificates
-from sscjak.coordinator.federation.deployment import ProcessGroup, free_port, start_superlink
+from sscjak.coordinator.federation.deployment import start_superlink
 from sscjak.coordinator.federation.superlink_process import FLEET_MAX_BODY_BYTES, SuperLinkSettings
+from sscjak.shared.process_control import ProcessGroup, free_port
 
 pytestmark = pytest.mark.integration
 

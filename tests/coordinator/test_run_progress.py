@@ -14,11 +14,7 @@ from sscjak.coordinator.commands.progress_lines import format_progress, print_pr
 from sscjak.coordinator.commands.serve import check_ports_free
 from sscjak.coordinator.federation import deployment
 from sscjak.coordinator.federation import server_app as flower_server_app
-from sscjak.coordinator.federation.deployment import (
-    ProcessGroup,
-    run_flower_analysis,
-    strip_ansi,
-)
+from sscjak.coordinator.federation.deployment import run_flower_analysis
 from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import SEEDS, SUMMARIES, RoundProgress
@@ -34,6 +30,7 @@ from sscjak.coordinator.federation.superlink_process import (
     port_in_use,
 )
 from sscjak.shared.cli_support import UserError
+from sscjak.shared.process_control import ProcessGroup, strip_ansi
 from sscjak.shared.protocol import UNMASK_REQUEST_KIND
 from sscjak.shared.roster import Roster, RosterMember
 

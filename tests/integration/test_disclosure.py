@@ -51,9 +51,9 @@ from disclosure_support import (
     write_disclosure_centres,
 )
 
-from sscjak.coordinator.federation.deployment import ProcessGroup, free_port, wait_for_port
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.plan import Plan
+from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
 from sscjak.shared.secure_aggregation import self_mask, self_mask_commitment
 from sscjak.shared.summary_layout import SummaryLayout
 

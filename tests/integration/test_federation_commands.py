@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.coordinator.federation.deployment import ProcessGroup, free_port, wait_for_port
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 

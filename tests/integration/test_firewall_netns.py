@@ -46,8 +46,8 @@ from network_namespaces import (
     namespaces_unavailable,
 )
 
-from sscjak.coordinator.federation.deployment import ProcessGroup, StartedProcess
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+from sscjak.shared.process_control import ProcessGroup, StartedProcess
 
 pytestmark = pytest.mark.integration
 
