@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sscjak.node.guard.analysis_handler import summary_digest
+from sscjak.node.guard.audit_log import summary_digest
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import PlanError, default_plan, load_plan

@@ -14,12 +14,15 @@ sent message unlogged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 #: Version tag written into every line.
 AUDIT_SCHEMA = "sscjak.audit/1"
@@ -124,3 +127,8 @@ def refusal_entry(
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def summary_digest(summary: np.ndarray) -> str:
+    """SHA-256 (hex) of the unmasked summary as int64 little-endian bytes."""
+    return hashlib.sha256(np.asarray(summary, dtype="<i8").tobytes()).hexdigest()

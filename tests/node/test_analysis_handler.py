@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscjak.node.guard.analysis_handler import handle_analysis_request, summary_digest
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.audit_log import summary_digest
 from sscjak.node.guard.node_context import NodeContext
 from sscjak.node.guard.release_epoch import new_epoch, write_epoch
 from sscjak.node.guard.simulated_centres import prepare_simulated_nodes

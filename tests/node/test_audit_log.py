@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sscjak.node.guard.analysis_handler import handle_analysis_request, summary_digest
-from sscjak.node.guard.audit_log import AuditLog, refusal_entry
+from sscjak.node.guard.analysis_handler import handle_analysis_request
+from sscjak.node.guard.audit_log import AuditLog, refusal_entry, summary_digest
 from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
 from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.node.summarise.summary_vector import summarise_derived

@@ -9,7 +9,7 @@ import pytest
 
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 from sscjak.node.cli import main as node_main
-from sscjak.node.guard.analysis_handler import summary_digest
+from sscjak.node.guard.audit_log import summary_digest
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.plan import default_plan
 from sscjak.shared.summary_layout import SummaryLayout
