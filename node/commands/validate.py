@@ -23,8 +23,8 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from sscjak.node.data.centre_files import Problem
 from sscjak.node.data.centre_reader import CentreData, CentreDataError, read_centre
+from sscjak.node.data.problems import Problem
 from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.shared.data_contract import (
     BASELINE_DAYS_AFTER,

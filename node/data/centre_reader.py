@@ -1,7 +1,7 @@
 """Reading and validating a centre's data folder (docs/input-files.md).
 
 :func:`read_centre` loads ``patients``, ``visits`` and (optionally) ``events`` -- each a
-CSV, xlsx or parquet file, see :mod:`sscjak.node.data.centre_files` for the accepted file
+CSV, xlsx or parquet file, see :mod:`sscjak.node.data.table_files` for the accepted file
 forms -- checks every value against the rules of :mod:`sscjak.shared.data_contract`
 and returns typed tables (:class:`CentreData`) or raises :class:`CentreDataError` listing
 *every* problem found in all files, each located by file, row (header = row 1) and
@@ -45,9 +45,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sscjak.node.data.centre_files import (
-    Problem,
-    ProblemList,
+from sscjak.node.data.problems import Problem, ProblemList
+from sscjak.node.data.table_files import (
     TableCells,
     find_table_files,
     read_table_cells,

@@ -1,4 +1,4 @@
-"""Tests of sscjak.node.data.centre_files: locating table files, loading them as cell texts."""
+"""Tests of sscjak.node.data.table_files: locating table files, loading them as cell texts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 
-from sscjak.node.data.centre_files import (
-    PROBLEMS_LISTED_PER_RULE,
-    ProblemList,
+from sscjak.node.data.problems import PROBLEMS_LISTED_PER_RULE, ProblemList
+from sscjak.node.data.table_files import (
     close_columns,
     find_table_files,
     identifying_kind,

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscjak.node.data.centre_files import PROBLEMS_LISTED_PER_RULE
 from sscjak.node.data.centre_reader import (
     MAX_TREATMENT_DAYS,
     CentreData,
@@ -26,6 +25,7 @@ from sscjak.node.data.centre_reader import (
     Problem,
     read_centre,
 )
+from sscjak.node.data.problems import PROBLEMS_LISTED_PER_RULE
 from sscjak.shared.data_contract import EVENTS, MEASURES, PATIENTS, VISITS
 
 PATIENT_ROWS = [
