@@ -170,12 +170,11 @@ def released_bins(
 
     ``units`` are integer grid values (grid units of a change, days of follow-up) worth
     ``unit_value`` each. Bins are merged to ≥ ``min_count`` patients
-    (:func:`~sscjak.shared.statistics.binning.merge_small_bins`); ``low`` and ``high`` are
-    the first and last grid value a bin holds. The outermost bounds are moved outward to
-    :func:`~sscjak.shared.statistics.binning.outer_edge_step`, one more step when already
-    on it — the rule of :func:`~sscjak.shared.statistics.binning.coarsen_outer_bounds`, here
-    computed in exact fractions so that float noise can never leave an outer bound on a
-    patient's value — and then outward to ``edge_grid``; inner bounds are rounded to
+    (:func:`merge_small_bins`); ``low`` and ``high`` are the first and last grid value a
+    bin holds. The outermost bounds, each a single patient's value, are moved outward to
+    :func:`outer_edge_step`, one more step when already on it, in exact fractions so that
+    float noise can never leave an outer bound on a patient's value, and then outward to
+    ``edge_grid``; inner bounds are rounded to
     ``edge_grid``. So every edge is written with the decimals of the measure's resolution.
     ``lowest`` is the smallest value the quantity can take (0 days of follow-up): the
     outer bound never goes below it, which discloses nothing the domain does not.

@@ -5,7 +5,7 @@ turns both on by default), and Flower's state under the process's own ``FLWR_HOM
 rather than ``~/.flwr``. Flower's logger colours its level names whatever the
 environment (``NO_COLOR`` included), so the coordinator's process logs strip terminal
 escape sequences as they are written
-(:class:`sscjak.coordinator.federation.deployment.ProcessGroup`).
+(:class:`sscjak.shared.process_control.ProcessGroup`).
 """
 
 from __future__ import annotations

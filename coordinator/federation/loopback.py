@@ -6,7 +6,7 @@ temporary state directory. Every centre is set up the way a real centre is, thro
 node's own commands — ``sscjak-node keys``, ``flower-key`` and ``approve --yes`` (the
 demo approves automatically: the person running it plays every centre's data steward) —
 so this module never imports node code. Every process is stopped by PID on exit, on
-error and on Ctrl-C (:class:`sscjak.coordinator.federation.deployment.ProcessGroup`).
+error and on Ctrl-C (:class:`sscjak.shared.process_control.ProcessGroup`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``sscjak-node validate DIR``: check a centre's data folder (docs/input-files.md and §5).
+"""``sscjak-node validate DIR``: check a centre's data folder (docs/input-files.md).
 
 Exit 0 with a short summary on stdout when the folder is valid; exit 1 with
 "N problems in DIR:" and one located problem per line on stderr when not. Warnings --

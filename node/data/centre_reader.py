@@ -27,10 +27,7 @@ to find the record.
 
 Everything works on whole columns (pyarrow compute, numpy masks, group-bys on integer
 keys); no Python loop runs over rows, and at most a few problems are listed per (file,
-column, rule). Measured on the 2-core development machine (other work running), for
-100,000 patients and 994,251 visits: ``sscjak-node validate`` on CSV 3-4 s wall and
-0.6 GiB peak RSS; ``read_centre`` on the same tables as parquet 2.2 s; a CSV with every
-visit row broken (994,251 problems, 42 lines printed) 3.0 s and 0.5 GiB.
+column, rule); docs/benchmarks.md has the measured time and memory for 100,000 patients.
 """
 
 from __future__ import annotations

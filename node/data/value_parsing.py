@@ -4,8 +4,7 @@ The reader turns every input file -- CSV, xlsx or parquet -- into columns of *ce
 texts* (whitespace stripped, ``""`` for an empty cell) and parses them here. Parsing
 never coerces: a text either is exactly a number or a date in the accepted notation, or
 it is reported as unparsable. Every function works on whole columns (pandas string
-operations and numpy masks), never row by row, so a 1,000,000-row file parses in well
-under a second per column.
+operations and numpy masks), never row by row.
 
 Accepted notations
 ------------------

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 AUDIT_LOG_FILE = "audit.jsonl"
 
-#: Computes a centre's summary vector from its data folder (default: node.summary).
+#: Computes a centre's summary vector from its data folder (default:
+#: :func:`sscjak.node.summarise.summary_vector.summarise_centre`).
 Summariser = Callable[[Path, "Plan"], np.ndarray]
 #: Fingerprints the centre's data folder (default: release_epoch.data_fingerprint).
 Fingerprinter = Callable[[Path], str]

@@ -4,7 +4,8 @@ A change cell of the pooled summary consists of exact integers in the measure's 
 units: the count n, the sums Σx0, Σx0², Σd, Σd², Σx0·d (x0 baseline, d change) and the
 histogram of d. :func:`change_cell_statistics` turns them into the descriptives, the
 signed-rank test and the standardized mean changes, each computed by the pure functions
-of this package, and :meth:`ChangeCellStatistics.as_result` gives the §4 result keys.
+of this package, and :meth:`ChangeCellStatistics.as_result` gives the change cell's keys
+of the results file (docs/results-file.md).
 Undefined statistics are ``None`` (JSON ``null``), never NaN.
 """
 

@@ -667,8 +667,7 @@ def test_row_numbers_are_right_deep_in_a_large_file(tmp_path: Path) -> None:
 def test_million_row_visits_file_validates_in_bounded_memory(tmp_path: Path) -> None:
     """docs/input-files.md data at scale: 1,000,000 visits read in a child process under 2 GiB.
 
-    Not a timing test; the wall time measured on the 2-core development machine was
-    about 3 s (see the module centre_reader docstring).
+    Not a timing test: the measured time is in docs/benchmarks.md.
     """
     rng = np.random.default_rng(20261125)
     patients = 100_000

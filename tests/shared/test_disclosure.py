@@ -1,4 +1,4 @@
-"""Tests of sscjak.shared.statistics.binning: the documented merge rule and its invariants."""
+"""Tests of sscjak.shared.disclosure: suppression, the merge rule and its invariants, release."""
 
 from __future__ import annotations
 
