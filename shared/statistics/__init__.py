@@ -9,6 +9,8 @@ values) and returns what R 4.x gives on the stacked rows:
   conditional p-value of ``exactRankTests::wilcox.exact``.
 * :mod:`.smc` — standardized mean changes and their large-sample CI (Becker 1988).
 * :mod:`.poisson` — exact Poisson rate CI (Garwood 1936), as ``poisson.test``.
+* :mod:`.histogram_input` — the one check of a histogram given to any statistic.
+* :mod:`.normal_approximation` — R's continuity-corrected normal p of a rank statistic.
 * :mod:`.change_cell` — all of the above for one change cell, as the results file's keys.
 * :mod:`.survival` — Kaplan–Meier curves, medians and numbers at risk as R
   ``survfit``, the log-rank test as ``survdiff``, from event and censoring histograms.

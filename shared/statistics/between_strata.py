@@ -35,6 +35,9 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from sscjak.shared.statistics.histogram_input import checked_histogram
+from sscjak.shared.statistics.normal_approximation import continuity_corrected_p
+
 #: R's ``exact = NULL`` rule of the two-sample test: exact p only when both strata have
 #: fewer than this many patients (and there are no ties).
 EXACT_MAX_PER_STRATUM = 50
@@ -141,32 +144,6 @@ class RankSumResult:
     has_ties: bool
 
 
-def _check_strata_histograms(
-    values: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    values = np.asarray(values)
-    counts = np.asarray(counts)
-    if values.ndim != 1:
-        raise ValueError("values must be a one-dimensional array")
-    if counts.ndim != 2:
-        raise ValueError("counts must be a two-dimensional array: one row per stratum")
-    if counts.shape[1] != values.size:
-        raise ValueError(
-            f"each row of counts must have one entry per value: got {counts.shape[1]} "
-            f"entries for {values.size} values"
-        )
-    if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"values must be integer grid units, got dtype {values.dtype}")
-    if not np.issubdtype(counts.dtype, np.integer):
-        raise ValueError(f"counts must be integers, got dtype {counts.dtype}")
-    if np.any(counts < 0):
-        raise ValueError("counts must be >= 0")
-    if np.unique(values).size != values.size:
-        raise ValueError("values must not repeat a value")
-    order = np.argsort(values, kind="stable")
-    return values[order].astype(np.int64), counts[:, order].astype(np.int64)
-
-
 def strata_ranks(values: np.ndarray, counts: np.ndarray) -> StrataRanks:
     """Midranks of the pooled d (R ``rank(d)``) and the exact per-stratum rank sums.
 
@@ -178,7 +155,7 @@ def strata_ranks(values: np.ndarray, counts: np.ndarray) -> StrataRanks:
         ``counts[k, j]`` patients of stratum k with change ``values[j]`` (non-negative
         integers; one row per stratum, the summed per-centre histograms).
     """
-    values, counts = _check_strata_histograms(values, counts)
+    values, counts = checked_histogram(values, counts, integer_values=True, per_stratum=True)
     totals = counts.sum(axis=0)
     present = totals > 0
     values, counts, totals = values[present], counts[:, present], totals[present]
@@ -287,13 +264,7 @@ def normal_p_value(doubled_w: int, n_x: int, n_y: int, tie_term: int) -> float |
     """
     n = n_x + n_y
     variance = Fraction(n_x * n_y, 12) * (n + 1 - Fraction(tie_term, n * (n - 1)))
-    if variance <= 0:
-        return None
-    centred_w_times_2 = doubled_w - n_x * n_y
-    sign = (centred_w_times_2 > 0) - (centred_w_times_2 < 0)
-    numerator = Fraction(centred_w_times_2, 2) - Fraction(sign, 2)
-    z = float(numerator) / math.sqrt(float(variance))
-    return float(2 * min(stats.norm.cdf(z), stats.norm.sf(z)))
+    return continuity_corrected_p(Fraction(doubled_w - n_x * n_y, 2), variance)
 
 
 def two_sample_wilcoxon(values: np.ndarray, counts: np.ndarray) -> RankSumResult:

@@ -12,24 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def _check_histogram(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a histogram (values strictly ascending, counts non-negative integers)."""
-    values = np.asarray(values)
-    counts = np.asarray(counts)
-    if values.ndim != 1 or counts.ndim != 1:
-        raise ValueError("values and counts must be one-dimensional arrays")
-    if values.shape != counts.shape:
-        raise ValueError(
-            f"values and counts must have the same length, got {values.size} and {counts.size}"
-        )
-    if not np.issubdtype(counts.dtype, np.integer):
-        raise ValueError(f"counts must be integers, got dtype {counts.dtype}")
-    if np.any(counts < 0):
-        raise ValueError("counts must be >= 0")
-    if values.size > 1 and not np.all(np.diff(values) > 0):
-        raise ValueError("values must be strictly ascending")
-    return values, counts.astype(np.int64)
+from sscjak.shared.statistics.histogram_input import checked_histogram
 
 
 def order_statistic(values: np.ndarray, counts: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -69,7 +52,7 @@ def quantile_type7(values: np.ndarray, counts: np.ndarray, probs: Sequence[float
         When the total count is 0, a probability lies outside [0, 1], or the histogram
         is malformed.
     """
-    values, counts = _check_histogram(values, counts)
+    values, counts = checked_histogram(values, counts, ascending=True)
     total = int(counts.sum())
     if total == 0:
         raise ValueError("quantiles of an empty sample are undefined (total count is 0)")

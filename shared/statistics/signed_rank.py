@@ -31,9 +31,11 @@ from typing import Literal
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy import stats
 from scipy.optimize import brentq
 from scipy.special import expit
+
+from sscjak.shared.statistics.histogram_input import checked_histogram
+from sscjak.shared.statistics.normal_approximation import continuity_corrected_p
 
 #: R's ``exact = NULL`` rule: exact p only for fewer than this many non-zero changes.
 EXACT_MAX_NONZERO = 50
@@ -94,35 +96,14 @@ class AbsoluteChangeRanks:
         )
 
 
-def _check_change_histogram(
-    change_units: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    change_units = np.asarray(change_units)
-    counts = np.asarray(counts)
-    if change_units.ndim != 1 or counts.ndim != 1:
-        raise ValueError("change_units and counts must be one-dimensional arrays")
-    if change_units.shape != counts.shape:
-        raise ValueError(
-            "change_units and counts must have the same length, "
-            f"got {change_units.size} and {counts.size}"
-        )
-    if not np.issubdtype(change_units.dtype, np.integer):
-        raise ValueError(f"change_units must be integer grid units, got dtype {change_units.dtype}")
-    if not np.issubdtype(counts.dtype, np.integer):
-        raise ValueError(f"counts must be integers, got dtype {counts.dtype}")
-    if np.any(counts < 0):
-        raise ValueError("counts must be >= 0")
-    if np.unique(change_units).size != change_units.size:
-        raise ValueError("change_units must not repeat a value")
-    return change_units.astype(np.int64), counts.astype(np.int64)
-
-
 def absolute_change_ranks(change_units: np.ndarray, counts: np.ndarray) -> AbsoluteChangeRanks:
     """Midranks of |d| (R ``rank(abs(d))``, ties.method "average") from the histogram.
 
     Zeros are dropped first (Wilcoxon 1945), as R's ``wilcox.test`` does.
     """
-    change_units, counts = _check_change_histogram(change_units, counts)
+    change_units, counts = checked_histogram(
+        change_units, counts, values_name="change_units", integer_values=True
+    )
     keep = (change_units != 0) & (counts > 0)
     change_units, counts = change_units[keep], counts[keep]
     absolute, group = np.unique(np.abs(change_units), return_inverse=True)
@@ -180,12 +161,7 @@ def normal_p_value(ranks: AbsoluteChangeRanks) -> float | None:
     # 4(V − E[V]) = 2·(2V) − n(n+1) is an exact integer, σ² an exact fraction.
     centred_v_times_4 = 2 * ranks.doubled_statistic_v - n * (n + 1)
     variance = Fraction(n * (n + 1) * (2 * n + 1), 24) - Fraction(tie_term, 48)
-    if variance <= 0:
-        return None
-    sign = (centred_v_times_4 > 0) - (centred_v_times_4 < 0)
-    numerator = Fraction(centred_v_times_4, 4) - Fraction(sign, 2)
-    z = float(numerator) / math.sqrt(float(variance))
-    return float(2 * min(stats.norm.cdf(z), stats.norm.sf(z)))
+    return continuity_corrected_p(Fraction(centred_v_times_4, 4), variance)
 
 
 def signed_rank_test(change_units: np.ndarray, counts: np.ndarray) -> SignedRankResult:
@@ -206,7 +182,9 @@ def signed_rank_test(change_units: np.ndarray, counts: np.ndarray) -> SignedRank
     changes are 0 (n = 0) R reports V = 0 and p = NaN; here ``p_value`` and ``method``
     are ``None``. An empty histogram is an error, as in R ("not enough observations").
     """
-    change_units, counts = _check_change_histogram(change_units, counts)
+    change_units, counts = checked_histogram(
+        change_units, counts, values_name="change_units", integer_values=True
+    )
     if int(counts.sum()) == 0:
         raise ValueError("the signed-rank test needs at least one change (total count is 0)")
     n_zero = int(counts[change_units == 0].sum())
