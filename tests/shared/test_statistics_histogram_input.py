@@ -44,7 +44,6 @@ def test_the_normal_approximation_is_the_continuity_corrected_two_sided_p() -> N
     expected = 2 * stats.norm.sf(7.0 / 4.0)
     assert continuity_corrected_p(Fraction(15, 2), Fraction(16)) == pytest.approx(expected)
     assert continuity_corrected_p(Fraction(-15, 2), Fraction(16)) == pytest.approx(expected)
-    assert continuity_corrected_p(Fraction(0), Fraction(16)) == pytest.approx(
-        2 * stats.norm.sf(0.5 / 4.0)
-    )
+    # at the mean there is nothing to correct (R: sign(0) = 0): p = 1
+    assert continuity_corrected_p(Fraction(0), Fraction(16)) == 1.0
     assert continuity_corrected_p(Fraction(3), Fraction(0)) is None
