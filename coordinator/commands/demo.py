@@ -24,6 +24,7 @@ from sscjak.coordinator.results.schema import read_results
 from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder, demo_centre_folders
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.errors import SscjakError
+from sscjak.shared.protocol import MIN_PARTICIPANTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     centres = demo_centre_folders()
-    if len(centres) < 3:
-        raise UserError(f"fewer than 3 demo centres found in {bundled_demo_folder()}")
+    if len(centres) < MIN_PARTICIPANTS:
+        raise UserError(
+            f"fewer than {MIN_PARTICIPANTS} demo centres found in {bundled_demo_folder()}"
+        )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sscjak-demo-") as scratch:
         root = args.keep or Path(scratch)

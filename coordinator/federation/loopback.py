@@ -28,6 +28,7 @@ from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.superlink_process import SuperLinkSettings, register_roster_nodes
 from sscjak.shared.flower_environment import flower_environment
 from sscjak.shared.process_control import ProcessGroup, StartedProcess, free_port
+from sscjak.shared.protocol import MIN_PARTICIPANTS
 from sscjak.shared.roster import ROSTER_SCHEMA, Roster, load_roster
 
 NODE_CLI = [sys.executable, "-m", "sscjak.node.cli"]
@@ -72,8 +73,10 @@ class LoopbackFederation:
         self.root = Path(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.processes = ProcessGroup(self.root / "logs")
-        if len(self.centres) < 3:
-            raise FederationError("a federation needs at least 3 centres (secure aggregation)")
+        if len(self.centres) < MIN_PARTICIPANTS:
+            raise FederationError(
+                f"a federation needs at least {MIN_PARTICIPANTS} centres (secure aggregation)"
+            )
 
     # -- setup -----------------------------------------------------------------------
     def state_dir(self, name: str) -> Path:

@@ -51,6 +51,7 @@ from sscjak.node.guard.release_epoch import (
 from sscjak.node.guard.round_ledger import LEDGER_DIRECTORY, RoundLedger
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.plan import PlanError, default_plan, load_plan
+from sscjak.shared.protocol import MIN_PARTICIPANTS
 from sscjak.shared.roster import Roster, load_roster
 
 
@@ -99,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
             f"the roster lists another key for {name} than this node's own key: "
             "ask the coordinator to add the entry printed by 'sscjak-node keys'"
         )
-    if len(roster) < 3:
-        raise UserError(f"the roster has {len(roster)} centres; secure aggregation needs 3")
+    if len(roster) < MIN_PARTICIPANTS:
+        raise UserError(
+            f"the roster has {len(roster)} centres; secure aggregation needs {MIN_PARTICIPANTS}"
+        )
     policy = load_policy(args.state)
     problems = policy.plan_problems(plan)
     if problems:
