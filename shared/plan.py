@@ -15,18 +15,38 @@ Example (the default plan)::
     min_cell = 5
     smc = "baseline"
     exact_conditional_p = false
+
+A plan may also ask for time to event (docs/statistics.md, "Time to event"), optionally
+by stratum; these keys appear in the canonical text only when ``time_to_event`` is not
+empty, so a plan without them keeps its hash::
+
+    time_to_event = ["drug_retention"]   # and/or developed_du, or any event type
+    by = "jaki_drug"                     # or ssc_subset, sex; "" = one curve
+    time_grid_days = 30.4375             # one month; 1 = days
+    horizon_months = 120                 # times beyond are censored here
+    at_risk_months = [0, 12, 24, 36, 48, 60]
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sscjak.shared.data_contract import MEASURES
+from sscjak.shared.data_contract import (
+    DAYS_PER_MONTH,
+    EVENT_TYPES,
+    JAKI_DRUGS,
+    MEASURES,
+    MONTH_IN_DAYS,
+    SEXES,
+    SSC_SUBSETS,
+)
 from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
 from sscjak.shared.errors import SscjakError
 
@@ -37,6 +57,19 @@ MAX_MONTHS = 240
 #: Longest allowed half-width of a follow-up window (months).
 MAX_WINDOW_MONTHS = 12
 
+#: Time-to-event endpoints a plan may ask for (docs/derivation.md, "Time to event").
+TIME_TO_EVENT_ENDPOINTS: tuple[str, ...] = ("drug_retention", "developed_du", *EVENT_TYPES)
+#: Patient columns a plan may stratify by, and their strata.
+STRATA_BY: dict[str, tuple[str, ...]] = {
+    "jaki_drug": JAKI_DRUGS,
+    "ssc_subset": SSC_SUBSETS,
+    "sex": SEXES,
+}
+#: Longest horizon of a time-to-event analysis (months): the treatment period's limit.
+MAX_HORIZON_MONTHS = 600
+#: The coarsest time grid (days): a year.
+MAX_TIME_GRID_DAYS = 365.25
+
 _KEYS: tuple[str, ...] = (
     "schema",
     "title",
@@ -46,6 +79,11 @@ _KEYS: tuple[str, ...] = (
     "min_cell",
     "smc",
     "exact_conditional_p",
+    "time_to_event",
+    "by",
+    "time_grid_days",
+    "horizon_months",
+    "at_risk_months",
 )
 
 
@@ -66,6 +104,12 @@ class Plan:
     min_cell : pooled change cells with n below this are suppressed (docs/statistics.md: 5).
     smc : which standardized mean change is reported as ``smc``: "baseline" or "change".
     exact_conditional_p : also report the exact conditional signed-rank p-value with ties.
+    time_to_event : endpoints analysed as time to event (:data:`TIME_TO_EVENT_ENDPOINTS`).
+    by : the patient column whose values stratify the time-to-event results ("" = none).
+    time_grid_days : the time grid in days (a month by default; 1 = days).
+    horizon_months : times beyond this are censored at it (the summary's histograms end
+        here).
+    at_risk_months : times (months) at which the numbers at risk are reported.
     """
 
     title: str = "JAK inhibitors in systemic sclerosis: change from baseline"
@@ -75,6 +119,11 @@ class Plan:
     min_cell: int = DEFAULT_MIN_CELL
     smc: str = "baseline"
     exact_conditional_p: bool = False
+    time_to_event: tuple[str, ...] = ()
+    by: str = ""
+    time_grid_days: float = DAYS_PER_MONTH
+    horizon_months: int = 120
+    at_risk_months: tuple[int, ...] = (0, 12, 24, 36, 48, 60)
 
     @property
     def canonical_toml(self) -> str:
@@ -89,12 +138,35 @@ class Plan:
             f"smc = {json.dumps(self.smc)}",
             f"exact_conditional_p = {'true' if self.exact_conditional_p else 'false'}",
         ]
+        if self.time_to_event:
+            lines += [
+                "time_to_event = [" + ", ".join(json.dumps(e) for e in self.time_to_event) + "]",
+                f"by = {json.dumps(self.by)}",
+                f"time_grid_days = {_toml_number(self.time_grid_days)}",
+                f"horizon_months = {self.horizon_months}",
+                "at_risk_months = [" + ", ".join(str(m) for m in self.at_risk_months) + "]",
+            ]
         return "\n".join(lines) + "\n"
 
     @property
     def sha256(self) -> str:
         """Hex SHA-256 of :attr:`canonical_toml` (UTF-8): the plan's identity (``plan_sha256``)."""
         return hashlib.sha256(self.canonical_toml.encode("utf-8")).hexdigest()
+
+    @property
+    def strata(self) -> tuple[str, ...]:
+        """The strata of the time-to-event results: the values of ``by``, or ``("all",)``."""
+        return STRATA_BY[self.by] if self.by else ("all",)
+
+    @property
+    def time_grid(self) -> Fraction:
+        """The time grid in days, exactly (30.4375 is 487/16)."""
+        return Fraction(repr(float(self.time_grid_days)))
+
+    @property
+    def horizon_grid(self) -> int:
+        """The horizon on the time grid: ceiling(horizon_months × month / grid)."""
+        return math.ceil(self.horizon_months * MONTH_IN_DAYS / self.time_grid)
 
     @property
     def cells(self) -> tuple[tuple[str, int], ...]:
@@ -147,7 +219,25 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         "exact_conditional_p": _check_bool(
             "exact_conditional_p", raw.get("exact_conditional_p", False), problems
         ),
+        "time_to_event": _check_endpoints(raw.get("time_to_event", []), problems),
+        "by": _check_by(raw.get("by", defaults.by), problems),
+        "time_grid_days": _check_time_grid(
+            raw.get("time_grid_days", defaults.time_grid_days), problems
+        ),
+        "horizon_months": _check_horizon(
+            raw.get("horizon_months", defaults.horizon_months), problems
+        ),
+        "at_risk_months": _check_at_risk(
+            raw.get("at_risk_months", list(defaults.at_risk_months)), problems
+        ),
     }
+    if not values["time_to_event"]:
+        time_keys = ("by", "time_grid_days", "horizon_months", "at_risk_months")
+        extra = [key for key in time_keys if key in raw]
+        if extra:
+            problems.append(
+                f"{', '.join(extra)}: only used with time_to_event, which is empty"
+            )
     if problems:
         raise PlanError(f"{source}: " + "; ".join(problems))
     return Plan(**values)
@@ -222,3 +312,64 @@ def _check_bool(key: str, value: object, problems: list[str]) -> bool:
         problems.append(f"{key}: expected true or false, got {value!r}")
         return False
     return value
+
+
+def _check_endpoints(value: object, problems: list[str]) -> tuple[str, ...]:
+    allowed = ", ".join(TIME_TO_EVENT_ENDPOINTS)
+    if not isinstance(value, list) or any(v not in TIME_TO_EVENT_ENDPOINTS for v in value):
+        problems.append(f"time_to_event: expected a list of endpoints from: {allowed}")
+        return ()
+    if len(set(value)) != len(value):
+        problems.append("time_to_event: each endpoint may appear only once")
+    return tuple(str(v) for v in value)
+
+
+def _check_by(value: object, problems: list[str]) -> str:
+    if value != "" and value not in STRATA_BY:
+        problems.append(f"by: expected \"\" or one of {', '.join(STRATA_BY)}, got {value!r}")
+        return ""
+    return str(value)
+
+
+def _check_time_grid(value: object, problems: list[str]) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 1 <= value <= MAX_TIME_GRID_DAYS
+    ):
+        problems.append(
+            f"time_grid_days: expected a number of days from 1 to {MAX_TIME_GRID_DAYS} "
+            f"(30.4375 = one month), got {value!r}"
+        )
+        return DAYS_PER_MONTH
+    return float(value)
+
+
+def _check_horizon(value: object, problems: list[str]) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_HORIZON_MONTHS
+    ):
+        problems.append(
+            f"horizon_months: expected a whole number of months from 1 to "
+            f"{MAX_HORIZON_MONTHS}, got {value!r}"
+        )
+        return 1
+    return value
+
+
+def _check_at_risk(value: object, problems: list[str]) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+        or any(not 0 <= v <= MAX_HORIZON_MONTHS for v in value)
+        or len(set(value)) != len(value)
+    ):
+        problems.append(
+            f"at_risk_months: expected a list of distinct whole months from 0 to "
+            f"{MAX_HORIZON_MONTHS}, got {value!r}"
+        )
+        return ()
+    return tuple(sorted(value))

@@ -28,6 +28,13 @@ Layout ``sscjak.summary/2``, in order:
 - ``digital_ulcers`` — developed
 - ``glucocorticoids`` — baseline_on_gc
 - ``safety.events``, ``safety.patients`` — per event type: events, patients with ≥ 1 event
+- only when the plan asks for time to event:
+  ``strata`` — per stratum of the plan's ``by`` (or ``all``): 1 if this centre has a
+  patient in it (the pooled value counts the centres behind each stratum), then
+  ``missing`` — patients without a value of ``by`` (left out of stratified results);
+  per endpoint and stratum, ``tte.<endpoint>.<stratum>.events`` and ``….censored`` —
+  patients whose event, or censoring, falls at each time of the plan's grid, 0 … the
+  horizon
 """
 
 from __future__ import annotations
@@ -108,6 +115,11 @@ class Segment:
 
 def cell_prefix(outcome: str, months: int) -> str:
     return f"change.{outcome}.{months}"
+
+
+def tte_segment(endpoint: str, stratum: str, kind: str) -> str:
+    """The segment of one endpoint's ``events`` or ``censored`` histogram in one stratum."""
+    return f"tte.{endpoint}.{stratum}.{kind}"
 
 
 class SummaryLayout:
@@ -195,7 +207,29 @@ class SummaryLayout:
         self._add_counts(
             "safety.patients", "patients with at least one event per type", EVENT_TYPES
         )
+        if plan.time_to_event:
+            self._add_time_to_event(plan)
         self._by_name = {segment.name: segment for segment in self._segments}
+
+    def _add_time_to_event(self, plan: Plan) -> None:
+        self._add_counts(
+            "strata",
+            f"centres with a patient in each stratum of {plan.by or 'the cohort'}; patients "
+            "without a stratum",
+            (*plan.strata, "missing"),
+            (*(("centres",) * len(plan.strata)), "patients"),
+        )
+        for endpoint in plan.time_to_event:
+            for stratum in plan.strata:
+                for kind, what in (("events", "event"), ("censored", "censoring")):
+                    self._add_histogram(
+                        tte_segment(endpoint, stratum, kind),
+                        f"{endpoint}, {stratum}: patients whose {what} falls at each time "
+                        f"(grid of {plan.time_grid_days:g} days)",
+                        origin=0,
+                        length=plan.horizon_grid + 1,
+                        units=("time on the plan's grid", "patients"),
+                    )
 
     @classmethod
     def for_plan(cls, plan: Plan) -> SummaryLayout:

@@ -134,8 +134,8 @@ def write_report(results: Mapping[str, Any], out_dir: Path) -> ReportFiles:
     """Write the study report for ``results`` into ``out_dir``; return the files written.
 
     ``out_dir`` is created when missing (its parents too). Raises :class:`ReportError`
-    (a :class:`~sscjak.shared.errors.SscjakError`) when the results are not a
-    ``sscjak.results/1`` object, a figure would break the minimum-cell rule, or the
+    (a :class:`~sscjak.shared.errors.SscjakError`) when the results are not a results
+    object of a readable version, a figure would break the minimum-cell rule, or the
     folder cannot be written (permissions, full disk); then nothing in ``out_dir`` has
     changed.
     """

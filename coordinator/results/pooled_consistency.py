@@ -25,7 +25,7 @@ import numpy as np
 
 from sscjak.shared.data_contract import EVENT_TYPES, MEASURES, POSITIVE_BASELINE_ONLY
 from sscjak.shared.errors import SscjakError
-from sscjak.shared.summary_layout import Segment, SummaryLayout, cell_prefix
+from sscjak.shared.summary_layout import Segment, SummaryLayout, cell_prefix, tte_segment
 
 __all__ = [
     "MAX_PROBLEMS_SHOWN",
@@ -361,6 +361,34 @@ def _safety(vector: _Pooled, _participants: int) -> Iterator[str]:
             )
 
 
+def _time_to_event(vector: _Pooled, participants: int) -> Iterator[str]:
+    """Every patient is an event or a censoring of each endpoint, in one stratum or
+    ``missing``; the centres behind a stratum are at most the participants; drug
+    retention's events are the patients who stopped, so they equal no other count but
+    are at most the patients."""
+    plan = vector.layout.plan
+    if not plan.time_to_event:
+        return
+    strata = vector.counts("strata")
+    for stratum in plan.strata:
+        if strata[stratum] > participants:
+            yield (
+                f"strata.{stratum} = {strata[stratum]} centres, more than the "
+                f"{participants} participants"
+            )
+    for endpoint in plan.time_to_event:
+        total = strata["missing"] + sum(
+            sum(vector.segment(tte_segment(endpoint, stratum, kind)))
+            for stratum in plan.strata
+            for kind in ("events", "censored")
+        )
+        if total != vector.patients:
+            yield (
+                f"tte.{endpoint}: events and censorings of every stratum plus "
+                f"strata.missing add up to {total}, but cohort.patients is {vector.patients}"
+            )
+
+
 _CHECKS: tuple[Check, ...] = (
     _non_negative,
     _centres,
@@ -371,4 +399,5 @@ _CHECKS: tuple[Check, ...] = (
     _change_cells,
     _subsets,
     _safety,
+    _time_to_event,
 )

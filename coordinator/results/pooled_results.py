@@ -25,6 +25,7 @@ import numpy as np
 
 from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
 from sscjak.coordinator.results.schema import RESULTS_SCHEMA, Results
+from sscjak.coordinator.results.time_to_event import time_to_event_results
 from sscjak.shared.data_contract import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
@@ -132,7 +133,7 @@ def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
         if distribution is not None:
             change_distributions.append(distribution)
 
-    return {
+    results: Results = {
         "schema": RESULTS_SCHEMA,
         "plan_sha256": plan.sha256,
         "nodes": nodes,
@@ -147,6 +148,11 @@ def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
             "min_cell": plan.min_cell,
             "smc": plan.smc,
             "exact_conditional_p": plan.exact_conditional_p,
+            "time_to_event": list(plan.time_to_event),
+            "by": plan.by,
+            "time_grid_days": plan.time_grid_days,
+            "horizon_months": plan.horizon_months,
+            "at_risk_months": list(plan.at_risk_months),
         },
         "cohort": {
             "patients": patients,
@@ -170,6 +176,9 @@ def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
             ),
         },
     }
+    if plan.time_to_event:
+        results["time_to_event"] = time_to_event_results(layout, pooled)
+    return results
 
 
 def _age_at_start(layout: SummaryLayout, pooled: np.ndarray, min_cell: int) -> dict[str, Any]:

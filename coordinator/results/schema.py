@@ -19,10 +19,11 @@ from typing import Any, NotRequired, TypedDict
 from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import write_text_atomically
 
-#: The version of the results file this version writes.
-RESULTS_SCHEMA = "sscjak.results/1"
+#: The version of the results file this version writes. Version 2 adds the plan's
+#: time-to-event keys and ``time_to_event``; everything of version 1 is unchanged.
+RESULTS_SCHEMA = "sscjak.results/2"
 #: Versions of the results file this version reads (and reports on).
-READABLE_SCHEMAS: tuple[str, ...] = (RESULTS_SCHEMA,)
+READABLE_SCHEMAS: tuple[str, ...] = ("sscjak.results/1", RESULTS_SCHEMA)
 
 
 class ResultsSchemaError(SscjakError, ValueError):
@@ -40,6 +41,11 @@ class PlanRecord(TypedDict):
     min_cell: int
     smc: str
     exact_conditional_p: bool
+    time_to_event: NotRequired[list[str]]
+    by: NotRequired[str]
+    time_grid_days: NotRequired[float]
+    horizon_months: NotRequired[int]
+    at_risk_months: NotRequired[list[int]]
 
 
 class Quartiles(TypedDict):
@@ -124,6 +130,67 @@ class SafetyRow(TypedDict):
     ci: list[float] | None
 
 
+class KaplanMeierRows(TypedDict):
+    """The released rows of one curve (times where at least the minimum cell is at risk)."""
+
+    time: list[int]
+    n_risk: list[int]
+    n_event: list[int]
+    n_censor: list[int]
+    surv: list[float]
+    std_err: list[float | None]
+    lower: list[float | None]
+    upper: list[float | None]
+
+
+class MedianTime(TypedDict):
+    time: float | None
+    lower: float | None
+    upper: float | None
+
+
+class AtRisk(TypedDict):
+    months: int
+    n_risk: int | None
+
+
+class StratumCurve(TypedDict):
+    """One stratum of a time-to-event endpoint; the curve is absent when suppressed."""
+
+    stratum: str
+    n: int
+    events: int
+    centres: int
+    suppressed: bool
+    suppression_rule: NotRequired[str]
+    curve: NotRequired[KaplanMeierRows]
+    median: NotRequired[MedianTime]
+    at_risk: NotRequired[list[AtRisk]]
+
+
+class LogRank(TypedDict):
+    strata: list[str]
+    chisq: float | None
+    df: int
+    p_value: float | None
+    observed: dict[str, float]
+    expected: dict[str, float]
+
+
+class TimeToEvent(TypedDict):
+    """One endpoint: per stratum the Kaplan–Meier curve, median and numbers at risk, and
+    the log-rank test between strata (times on the plan's grid)."""
+
+    endpoint: str
+    label: str
+    by: str
+    time_grid_days: float
+    horizon_months: int
+    left_out_missing_stratum: int
+    strata: list[StratumCurve]
+    log_rank: LogRank | None
+
+
 class Results(TypedDict):
     """The whole results file (docs/results-file.md)."""
 
@@ -140,6 +207,7 @@ class Results(TypedDict):
     glucocorticoids: dict[str, int]
     safety: list[SafetyRow]
     distributions: Distributions
+    time_to_event: NotRequired[list[TimeToEvent]]
     participants: NotRequired[list[str]]
     attempts: NotRequired[int]
     excluded_nodes: NotRequired[dict[str, str]]

@@ -23,6 +23,10 @@ Rules (docs/derivation.md):
 - Developed DU: a visit with start < date ≤ end and du_count > 0, or a digital_ulcer event
   with start ≤ date ≤ end.
 - Safety: events with start ≤ date ≤ end.
+- Time to event, from jaki_start in days: drug retention — to jaki_stop (event) or
+  followup_end (censored); developed DU — to the first date meeting the rule above
+  (event) or treatment end (censored); each event type — to its first event in
+  [start, end] (event) or treatment end (censored).
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ class DerivedCohort:
     developed_du: np.ndarray  # bool per patient
     on_gc_at_baseline: np.ndarray  # bool per patient
     events_on_treatment: dict[str, np.ndarray]  # event type -> int64 count per patient
+    #: endpoint -> (days from jaki_start to the event or censoring, event happened)
+    time_to_event: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _days(series: pd.Series) -> np.ndarray:
@@ -213,6 +219,27 @@ def derive_cohort(
     developed_du = events_on_treatment["digital_ulcer"] > 0
     developed_du[timeline.patient[ulcer_visit]] = True
 
+    first_event_day = {
+        event_type: _first_day_per_patient(
+            event_patient[on_treatment & (event_types == event_type)],
+            event_day[on_treatment & (event_types == event_type)],
+            n,
+        )
+        for event_type in EVENT_TYPES
+    }
+    first_du_day = np.minimum(
+        first_event_day["digital_ulcer"],
+        _first_day_per_patient(timeline.patient[ulcer_visit], timeline.day[ulcer_visit], n),
+    )
+    time_to_event: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for endpoint in plan.time_to_event:
+        if endpoint == "drug_retention":
+            time_to_event[endpoint] = (followup_days.copy(), stop != _NAT_DAYS)
+            continue
+        first = first_du_day if endpoint == "developed_du" else first_event_day[endpoint]
+        happened = first <= followup_days
+        time_to_event[endpoint] = (np.where(happened, first, followup_days), happened)
+
     has_gc, gc_units = baselines["gc_dose_mg"]
     age_at_start, birth_year_known = _age_at_start(patients, start)
     return DerivedCohort(
@@ -229,7 +256,16 @@ def derive_cohort(
         developed_du=developed_du,
         on_gc_at_baseline=has_gc & (gc_units > 0),
         events_on_treatment=events_on_treatment,
+        time_to_event=time_to_event,
     )
+
+
+def _first_day_per_patient(patient: np.ndarray, day: np.ndarray, n: int) -> np.ndarray:
+    """Per patient the smallest of ``day`` over their rows; a value above any day where
+    the patient has none."""
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, patient.astype(np.int64), day.astype(np.int64))
+    return first
 
 
 def _age_at_start(patients: pd.DataFrame, start_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,11 +15,13 @@ from sscjak.node.data.centre_reader import CentreData, read_centre
 from sscjak.node.summarise.derivation import DerivedCohort, derive_cohort
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, SEXES, SSC_SUBSETS
 from sscjak.shared.plan import Plan
+from sscjak.shared.statistics.survival import on_time_grid
 from sscjak.shared.summary_layout import (
     MAX_AGE_YEARS,
     MAX_FOLLOWUP_DAYS,
     SummaryLayout,
     cell_prefix,
+    tte_segment,
 )
 
 
@@ -94,4 +96,38 @@ def summarise_derived(derived: DerivedCohort, plan: Plan) -> np.ndarray:
     layout.view(vector, "safety.patients")[:] = [
         int(np.count_nonzero(per_type[t])) for t in EVENT_TYPES
     ]
+    if plan.time_to_event:
+        _fill_time_to_event(layout, vector, derived, plan)
     return vector
+
+
+def stratum_values(derived: DerivedCohort, by: str) -> np.ndarray:
+    """Each patient's stratum: the value of ``by`` ("all" when the plan has none; None
+    when the patient's value is missing)."""
+    if not by:
+        return np.full(derived.n_patients, "all", dtype=object)
+    return {"jaki_drug": derived.jaki_drug, "sex": derived.sex, "ssc_subset": derived.ssc_subset}[
+        by
+    ]
+
+
+def _fill_time_to_event(
+    layout: SummaryLayout, vector: np.ndarray, derived: DerivedCohort, plan: Plan
+) -> None:
+    """Per endpoint and stratum: the histograms of event and censoring times on the grid."""
+    strata = stratum_values(derived, plan.by)
+    in_stratum = {stratum: strata == stratum for stratum in plan.strata}
+    layout.view(vector, "strata")[:] = [
+        *(int(np.any(members)) for members in in_stratum.values()),
+        int(np.count_nonzero(np.equal(strata, None))),
+    ]
+    length = plan.horizon_grid + 1
+    for endpoint in plan.time_to_event:
+        days, event = derived.time_to_event[endpoint]
+        t, e = on_time_grid(days, event, plan.time_grid, plan.horizon_grid)
+        for stratum, members in in_stratum.items():
+            for kind, flag in (("events", e), ("censored", ~e)):
+                chosen = members & flag
+                layout.view(vector, tte_segment(endpoint, stratum, kind))[:] = np.bincount(
+                    t[chosen], minlength=length
+                )

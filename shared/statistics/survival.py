@@ -93,6 +93,21 @@ def grid_time(
     return np.asarray(flat, dtype=np.int64).reshape(array.shape)
 
 
+def on_time_grid(
+    days: np.ndarray, event: np.ndarray, grid_days: int | float | Fraction | str, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times on the grid and event flags, administratively censored at ``horizon``.
+
+    ``t = ceiling(days / grid_days)`` (:func:`grid_time`); a time beyond ``horizon`` (in
+    grid units) becomes ``horizon`` and is censored there, as R's
+    ``Surv(pmin(t, H), e & t <= H)``. Curves up to the horizon equal R's on the raw times;
+    the log-rank test equals R's on the censored times.
+    """
+    t = np.asarray(grid_time(np.asarray(days, dtype=np.int64), grid_days), dtype=np.int64)
+    e = np.asarray(event, dtype=bool) & (t <= horizon)
+    return np.minimum(t, horizon), e
+
+
 # ------------------------------------------------------------------------ histograms
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from sscjak.coordinator.results.schema import (
     Results,
     ResultsSchemaError,
     SafetyRow,
+    StratumCurve,
+    TimeToEvent,
     read_results,
     write_results,
 )
@@ -28,7 +31,7 @@ from sscjak.shared.plan import default_plan
 
 @pytest.fixture(scope="module")
 def demo_results() -> Results:
-    plan = default_plan()
+    plan = replace(default_plan(), time_to_event=("drug_retention",), by="jaki_drug")
     pooled, nodes = pool_centre_summaries(list(demo_centre_folders().values()), plan)
     return build_results(pooled, plan, nodes)
 
@@ -36,7 +39,9 @@ def demo_results() -> Results:
 def test_the_results_built_have_every_key_of_the_schema(demo_results: Results) -> None:
     assert demo_results["schema"] == RESULTS_SCHEMA in READABLE_SCHEMAS
     assert Results.__required_keys__ <= demo_results.keys()
-    assert PlanRecord.__required_keys__ == demo_results["plan"].keys()
+    plan_keys = demo_results["plan"].keys()
+    assert PlanRecord.__required_keys__ <= plan_keys
+    assert plan_keys <= PlanRecord.__required_keys__ | PlanRecord.__optional_keys__
     assert Cohort.__required_keys__ == demo_results["cohort"].keys()
     for cell in demo_results["changes"]:
         assert ChangeCell.__required_keys__ <= cell.keys()
@@ -45,6 +50,11 @@ def test_the_results_built_have_every_key_of_the_schema(demo_results: Results) -
     assert AgeAtStart.__required_keys__ <= age.keys()
     for row in demo_results["safety"]:
         assert SafetyRow.__required_keys__ == row.keys()
+    for entry in demo_results["time_to_event"]:
+        assert TimeToEvent.__required_keys__ == entry.keys()
+        for row in entry["strata"]:
+            assert StratumCurve.__required_keys__ <= row.keys()
+            assert row.keys() <= StratumCurve.__required_keys__ | StratumCurve.__optional_keys__
     undeclared = demo_results.keys() - Results.__required_keys__ - Results.__optional_keys__
     assert undeclared == set()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sscjak.coordinator.results.schema import RESULTS_SCHEMA
 from sscjak.coordinator.synthetic.cohort_model import generate_cohort, split_into_centres
 from sscjak.coordinator.synthetic.writers import write_centre
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS
@@ -65,7 +66,7 @@ def test_simulate_writes_the_contract_results_file(centres: list[Path], tmp_path
     completed = simulate(*centres, "--out", out)
     assert completed.returncode == 0, completed.stderr
     results = json.loads(out.read_text())
-    assert results["schema"] == "sscjak.results/1"
+    assert results["schema"] == RESULTS_SCHEMA
     assert results["plan_sha256"] == default_plan().sha256
     assert results["nodes"] == 3
     assert results["cohort"]["patients"] == 160
