@@ -21,7 +21,11 @@ from sscjak.coordinator.commands.progress_lines import print_progress
 from sscjak.coordinator.federation.loopback import LoopbackFederation
 from sscjak.coordinator.results.results_table import format_results_table
 from sscjak.coordinator.results.schema import read_results
-from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder, demo_centre_folders
+from sscjak.coordinator.synthetic.demo_bundle import (
+    bundled_demo_folder,
+    demo_centre_folders,
+    demo_plan,
+)
 from sscjak.shared.cli_support import UserError
 from sscjak.shared.errors import SscjakError
 from sscjak.shared.protocol import MIN_PARTICIPANTS
@@ -30,11 +34,12 @@ from sscjak.shared.protocol import MIN_PARTICIPANTS
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the default plan on a real loopback federation of the demo centres",
+        help="run the demo plan on a real loopback federation of the demo centres",
         description=(
             "Start a SuperLink and one node per bundled demo centre as real processes on "
-            "127.0.0.1 (TLS and node authentication on), run the default plan with secure "
-            "aggregation, print the pooled table, stop everything."
+            "127.0.0.1 (TLS and node authentication on), run the demo plan (the reference "
+            "study's changes and drug retention by drug) with secure aggregation, print the "
+            "pooled table, stop everything."
         ),
     )
     parser.add_argument(
@@ -60,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="sscjak-demo-") as scratch:
         root = args.keep or Path(scratch)
         out = args.out or root / "results.json"
-        federation = LoopbackFederation(root, centres)
+        plan_file = Path(root) / "demo_plan.toml"
+        Path(root).mkdir(parents=True, exist_ok=True)
+        plan_file.write_text(demo_plan().canonical_toml, encoding="utf-8")
+        federation = LoopbackFederation(root, centres, plan_file=plan_file)
         try:
             federation.start()
             federation.analyse(out, on_event=print_progress, run_name="demo")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sscjak.shared.data_contract import JAKI_DRUGS
+from sscjak.shared.data_contract import DAYS_PER_MONTH, JAKI_DRUGS
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -68,4 +68,38 @@ def format_results_table(results: dict[str, Any]) -> str:
         ci = row["ci"] or [None, None]
         rate = f"{_number(row['rate_per_100py'], 1)} ({_interval(ci[0], ci[1], 1)})"
         lines.append(f"{row['event_type']:<20}{row['events']:>8}{row['patients']:>10}  {rate}")
+    for entry in results.get("time_to_event") or []:
+        lines += ["", *_time_to_event_lines(entry)]
     return "\n".join(lines)
+
+
+def _time_unit(entry: dict[str, Any]) -> str:
+    grid = float(entry["time_grid_days"])
+    return "months" if grid == DAYS_PER_MONTH else "days" if grid == 1 else f"× {grid:g} days"
+
+
+def _time_to_event_lines(entry: dict[str, Any]) -> list[str]:
+    """One endpoint: per stratum n, events and the median (95% CI); the log-rank test."""
+    unit = _time_unit(entry)
+    by = f" by {entry['by']}" if entry["by"] else ""
+    lines = [
+        f"{entry['label']}{by} (times in {unit})",
+        f"{'Stratum':<20}{'n':>6}{'Events':>8}  Median (95% CI)",
+    ]
+    for row in entry["strata"]:
+        head = f"{row['stratum']:<20}{row['n']:>6}{row['events']:>8}  "
+        if row["suppressed"]:
+            lines.append(f"{head}suppressed ({row['suppression_rule']})")
+            continue
+        median = row["median"]
+        shown = "not reached" if median["time"] is None else _number(median["time"], 1)
+        lines.append(f"{head}{shown} ({_interval(median['lower'], median['upper'], 1)})")
+    test = entry.get("log_rank")
+    if test is not None:
+        lines.append(
+            f"Log-rank test: chi-square {_number(test['chisq'], 2)} on {test['df']} df, "
+            f"p {_p_value(test['p_value'])}"
+        )
+    if entry["left_out_missing_stratum"]:
+        lines.append(f"Left out (no {entry['by']} recorded): {entry['left_out_missing_stratum']}")
+    return lines

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sscjak.coordinator.synthetic.cohort_model import generate_cohort
 from sscjak.coordinator.synthetic.writers import write_centre
+from sscjak.shared.plan import Plan, default_plan
 
 #: The bundled demo: folder name, number of patients, seed and patient-id prefix.
 DEMO_CENTRES: tuple[tuple[str, int, int, str], ...] = (
@@ -43,3 +45,13 @@ def demo_centre_folders() -> dict[str, Path]:
     """Node name → folder of every bundled demo centre (``centre_a`` → ``centre-a``)."""
     folders = sorted(p for p in bundled_demo_folder().glob("centre_*") if p.is_dir())
     return {folder.name.replace("_", "-"): folder for folder in folders}
+
+
+def demo_plan() -> Plan:
+    """The demo's plan: the reference study's changes, and drug retention by drug."""
+    return replace(
+        default_plan(),
+        title="JAK inhibitors in systemic sclerosis: change from baseline and drug retention",
+        time_to_event=("drug_retention",),
+        by="jaki_drug",
+    )

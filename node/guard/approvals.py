@@ -162,6 +162,7 @@ def describe_release(plan: Plan, roster: Roster) -> str:
         f"  changes from baseline at {months} months (window +/- {plan.window_months:g} months)",
         f"  pooled change cells with fewer than {plan.min_cell} patients are suppressed in the",
         "  report (not from the coordinator, see below)",
+        *_time_to_event_lines(plan),
         "",
         f"Study roster (sha256 {roster.sha256[:16]}...): {len(roster)} centres",
         *(f"  {m.name}  key {m.x25519_public_key[:16]}..." for m in roster.members),
@@ -183,6 +184,21 @@ def describe_release(plan: Plan, roster: Roster) -> str:
         kind = "histogram" if segment.is_histogram else ", ".join(segment.labels)
         lines.append(f"  - {segment.name} ({size}): {segment.meaning} [{kind}]")
     return "\n".join(lines)
+
+
+def _time_to_event_lines(plan: Plan) -> list[str]:
+    """What a plan's time-to-event part releases, in plain words (nothing without one)."""
+    if not plan.time_to_event:
+        return []
+    by = f"per {plan.by} ({', '.join(plan.strata)})" if plan.by else "for the whole cohort"
+    return [
+        f"  time to event: {', '.join(plan.time_to_event)}, {by}: how many patients have",
+        f"  their event or are censored at each time on a grid of {plan.time_grid_days:g} days",
+        f"  up to {plan.horizon_months} months (later times counted at {plan.horizon_months}"
+        " months);",
+        "  the coordinator can read each patient's time on that grid from the pooled",
+        "  histograms, not which centre or patient it belongs to",
+    ]
 
 
 @dataclass(frozen=True)
@@ -306,14 +322,26 @@ def segment_contents(plan: Plan) -> dict[str, tuple[str, float | None]]:
     """Each segment of ``plan``'s vector with what decides its numbers.
 
     A change cell's numbers depend on its outcome and time point (in its name) and on
-    the plan's window; every other segment holds the same numbers in every plan. Two
+    the plan's window; a time-to-event histogram on its endpoint and stratum (in its
+    name) and on the plan's grid and horizon; the strata counts on ``by``; every other
+    segment holds the same numbers in every plan. Two
     plans release the same numbers for a segment exactly when its name and content
     definition are equal. (``min_cell``, title, SMC choice and exact p-value change
     only what the coordinator reports, not the vector.)
     """
     change = _change_segment_names(plan)
+
+    def content(name: str) -> object:
+        if name in change:
+            return float(plan.window_months)
+        if name.startswith("tte."):  # event times on the plan's grid, up to its horizon
+            return (float(plan.time_grid_days), plan.horizon_months)
+        if name == "strata":  # centres per stratum of the plan's ``by``
+            return plan.by
+        return None
+
     return {
-        segment.name: (segment.name, float(plan.window_months) if segment.name in change else None)
+        segment.name: (segment.name, content(segment.name))
         for segment in SummaryLayout.for_plan(plan).segments
     }
 

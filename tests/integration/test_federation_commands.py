@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders, demo_plan
 from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,9 @@ def check(command: list[str], timeout: float = 120) -> str:
     return done.stdout
 
 
-def simulate(folders: list[Path], out: Path) -> dict:
-    check([*COORDINATOR, "simulate", *map(str, folders), "--out", str(out)])
+def simulate(folders: list[Path], out: Path, plan: Path | None = None) -> dict:
+    plan_option = ["--plan", str(plan)] if plan else []
+    check([*COORDINATOR, "simulate", *map(str, folders), "--out", str(out), *plan_option])
     return json.loads(out.read_text())
 
 
@@ -189,7 +190,10 @@ def test_demo_prints_the_pooled_table_and_leaves_no_process(tmp_path):
     centres = demo_centre_folders()
     assert f"nodes answered {len(centres)}/{len(centres)}" in printed
     assert "Pooled analysis" in printed
-    reference = simulate(list(centres.values()), tmp_path / "simulated.json")
+    assert "Drug retention (time to JAK inhibitor stop) by jaki_drug" in printed
+    plan_file = tmp_path / "demo_plan.toml"
+    plan_file.write_text(demo_plan().canonical_toml, encoding="utf-8")
+    reference = simulate(list(centres.values()), tmp_path / "simulated.json", plan_file)
     assert comparable(json.loads(out.read_text())) == comparable(reference)
     # every process the demo started is gone (ps lists no process using its state dir)
     listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout

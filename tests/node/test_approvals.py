@@ -137,3 +137,27 @@ def test_keys_command_creates_once_and_prints_the_entry(
     assert node_main(["keys", "--state", str(state)]) == 0
     assert roster_entry(state) == entry
     assert node_main(["keys", "--state", str(state), "--name", "centre-y"]) == 1
+
+
+def test_the_approval_text_says_what_a_time_to_event_plan_releases(tmp_path: Path) -> None:
+    plan = Plan(time_to_event=("drug_retention", "infection"), by="jaki_drug", horizon_months=36)
+    text = " ".join(describe_release(plan, _roster(tmp_path)).split())
+    assert "time to event: drug_retention, infection, per jaki_drug (tofacitinib," in text
+    assert "grid of 30.4375 days up to 36 months" in text
+    for segment in SummaryLayout.for_plan(plan).segments:
+        assert f"- {segment.name} (" in text
+    assert "time to event" not in " ".join(
+        describe_release(Plan(), _roster(tmp_path / "other")).split()
+    )
+
+
+def test_time_to_event_plans_on_other_grids_are_not_twins() -> None:
+    from sscjak.node.guard.approvals import are_twins, shared_segments
+
+    plan = Plan(time_to_event=("drug_retention",), by="sex")
+    assert are_twins(plan, Plan(title="other", time_to_event=("drug_retention",), by="sex"))
+    longer = Plan(time_to_event=("drug_retention",), by="sex", horizon_months=121)
+    assert not are_twins(plan, longer)
+    assert not any(name.startswith("tte.") for name in shared_segments(plan, longer))
+    daily = Plan(time_to_event=("drug_retention",), by="sex", time_grid_days=1.0)
+    assert not any(name.startswith("tte.") for name in shared_segments(plan, daily))
