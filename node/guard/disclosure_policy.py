@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
 from sscjak.shared.errors import SscjakError
-from sscjak.shared.plan import MAX_MONTHS, MAX_WINDOW_MONTHS
+from sscjak.shared.plan import (
+    MAX_MONTHS,
+    MAX_TIME_GRID_DAYS,
+    MAX_WINDOW_MONTHS,
+    STRATA_BY,
+    TIME_TO_EVENT_ENDPOINTS,
+)
 from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import MAX_PARTICIPANTS, MIN_PARTICIPANTS
 
@@ -64,6 +70,9 @@ _KEYS: tuple[str, ...] = (
     "allowed_outcomes",
     "max_months",
     "max_missing_centres",
+    "allowed_time_to_event",
+    "allowed_by",
+    "min_time_grid_days",
 )
 
 
@@ -85,6 +94,9 @@ class DisclosurePolicy:
     allowed_outcomes: tuple[str, ...] = tuple(MEASURES)
     max_months: int = DEFAULT_MAX_MONTHS
     max_missing_centres: int = DEFAULT_MAX_MISSING_CENTRES
+    allowed_time_to_event: tuple[str, ...] = TIME_TO_EVENT_ENDPOINTS
+    allowed_by: tuple[str, ...] = tuple(STRATA_BY)
+    min_time_grid_days: float = 1.0
 
     def __post_init__(self) -> None:
         problems = setting_problems(
@@ -95,12 +107,18 @@ class DisclosurePolicy:
                 "allowed_outcomes": list(self.allowed_outcomes),
                 "max_months": self.max_months,
                 "max_missing_centres": self.max_missing_centres,
+                "allowed_time_to_event": list(self.allowed_time_to_event),
+                "allowed_by": list(self.allowed_by),
+                "min_time_grid_days": self.min_time_grid_days,
             }
         )
         if problems:
             raise PolicyError("disclosure policy: " + "; ".join(problems))
         object.__setattr__(self, "min_window_months", float(self.min_window_months))
         object.__setattr__(self, "allowed_outcomes", tuple(self.allowed_outcomes))
+        object.__setattr__(self, "allowed_time_to_event", tuple(self.allowed_time_to_event))
+        object.__setattr__(self, "allowed_by", tuple(self.allowed_by))
+        object.__setattr__(self, "min_time_grid_days", float(self.min_time_grid_days))
 
     def plan_problems(self, plan: Plan) -> list[str]:
         """Every way ``plan`` falls below this policy, one plain sentence each (empty: none)."""
@@ -129,6 +147,29 @@ class DisclosurePolicy:
                 f"{'are' if len(beyond) > 1 else 'is'} beyond this centre's maximum of "
                 f"{self.max_months} months"
             )
+        return problems + self._time_to_event_problems(plan)
+
+    def _time_to_event_problems(self, plan: Plan) -> list[str]:
+        if not plan.time_to_event:
+            return []
+        problems = []
+        refused = [e for e in plan.time_to_event if e not in self.allowed_time_to_event]
+        if refused:
+            allowed = ", ".join(self.allowed_time_to_event) or "none"
+            problems.append(
+                f"time to event {', '.join(refused)} is not among the endpoints this centre "
+                f"allows ({allowed})"
+            )
+        if plan.by and plan.by not in self.allowed_by:
+            allowed = ", ".join(self.allowed_by) or "none"
+            problems.append(
+                f"strata by {plan.by} are not allowed by this centre (allowed: {allowed})"
+            )
+        if plan.time_grid_days < self.min_time_grid_days:
+            problems.append(
+                f"time_grid_days {plan.time_grid_days:g} is finer than this centre's minimum "
+                f"of {self.min_time_grid_days:g} days"
+            )
         return problems
 
     def describe(self) -> str:
@@ -143,6 +184,10 @@ class DisclosurePolicy:
                 "(plan window_months),",
                 f"  - ask for time points of at most {self.max_months} months,",
                 f"  - analyse only these outcomes: {allowed};",
+                "  - ask for time to event only of: "
+                f"{', '.join(self.allowed_time_to_event) or 'none'}, stratified only by: "
+                f"{', '.join(self.allowed_by) or 'none'}, on a time grid of at least "
+                f"{self.min_time_grid_days:g} days;",
                 f"and it takes part only in participant sets of at least {self.min_participants} "
                 f"centres that leave out at most {self.max_missing_centres} of the study "
                 "roster's centres.",
@@ -218,7 +263,34 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
                 "max_missing_centres: expected a whole number from 0 to "
                 f"{MAX_PARTICIPANTS}, got {value!r}"
             )
+    problems += _list_problems(values, "allowed_time_to_event", TIME_TO_EVENT_ENDPOINTS)
+    problems += _list_problems(values, "allowed_by", tuple(STRATA_BY))
+    if "min_time_grid_days" in values:
+        value = values["min_time_grid_days"]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 1 <= value <= MAX_TIME_GRID_DAYS
+        ):
+            problems.append(
+                f"min_time_grid_days: expected a number of days from 1 to "
+                f"{MAX_TIME_GRID_DAYS}, got {value!r}"
+            )
     return problems
+
+
+def _list_problems(values: Mapping[str, object], key: str, known: tuple[str, ...]) -> list[str]:
+    """Problems of a list setting whose entries must be distinct names from ``known``
+    (an empty list allows none)."""
+    if key not in values:
+        return []
+    value = values[key]
+    if not isinstance(value, list | tuple) or any(v not in known for v in value):
+        return [f"{key}: expected a list of names from: {', '.join(known)}, got {value!r}"]
+    if len(set(value)) != len(value):
+        return [f"{key}: each name may appear only once"]
+    return []
 
 
 def load_policy(state_dir: Path) -> DisclosurePolicy:
@@ -244,8 +316,9 @@ def load_policy(state_dir: Path) -> DisclosurePolicy:
     if problems:
         raise PolicyError(f"{path}: " + "; ".join(problems))
     settings = dict(raw)
-    if "allowed_outcomes" in settings:
-        settings["allowed_outcomes"] = tuple(settings["allowed_outcomes"])
+    for key in ("allowed_outcomes", "allowed_time_to_event", "allowed_by"):
+        if key in settings:
+            settings[key] = tuple(settings[key])
     return DisclosurePolicy(**settings)
 
 
@@ -331,6 +404,18 @@ def default_policy_toml() -> str:
             "# coordinator chooses the set: in a set of this centre and two centres colluding",
             "# with it, their sum gives this centre's summary. 0 = the whole roster only.",
             f"max_missing_centres = {policy.max_missing_centres}",
+            "",
+            "# Time-to-event endpoints a plan may ask for; [] allows none.",
+            "allowed_time_to_event = ["
+            + ", ".join(json.dumps(e) for e in policy.allowed_time_to_event)
+            + "]",
+            "",
+            "# Patient columns a plan may stratify by; [] allows no strata.",
+            "allowed_by = [" + ", ".join(json.dumps(b) for b in policy.allowed_by) + "]",
+            "",
+            "# Finest time grid (days) of a time-to-event plan: 1 = exact days allowed,",
+            "# 30.4375 = months only.",
+            f"min_time_grid_days = {policy.min_time_grid_days:g}",
             "",
         ]
     )

@@ -230,3 +230,27 @@ def test_a_participant_set_of_two_is_refused_with_real_centre_data(tmp_path: Pat
     as_text = [p for p in patterns if p.encoding.startswith(("utf", "text %", "CSV", "text ISO"))]
     audit_report = scan(audit, as_text)
     assert audit_report.hits == [], list(zip(audit_report.hits, audit_report.contexts, strict=True))
+
+
+def test_the_policy_bounds_time_to_event_plans() -> None:
+    from sscjak.node.guard.disclosure_policy import DisclosurePolicy, PolicyError
+    from sscjak.shared.plan import Plan
+
+    policy = DisclosurePolicy(
+        allowed_time_to_event=("drug_retention",), allowed_by=("jaki_drug",),
+        min_time_grid_days=30.4375,
+    )
+    assert policy.plan_problems(Plan(time_to_event=("drug_retention",), by="jaki_drug")) == []
+    problems = policy.plan_problems(
+        Plan(time_to_event=("death",), by="sex", time_grid_days=1.0)
+    )
+    assert len(problems) == 3
+    assert "time to event death is not among" in problems[0]
+    assert "strata by sex are not allowed" in problems[1]
+    assert "time_grid_days 1 is finer than this centre's minimum of 30.4375" in problems[2]
+    import pytest
+
+    with pytest.raises(PolicyError, match="allowed_by"):
+        DisclosurePolicy(allowed_by=("age",))
+    with pytest.raises(PolicyError, match="min_time_grid_days"):
+        DisclosurePolicy(min_time_grid_days=0.5)
