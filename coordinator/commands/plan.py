@@ -133,6 +133,7 @@ def describe_plan(plan: Plan, source: str) -> str:
         lines.append(f"    {measure.label} ({outcome}): {months} months")
     lines += [
         suppression_sentence(plan.min_cell),
+        *_time_to_event_lines(plan),
         "",
         f"Summary vector: {layout.length:,} integers, "
         f"{BYTES_PER_WORD * layout.length:,} bytes per node "
@@ -162,3 +163,17 @@ def run_show(args: argparse.Namespace) -> int:
     plan = _read_plan(args.plan)
     print(describe_plan(plan, args.plan), end="")
     return 0
+
+
+def _time_to_event_lines(plan: Plan) -> list[str]:
+    """The plan's time-to-event part for ``plan show`` (nothing without one)."""
+    if not plan.time_to_event:
+        return []
+    by = f"by {plan.by} ({', '.join(plan.strata)})" if plan.by else "for the whole cohort"
+    return [
+        f"Time to event: {', '.join(plan.time_to_event)}, {by}; time grid "
+        f"{plan.time_grid_days:g} days, horizon {plan.horizon_months} months, numbers at risk "
+        f"at {', '.join(str(m) for m in plan.at_risk_months)} months.",
+        "Strata with patients from one centre only are suppressed; curves are shown only "
+        f"where at least {plan.min_cell} patients are at risk.",
+    ]

@@ -71,3 +71,14 @@ def test_show_lists_every_problem_of_a_bad_plan(tmp_path, capsys):
 def test_show_of_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["plan", "show", str(tmp_path / "none.toml")]) == 1
     assert "plan file not found" in capsys.readouterr().err
+
+
+def test_show_describes_a_time_to_event_plan(tmp_path, capsys) -> None:
+    from sscjak.coordinator.synthetic.demo_bundle import demo_plan
+
+    path = tmp_path / "plan.toml"
+    path.write_text(demo_plan().canonical_toml, encoding="utf-8")
+    assert main(["plan", "show", str(path)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "Time to event: drug_retention, by jaki_drug (tofacitinib," in printed
+    assert "horizon 120 months, numbers at risk at 0, 12, 24, 36, 48, 60 months" in printed
