@@ -105,7 +105,8 @@ class Plan:
     smc : which standardized mean change is reported as ``smc``: "baseline" or "change".
     exact_conditional_p : also report the exact conditional signed-rank p-value with ties.
     time_to_event : endpoints analysed as time to event (:data:`TIME_TO_EVENT_ENDPOINTS`).
-    by : the patient column whose values stratify the time-to-event results ("" = none).
+    by : the patient column whose values stratify the results ("" = none): every change
+        cell, rate and time-to-event curve is also reported per stratum.
     time_grid_days : the time grid in days (a month by default; 1 = days).
     horizon_months : times beyond this are censored at it (the summary's histograms end
         here).
@@ -146,6 +147,8 @@ class Plan:
                 f"horizon_months = {self.horizon_months}",
                 "at_risk_months = [" + ", ".join(str(m) for m in self.at_risk_months) + "]",
             ]
+        elif self.by:
+            lines.append(f"by = {json.dumps(self.by)}")
         return "\n".join(lines) + "\n"
 
     @property
@@ -155,7 +158,7 @@ class Plan:
 
     @property
     def strata(self) -> tuple[str, ...]:
-        """The strata of the time-to-event results: the values of ``by``, or ``("all",)``."""
+        """The strata of the results: the values of ``by``, or ``("all",)`` without one."""
         return STRATA_BY[self.by] if self.by else ("all",)
 
     @property
@@ -232,7 +235,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         ),
     }
     if not values["time_to_event"]:
-        time_keys = ("by", "time_grid_days", "horizon_months", "at_risk_months")
+        time_keys = ("time_grid_days", "horizon_months", "at_risk_months")
         extra = [key for key in time_keys if key in raw]
         if extra:
             problems.append(

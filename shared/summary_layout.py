@@ -54,7 +54,8 @@ from sscjak.shared.data_contract import (
     SEXES,
     SSC_SUBSETS,
 )
-from sscjak.shared.plan import Plan
+from sscjak.shared.plan import Plan, PlanError
+from sscjak.shared.protocol import MAX_SUMMARY_WORDS
 
 LAYOUT_VERSION = "sscjak.summary/2"
 #: Longest follow-up representable in the follow-up histogram (the reader refuses longer).
@@ -117,6 +118,11 @@ def cell_prefix(outcome: str, months: int) -> str:
     return f"change.{outcome}.{months}"
 
 
+def stratum_cell_prefix(outcome: str, months: int, stratum: str) -> str:
+    """The segments of a change cell within one stratum of the plan's ``by``."""
+    return f"{cell_prefix(outcome, months)}.{stratum}"
+
+
 def tte_segment(endpoint: str, stratum: str, kind: str) -> str:
     """The segment of one endpoint's ``events`` or ``censored`` histogram in one stratum."""
     return f"tte.{endpoint}.{stratum}.{kind}"
@@ -161,34 +167,7 @@ class SummaryLayout:
             units=("years", "patients"),
         )
         for outcome, months in plan.cells:
-            measure = MEASURES[outcome]
-            prefix = cell_prefix(outcome, months)
-            grid = f"grid units of {float(measure.resolution):g} {measure.unit}"
-            self._add_counts(
-                f"{prefix}.sums",
-                f"{measure.label} at {months} months: n and exact sums of baseline and change "
-                f"in units of {measure.resolution}",
-                CELL_SUM_LABELS,
-                (
-                    "patients",
-                    grid,
-                    f"squared {grid}",
-                    grid,
-                    f"squared {grid}",
-                    f"squared {grid}",
-                ),
-                grid=measure.resolution,
-            )
-            width = measure.max_abs_change_units
-            self._add_histogram(
-                f"{prefix}.histogram",
-                f"{measure.label} at {months} months: patients per change "
-                f"(grid {measure.resolution})",
-                origin=-width,
-                length=2 * width + 1,
-                units_per_value=measure.units_per_value,
-                units=(f"change in {measure.unit}", "patients"),
-            )
+            self._add_cell(outcome, months, cell_prefix(outcome, months))
         self._add_counts(
             "calcinosis",
             "patients with calcinosis at baseline; of those, improved",
@@ -207,18 +186,50 @@ class SummaryLayout:
         self._add_counts(
             "safety.patients", "patients with at least one event per type", EVENT_TYPES
         )
+        if plan.by or plan.time_to_event:
+            self._add_counts(
+                "strata",
+                f"centres with a patient in each stratum of {plan.by or 'the cohort'}; "
+                "patients without a stratum",
+                (*plan.strata, "missing"),
+                (*(("centres",) * len(plan.strata)), "patients"),
+            )
+        if plan.by:
+            self._add_strata(plan)
         if plan.time_to_event:
             self._add_time_to_event(plan)
         self._by_name = {segment.name: segment for segment in self._segments}
+        if self.length > MAX_SUMMARY_WORDS:
+            raise PlanError(
+                f"the plan's summary vector would hold {self.length:,} integers, more than "
+                f"the {MAX_SUMMARY_WORDS:,} a node sends: ask for fewer outcomes, time points "
+                "or strata, a coarser time grid or a shorter horizon"
+            )
+
+    def _add_strata(self, plan: Plan) -> None:
+        """Per stratum of ``by``: the cohort, every change cell and the safety counts."""
+        for stratum in plan.strata:
+            self._add_counts(
+                f"by.{stratum}.cohort",
+                f"{plan.by} = {stratum}: patients; total follow-up days on treatment",
+                ("patients", "followup_days_total"),
+                ("patients", "days"),
+            )
+            for outcome, months in plan.cells:
+                self._add_cell(outcome, months, stratum_cell_prefix(outcome, months, stratum))
+            self._add_counts(
+                f"by.{stratum}.safety.events",
+                f"{plan.by} = {stratum}: adverse events on treatment per type",
+                EVENT_TYPES,
+                ("events",) * len(EVENT_TYPES),
+            )
+            self._add_counts(
+                f"by.{stratum}.safety.patients",
+                f"{plan.by} = {stratum}: patients with at least one event per type",
+                EVENT_TYPES,
+            )
 
     def _add_time_to_event(self, plan: Plan) -> None:
-        self._add_counts(
-            "strata",
-            f"centres with a patient in each stratum of {plan.by or 'the cohort'}; patients "
-            "without a stratum",
-            (*plan.strata, "missing"),
-            (*(("centres",) * len(plan.strata)), "patients"),
-        )
         for endpoint in plan.time_to_event:
             for stratum in plan.strata:
                 for kind, what in (("events", "event"), ("censored", "censoring")):
@@ -230,6 +241,38 @@ class SummaryLayout:
                         length=plan.horizon_grid + 1,
                         units=("time on the plan's grid", "patients"),
                     )
+
+    def _add_cell(self, outcome: str, months: int, prefix: str) -> None:
+        """A change cell's sums and histogram; a stratum's cell also counts its centres."""
+        measure = MEASURES[outcome]
+        grid = f"grid units of {float(measure.resolution):g} {measure.unit}"
+        stratified = prefix != cell_prefix(outcome, months)
+        self._add_counts(
+            f"{prefix}.sums",
+            f"{measure.label} at {months} months: n and exact sums of baseline and change "
+            f"in units of {measure.resolution}" + ("; centres with n > 0" if stratified else ""),
+            CELL_SUM_LABELS + (("centres",) if stratified else ()),
+            (
+                "patients",
+                grid,
+                f"squared {grid}",
+                grid,
+                f"squared {grid}",
+                f"squared {grid}",
+                *(("centres",) if stratified else ()),
+            ),
+            grid=measure.resolution,
+        )
+        width = measure.max_abs_change_units
+        self._add_histogram(
+            f"{prefix}.histogram",
+            f"{measure.label} at {months} months: patients per change "
+            f"(grid {measure.resolution})",
+            origin=-width,
+            length=2 * width + 1,
+            units_per_value=measure.units_per_value,
+            units=(f"change in {measure.unit}", "patients"),
+        )
 
     @classmethod
     def for_plan(cls, plan: Plan) -> SummaryLayout:

@@ -25,6 +25,8 @@ Conventions (AMA Manual of Style, 11th ed., §19 "Numbers and percentages", and
   multiple (removing binary noise: −0.04999999999999999 is −0.05) and then rounded as
   above; a quantile that is not zero but would print as zero is printed with the
   decimals that show it exactly (Q1 = −0.025 on a 0.1 grid prints as −0.025, never 0.0).
+* Times to event (a median survival time and its confidence limits, in months or
+  days): a whole number, or one decimal when the value is a midpoint of grid times.
 * An undefined statistic (JSON ``null``) is printed as an em dash.
 """
 
@@ -207,6 +209,15 @@ def format_rank_statistic(v: float | None) -> str:
     if v is None:
         return UNDEFINED
     return format_number(v, 0) if float(v).is_integer() else format_number(v, 1)
+
+
+def format_duration(value: float | None) -> str:
+    """A time on the plan's grid (a median survival time or its limit, in months or days):
+    a whole number, or one decimal when it is not (quantile.survfit's midpoint of two grid
+    times is a half); "—" when undefined."""
+    if value is None:
+        return UNDEFINED
+    return format_number(value, 0) if float(value).is_integer() else format_number(value, 1)
 
 
 def parse_number(text: str) -> float:

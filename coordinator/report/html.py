@@ -3,7 +3,8 @@
 The page makes no request of its own: a Content-Security-Policy meta tag forbids every
 source but inline styles and ``data:`` images, so even a stray reference could not be
 fetched. ``@media print`` keeps rows, figures and short tables whole across pages and
-repeats table headers on every page.
+repeats table headers on every page. Tables and figures of a section of their own (the
+time-to-event results) follow the figures under that section's heading.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from sscjak.coordinator.report.figures import ReportFigure
+from sscjak.coordinator.report.figures import ReportFigure, report_sections, section_items
 from sscjak.coordinator.report.provenance import (
     methods_paragraph,
     provenance_items,
@@ -129,12 +130,17 @@ def _figure_data(figure: ReportFigure) -> str:
     ``data-bars`` lists ``[panel, left, right, patients]`` read back from the drawn axes,
     ``data-released-bins`` the ``[panel, low, high, patients]`` bins of results.json they
     draw, and ``data-x-limits`` ``[panel, x min, x max]``: what the figure shows, in
-    a form a reader's tools (and the browser test) can check against results.json.
+    a form a reader's tools (and the browser test) can check against results.json. A
+    Kaplan–Meier figure adds ``data-steps`` (``[stratum, x, survival]`` of its drawn step
+    curves), ``data-censor-marks`` and ``data-at-risk`` (``[stratum, months, text]``).
     """
     attributes = {
         "data-bars": [list(bar) for bar in figure.drawn],
         "data-released-bins": [list(bar) for bar in figure.bars],
         "data-x-limits": [list(limits) for limits in figure.x_limits],
+        "data-steps": [list(step) for step in figure.steps],
+        "data-censor-marks": [list(mark) for mark in figure.censor_marks],
+        "data-at-risk": [list(cell) for cell in figure.at_risk],
     }
     return "".join(
         f' {name}="{escape(json.dumps(value, allow_nan=False), quote=True)}"'
@@ -200,9 +206,17 @@ def report_html(
         f"<h1>{escape(title)}</h1>",
         f'<p class="summary">{escape(summary)}</p>',
         "<h2>Tables</h2>",
-        *(table_html(table) for table in tables),
+        *(table_html(table) for table in tables if not table.section),
         "<h2>Figures</h2>",
-        *(figure_html(figure) for figure in figures),
+        *(figure_html(figure) for figure in figures if not figure.section),
+    ]
+    for section in report_sections(tables, figures):
+        body.append(f"<h2>{escape(section)}</h2>")
+        body.extend(
+            table_html(item) if isinstance(item, ReportTable) else figure_html(item)
+            for item in section_items(tables, figures, section)
+        )
+    body += [
         "<h2>Statistical methods</h2>",
         f'<p class="methods">{escape(methods_paragraph(results))}</p>',
         "<h2>Provenance</h2>",

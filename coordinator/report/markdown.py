@@ -1,7 +1,8 @@
 """report.md: the same tables, figures (as files beside it) and provenance in Markdown.
 
 Pipe tables (GitHub / pandoc flavour) so that a manuscript can take them as they
-stand; a suppressed cell shows the rule in its n column and nothing else.
+stand; a suppressed cell shows the rule in its n column and nothing else. Sections of
+their own (the time-to-event results) follow the figures, as in report.html.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sscjak.coordinator.report.figures import ReportFigure
+from sscjak.coordinator.report.figures import ReportFigure, report_sections, section_items
 from sscjak.coordinator.report.provenance import (
     methods_paragraph,
     provenance_items,
@@ -47,6 +48,17 @@ def table_markdown(table: ReportTable) -> str:
     return "\n".join(lines)
 
 
+def figure_markdown(figure: ReportFigure) -> list[str]:
+    """A figure's lines: its image link (when drawn), title and caption, statements."""
+    parts = []
+    if figure.png is not None:
+        parts += [f"![{figure.title}]({FIGURES_FOLDER}/{figure.key}.png)", ""]
+    parts += [f"**{figure.title}.** {figure.caption}", ""]
+    if figure.texts:
+        parts += [*(f"- {text}" for text in figure.texts), ""]
+    return parts
+
+
 def report_markdown(
     results: Mapping[str, Any],
     tables: Sequence[ReportTable],
@@ -66,14 +78,19 @@ def report_markdown(
         "",
     ]
     for table in tables:
-        parts += [table_markdown(table), ""]
+        if not table.section:
+            parts += [table_markdown(table), ""]
     parts += ["## Figures", ""]
     for figure in figures:
-        if figure.png is not None:
-            parts += [f"![{figure.title}]({FIGURES_FOLDER}/{figure.key}.png)", ""]
-        parts += [f"**{figure.title}.** {figure.caption}", ""]
-        if figure.texts:
-            parts += [*(f"- {text}" for text in figure.texts), ""]
+        if not figure.section:
+            parts += figure_markdown(figure)
+    for section in report_sections(tables, figures):
+        parts += [f"## {section}", ""]
+        for item in section_items(tables, figures, section):
+            if isinstance(item, ReportTable):
+                parts += [table_markdown(item), ""]
+            else:
+                parts += figure_markdown(item)
     parts += ["## Statistical methods", "", methods_paragraph(results), "", "## Provenance", ""]
     parts += [f"- **{label}:** {value}" for label, value in provenance_items(results)]
     plan_text = str(plan.get("toml", "(plan text not recorded)")).rstrip("\n")

@@ -1,7 +1,8 @@
 """Where the numbers come from: the provenance list and a citable methods paragraph.
 
 Both are written from the results dict alone: the plan (its text and SHA-256), the
-software versions, the creation date, the number of centres and the suppression rule.
+software versions, the creation date, the number of centres and the suppression rule;
+and, when the results hold time-to-event endpoints, how those were estimated.
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sscjak.coordinator.report.tables import SMC_LABELS, min_cell
+from sscjak.coordinator.report.tables import (
+    SMC_LABELS,
+    by_words,
+    is_month_grid,
+    min_cell,
+    time_to_event_entries,
+)
 from sscjak.shared.data_contract import DAYS_PER_MONTH
 from sscjak.shared.disclosure import suppression_sentence
 
@@ -42,6 +49,18 @@ def provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
             SMC_LABELS.get(str(plan.get("smc", "baseline")), str(plan.get("smc", "baseline"))),
         ),
     ]
+    entries = time_to_event_entries(results)
+    if entries:
+        first = entries[0]
+        strata = f" by {by_words(first)}" if first.get("by") else ""
+        items.append(
+            (
+                "Time to event",
+                f"{', '.join(str(e.get('endpoint')) for e in entries)}{strata}; grid "
+                f"{float(first.get('time_grid_days', DAYS_PER_MONTH)):g} days; horizon "
+                f"{first.get('horizon_months')} months",
+            )
+        )
     if results.get("participants"):
         items.append(("Participating nodes", ", ".join(map(str, results["participants"]))))
     if results.get("attempts") is not None:
@@ -63,6 +82,34 @@ def _aggregation_clause(results: Mapping[str, Any]) -> str:
             "(pairwise masking) and saw only their sum."
         )
     return "these vectors were summed."
+
+
+def time_to_event_sentence(results: Mapping[str, Any]) -> str:
+    """The methods' sentence on time to event; "" when the results hold none."""
+    entries = time_to_event_entries(results)
+    if not entries:
+        return ""
+    first = entries[0]
+    minimum = min_cell(results)
+    labels = [str(e.get("label") or e.get("endpoint")) for e in entries]
+    labels = [label[:1].lower() + label[1:] if label[1:2].islower() else label for label in labels]
+    named = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+    grid = float(first.get("time_grid_days", DAYS_PER_MONTH))
+    unit = f"a month of {DAYS_PER_MONTH:g} days" if is_month_grid(first) else f"{grid:g} days"
+    strata = f" by {by_words(first)}" if first.get("by") else ""
+    endpoints = "endpoint" if len(labels) == 1 else "endpoints"
+    return (
+        f" The time-to-event {endpoints}, {named}, {'was' if len(labels) == 1 else 'were'} "
+        f"analysed{strata} with time measured from JAK inhibitor initiation on the plan's "
+        f"time grid ({unit}) and administrative censoring at "
+        f"{first.get('horizon_months')} months; from the pooled histograms of event and "
+        "censoring times, survival was estimated by the Kaplan–Meier method with Greenwood "
+        "standard errors and log-transformed 95% confidence intervals, as R survival's "
+        "survfit, the median time with its 95% confidence interval as quantile.survfit, "
+        "and strata compared by the log-rank test as survdiff; curves are shown only while "
+        f"at least {minimum} patients remain at risk, and strata of fewer than {minimum} "
+        "patients or of one centre only are suppressed."
+    )
 
 
 def methods_paragraph(results: Mapping[str, Any]) -> str:
@@ -109,5 +156,5 @@ def methods_paragraph(results: Mapping[str, Any]) -> str:
         f"{DAYS_PER_MONTH:g} days). To protect patients, results for cells of fewer than "
         f"{minimum} patients "
         f"were suppressed and histogram bins merged so that no bar shows fewer than "
-        f"{minimum} patients."
+        f"{minimum} patients.{time_to_event_sentence(results)}"
     )

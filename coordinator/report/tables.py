@@ -7,19 +7,26 @@ these tables out; no number is computed or rounded anywhere else.
 
 A change cell with ``"suppressed": true`` (pooled n below the plan's minimum cell,
 docs/statistics.md) is shown with the rule that suppressed it and no statistic at all,
-its n included.
+its n included; so is a suppressed stratum of a time-to-event endpoint.
+
+Results of version 2 may hold ``time_to_event``: one table per endpoint (n, events,
+median time with its 95% CI and the numbers at risk of each stratum, the log-rank test
+in a note), shown in the report's section :data:`TIME_TO_EVENT_SECTION`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from sscjak.coordinator.report.formatting import (
     UNDEFINED,
     decimals_for_resolution,
     format_count_percent,
+    format_duration,
     format_estimate_interval,
     format_mean_sd,
     format_median_iqr,
@@ -30,7 +37,13 @@ from sscjak.coordinator.report.formatting import (
     format_smc_with_ci,
 )
 from sscjak.shared import disclosure
-from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, MEASURES
+from sscjak.shared.data_contract import (
+    DAYS_PER_MONTH,
+    EVENT_TYPES,
+    JAKI_DRUGS,
+    MEASURES,
+    MONTH_IN_DAYS,
+)
 from sscjak.shared.disclosure import DEFAULT_MIN_CELL
 
 #: The measure whose cells form the glucocorticoid table rather than Table 2.
@@ -111,10 +124,26 @@ CHANGE_CSV_KEYS: tuple[str, ...] = (
 EXACT_CONDITIONAL_HEADER = "p, exact conditional"
 
 
+#: The column a time-to-event stratification is named by (``by`` of the plan).
+BY_LABELS: dict[str, str] = {
+    "jaki_drug": "JAK inhibitor",
+    "ssc_subset": "SSc subset",
+    "sex": "Sex",
+    "": "Stratum",
+}
+#: The label of each stratum's values, by the column that defines the strata.
+STRATUM_LABELS: dict[str, dict[str, str]] = {
+    "jaki_drug": DRUG_LABELS,
+    "ssc_subset": SUBSET_LABELS,
+    "sex": SEX_LABELS,
+}
+
 #: Columns holding words rather than numbers (left-aligned in HTML and Markdown).
 TEXT_COLUMNS: frozenset[str] = frozenset(
-    {"Measure", "Characteristic", "Outcome", "Event type", "Test"}
+    {"Measure", "Characteristic", "Outcome", "Event type", "Test", *BY_LABELS.values()}
 )
+#: The report section of the time-to-event tables and figures (after the others).
+TIME_TO_EVENT_SECTION = "Time to event"
 
 
 def is_numeric_column(header: str) -> bool:
@@ -138,7 +167,12 @@ class ReportRow:
 
 @dataclass(frozen=True)
 class ReportTable:
-    """A table of the report: displayed rows plus the unrounded rows for its CSV file."""
+    """A table of the report: displayed rows plus the unrounded rows for its CSV file.
+
+    ``section`` is the report section that shows it ("" for the main "Tables" section,
+    :data:`TIME_TO_EVENT_SECTION` for a time-to-event table); ``group`` pairs it with the
+    figures of the same group (an endpoint) in that section.
+    """
 
     key: str
     title: str
@@ -147,6 +181,8 @@ class ReportTable:
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[Any, ...], ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    section: str = ""
+    group: str = ""
 
 
 def min_cell(results: Mapping[str, Any]) -> int:
@@ -564,12 +600,244 @@ def safety_table(results: Mapping[str, Any]) -> ReportTable:
     )
 
 
+def time_to_event_entries(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The results' time-to-event endpoints (none in a version-1 results file)."""
+    return list(results.get("time_to_event") or [])
+
+
+def by_label(entry: Mapping[str, Any]) -> str:
+    """What the strata of an endpoint are values of ("JAK inhibitor"), "Stratum" if none."""
+    by = str(entry.get("by") or "")
+    return BY_LABELS.get(by, by.replace("_", " ").capitalize())
+
+
+def by_words(entry: Mapping[str, Any]) -> str:
+    """:func:`by_label` within a sentence: "sex", "JAK inhibitor", "SSc subset"."""
+    label = by_label(entry)
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
+def stratum_label(entry: Mapping[str, Any], stratum: Any) -> str:
+    """A stratum as a reader names it ("Tofacitinib"); the single stratum "All patients"."""
+    by = str(entry.get("by") or "")
+    if not by and stratum == "all":
+        return "All patients"
+    return STRATUM_LABELS.get(by, {}).get(str(stratum), str(stratum))
+
+
+def is_month_grid(entry: Mapping[str, Any]) -> bool:
+    """Whether the endpoint's time grid is a month (times are then shown in months)."""
+    return float(entry.get("time_grid_days", DAYS_PER_MONTH)) == DAYS_PER_MONTH
+
+
+def time_scale(entry: Mapping[str, Any]) -> tuple[str, float]:
+    """The unit times are shown in and the factor from a grid time to it: ``("months",
+    1.0)`` when the grid is a month, else ``("days", time_grid_days)``."""
+    if is_month_grid(entry):
+        return "months", 1.0
+    return "days", float(entry.get("time_grid_days", DAYS_PER_MONTH))
+
+
+def at_risk_grid_time(entry: Mapping[str, Any], months: int) -> int:
+    """The grid time a number at risk at ``months`` is counted at (as the results module
+    counts it): ceiling(months × month / grid)."""
+    grid = Fraction(repr(float(entry.get("time_grid_days", DAYS_PER_MONTH))))
+    return math.ceil(months * MONTH_IN_DAYS / grid)
+
+
+def format_at_risk(n_risk: int | None, minimum: int) -> str:
+    """A number at risk; one not released (below the minimum cell) as ``<m``."""
+    return f"<{minimum}" if n_risk is None else str(n_risk)
+
+
+def format_median_time(median: Mapping[str, Any] | None, factor: float) -> str:
+    """``median (low to high)`` in the display unit: "not reached" for a median the curve
+    never reaches, "—" for a limit it never reaches, "withheld" for a value the results
+    withhold because it lies beyond the released curve."""
+    median = median or {}
+    withheld = set(median.get("withheld") or [])
+
+    def shown(key: str) -> str:
+        if key in withheld:
+            return "withheld"
+        value = median.get(key)
+        if value is None:
+            return "not reached" if key == "time" else format_duration(None)
+        return format_duration(float(value) * factor)
+
+    return f"{shown('time')} ({shown('lower')} to {shown('upper')})"
+
+
+def log_rank_sentence(entry: Mapping[str, Any]) -> str | None:
+    """``Log-rank test: χ² = x on df df, p = …`` and the strata it compared; ``None`` when
+    the endpoint has no strata to compare."""
+    log_rank = entry.get("log_rank")
+    if log_rank is None:
+        if not entry.get("by"):
+            return None
+        return (
+            "Log-rank test: not available (fewer than two strata with patients, or not estimable)."
+        )
+    p = format_p_value(log_rank.get("p_value"))
+    p_text = f"p {p}" if p[:1] in "<>" else f"p = {p}"
+    compared = [stratum_label(entry, s) for s in log_rank.get("strata") or []]
+    shown = {row.get("stratum") for row in entry.get("strata") or [] if not row.get("suppressed")}
+    suppressed = [s for s in log_rank.get("strata") or [] if s not in shown]
+    including = "; suppressed strata included" if suppressed else ""
+    return (
+        f"Log-rank test: χ² = {format_number(log_rank.get('chisq'), 2)} on "
+        f"{log_rank.get('df')} df, {p_text} (strata with patients compared: "
+        f"{', '.join(compared)}{including}; R survdiff)."
+    )
+
+
+def _stratum_row(
+    entry: Mapping[str, Any], row: Mapping[str, Any], minimum: int, factor: float
+) -> ReportRow:
+    label = stratum_label(entry, row.get("stratum"))
+    if row.get("suppressed"):
+        return ReportRow(
+            (label, f"Suppressed: {suppression_rule(row, minimum)}"), "suppressed", span_from=1
+        )
+    at_risk = [format_at_risk(point.get("n_risk"), minimum) for point in row.get("at_risk") or []]
+    return ReportRow(
+        (
+            label,
+            str(row.get("n")),
+            str(row.get("events")),
+            format_median_time(row.get("median"), factor),
+            *at_risk,
+        )
+    )
+
+
+#: Columns of a time-to-event CSV file after the stratum's identification.
+TIME_TO_EVENT_CSV_KEYS: tuple[str, ...] = (
+    "n",
+    "events",
+    "centres",
+    "time_grid_days",
+    "median",
+    "median_lower",
+    "median_upper",
+)
+
+
+def _stratum_csv_row(
+    entry: Mapping[str, Any], row: Mapping[str, Any], minimum: int, months: Sequence[int]
+) -> tuple[Any, ...]:
+    suppressed = bool(row.get("suppressed"))
+    rule = suppression_rule(row, minimum) if suppressed else ""
+    head = (entry.get("endpoint"), entry.get("by") or "", row.get("stratum"), suppressed, rule)
+    width = len(TIME_TO_EVENT_CSV_KEYS) + len(months) + 2
+    if suppressed:
+        return head + (None,) * width
+    median = row.get("median") or {}
+    at_risk = {point.get("months"): point.get("n_risk") for point in row.get("at_risk") or []}
+    log_rank = entry.get("log_rank") or {}
+    stratum = row.get("stratum")
+    return (
+        *head,
+        row.get("n"),
+        row.get("events"),
+        row.get("centres"),
+        entry.get("time_grid_days"),
+        median.get("time"),
+        median.get("lower"),
+        median.get("upper"),
+        *(at_risk.get(m) for m in months),
+        (log_rank.get("observed") or {}).get(stratum),
+        (log_rank.get("expected") or {}).get(stratum),
+    )
+
+
+def time_to_event_table(
+    results: Mapping[str, Any], entry: Mapping[str, Any], number: int
+) -> ReportTable:
+    """One endpoint's strata: n, events, median time (95% CI) and numbers at risk.
+
+    A suppressed stratum shows its rule across the statistics (no n, no curve); a number
+    at risk below the minimum cell shows as ``<m``. The notes carry the log-rank test and
+    the patients left out for a missing stratum. The CSV holds the results' values, times
+    on the plan's grid (``time_grid_days`` days per unit).
+    """
+    minimum = min_cell(results)
+    unit, factor = time_scale(entry)
+    strata = list(entry.get("strata") or [])
+    months = next(
+        ([p.get("months") for p in row.get("at_risk") or []] for row in strata if "at_risk" in row),
+        list((results.get("plan") or {}).get("at_risk_months") or []),
+    )
+    label = str(entry.get("label") or entry.get("endpoint"))
+    by = entry.get("by")
+    grid = f"{float(entry.get('time_grid_days', DAYS_PER_MONTH)):g}"
+    notes = [
+        f"Time from JAK inhibitor initiation, in {unit}"
+        + (f" (a month = {DAYS_PER_MONTH:g} days)" if unit == "months" else "")
+        + f", on the plan's grid of {grid} days; patients without the event are censored at "
+        f"their last follow-up on treatment, and all at {entry.get('horizon_months')} months "
+        "(administrative censoring). Kaplan–Meier estimate as R survival's survfit.",
+        f"Median: the median time to the event with its 95% CI (R quantile.survfit); not "
+        f"reached: the estimate stays above 0.5; {UNDEFINED}: the CI limit is not reached.",
+        f"At risk: patients still at risk at the month shown; <{minimum}: fewer than "
+        f"{minimum} (not shown).",
+        f"Strata with {disclosure.suppression_rule(minimum)} or whose patients all come from "
+        "one centre are suppressed: no statistic or curve is shown.",
+    ]
+    sentence = log_rank_sentence(entry)
+    if sentence:
+        notes.append(sentence)
+    if by:
+        notes.append(
+            f"Patients left out because their {by_words(entry)} is not recorded: "
+            f"{entry.get('left_out_missing_stratum', 0)}."
+        )
+    return ReportTable(
+        key=f"table{number}_time_to_event_{entry.get('endpoint')}",
+        title=f"Table {number}. {label}" + (f" by {by_words(entry)}" if by else ""),
+        header=(
+            by_label(entry),
+            "n",
+            "Events",
+            f"Median, {unit} (95% CI)",
+            *(f"At risk, {m} mo" for m in months),
+        ),
+        rows=tuple(_stratum_row(entry, row, minimum, factor) for row in strata),
+        csv_header=(
+            "endpoint",
+            "by",
+            "stratum",
+            "suppressed",
+            "suppression_rule",
+            *TIME_TO_EVENT_CSV_KEYS,
+            *(f"at_risk_{m}_months" for m in months),
+            "log_rank_observed",
+            "log_rank_expected",
+        ),
+        csv_rows=tuple(_stratum_csv_row(entry, row, minimum, months) for row in strata),
+        notes=tuple(notes),
+        section=TIME_TO_EVENT_SECTION,
+        group=str(entry.get("endpoint")),
+    )
+
+
+#: Number of the first time-to-event table (after Tables 1–5).
+FIRST_TIME_TO_EVENT_TABLE = 6
+
+
 def report_tables(results: Mapping[str, Any]) -> tuple[ReportTable, ...]:
-    """Every table of the report, in the order the report shows them."""
+    """Every table of the report, in the order the report shows them: Tables 1–5, then
+    one time-to-event table per endpoint when the results hold ``time_to_event``."""
     return (
         cohort_table(results),
         change_table(results, exclude=(GLUCOCORTICOID_OUTCOME,)),
         other_outcomes_table(results),
         glucocorticoid_table(results),
         safety_table(results),
+        *(
+            time_to_event_table(results, entry, number)
+            for number, entry in enumerate(
+                time_to_event_entries(results), start=FIRST_TIME_TO_EVENT_TABLE
+            )
+        ),
     )

@@ -25,7 +25,13 @@ import numpy as np
 
 from sscjak.shared.data_contract import EVENT_TYPES, MEASURES, POSITIVE_BASELINE_ONLY
 from sscjak.shared.errors import SscjakError
-from sscjak.shared.summary_layout import Segment, SummaryLayout, cell_prefix, tte_segment
+from sscjak.shared.summary_layout import (
+    Segment,
+    SummaryLayout,
+    cell_prefix,
+    stratum_cell_prefix,
+    tte_segment,
+)
 
 __all__ = [
     "MAX_PROBLEMS_SHOWN",
@@ -242,9 +248,12 @@ def _change_cells(vector: _Pooled, _participants: int) -> Iterator[str]:
 
 
 def _change_cell(vector: _Pooled, outcome: str, months: int) -> Iterator[str]:
+    yield from _cell_with_prefix(vector, outcome, months, cell_prefix(outcome, months))
+
+
+def _cell_with_prefix(vector: _Pooled, outcome: str, months: int, prefix: str) -> Iterator[str]:
     """Histogram total = n, Σ change·count = Σd and Σ change²·count = Σd² (each patient's
     change d is in exactly one bin), then the ranges and Cauchy–Schwarz."""
-    prefix = cell_prefix(outcome, months)
     sums = vector.counts(f"{prefix}.sums")
     n = sums["n"]
     segment = vector.layout.segment(f"{prefix}.histogram")
@@ -361,6 +370,51 @@ def _safety(vector: _Pooled, _participants: int) -> Iterator[str]:
             )
 
 
+def _strata(vector: _Pooled, participants: int) -> Iterator[str]:
+    """The strata partition the cohort: their patients plus ``missing`` are the cohort's;
+    a stratum's cell n, events and follow-up are at most the whole cohort's, and its
+    centres at most the participants; each stratum cell is a consistent cell itself."""
+    plan = vector.layout.plan
+    if not plan.by:
+        return
+    missing = vector.count("strata", "missing")
+    patients = sum(vector.count(f"by.{s}.cohort", "patients") for s in plan.strata)
+    if patients + missing != vector.patients:
+        yield (
+            f"patients of the strata of {plan.by} ({patients}) plus strata.missing ({missing}) "
+            f"are not cohort.patients = {vector.patients}"
+        )
+    days = sum(vector.count(f"by.{s}.cohort", "followup_days_total") for s in plan.strata)
+    if days > vector.count("cohort", "followup_days_total"):
+        yield "follow-up days of the strata exceed the cohort's"
+    for outcome, months in plan.cells:
+        whole = vector.count(f"{cell_prefix(outcome, months)}.sums", "n")
+        within = 0
+        for stratum in plan.strata:
+            prefix = stratum_cell_prefix(outcome, months, stratum)
+            sums = vector.counts(f"{prefix}.sums")
+            within += sums["n"]
+            if sums["centres"] > participants:
+                yield f"{prefix}.sums: {sums['centres']} centres, more than the participants"
+            yield from _cell_with_prefix(vector, outcome, months, prefix)
+        if within > whole:
+            yield (
+                f"{outcome}.{months}: the strata's n add up to {within}, more than the "
+                f"cell's n = {whole}"
+            )
+    for kind in ("events", "patients"):
+        whole_counts = vector.counts(f"safety.{kind}")
+        for event_type in EVENT_TYPES:
+            within = sum(
+                vector.count(f"by.{s}.safety.{kind}", event_type) for s in plan.strata
+            )
+            if within > whole_counts[event_type]:
+                yield (
+                    f"by.*.safety.{kind}.{event_type} add up to {within}, more than "
+                    f"safety.{kind}.{event_type} = {whole_counts[event_type]}"
+                )
+
+
 def _time_to_event(vector: _Pooled, participants: int) -> Iterator[str]:
     """Every patient is an event or a censoring of each endpoint, in one stratum or
     ``missing``; the centres behind a stratum are at most the participants; drug
@@ -399,5 +453,6 @@ _CHECKS: tuple[Check, ...] = (
     _change_cells,
     _subsets,
     _safety,
+    _strata,
     _time_to_event,
 )

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from sscjak.coordinator.results.between_strata import between_strata_tests
 from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
 from sscjak.coordinator.results.schema import RESULTS_SCHEMA, Results
-from sscjak.coordinator.results.time_to_event import time_to_event_results
+from sscjak.coordinator.results.time_to_event import ONE_CENTRE_RULE, time_to_event_results
 from sscjak.shared.data_contract import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
@@ -38,7 +39,7 @@ from sscjak.shared.plan import Plan
 from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
 from sscjak.shared.statistics.quantiles import quantile_type7
-from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
+from sscjak.shared.summary_layout import SummaryLayout, cell_prefix, stratum_cell_prefix
 
 
 def _software_versions() -> dict[str, str]:
@@ -67,14 +68,24 @@ FOLLOWUP_EDGE_GRID = Fraction(1, 100)
 
 
 def change_cell_result(
-    layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int
+    layout: SummaryLayout,
+    pooled: np.ndarray,
+    outcome: str,
+    months: int,
+    prefix: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """One row of ``changes`` and its merged distribution (``None`` when suppressed)."""
+    """One row of ``changes`` and its merged distribution (``None`` when suppressed).
+
+    ``prefix`` names the segments of a change cell within one stratum (default: the
+    cell over the whole cohort). A stratum's cell also counts its centres: with patients
+    from one centre only it is suppressed, since it would be that centre's own result.
+    """
     plan = layout.plan
     measure = MEASURES[outcome]
     k = measure.units_per_value
-    prefix = cell_prefix(outcome, months)
-    n, s_x0, s_x0sq, s_d, s_dsq, s_x0d = (int(v) for v in layout.view(pooled, f"{prefix}.sums"))
+    prefix = prefix or cell_prefix(outcome, months)
+    sums = [int(v) for v in layout.view(pooled, f"{prefix}.sums")]
+    n, s_x0, s_x0sq, s_d, s_dsq, s_x0d = sums[:6]
     row: dict[str, Any] = {
         "outcome": outcome,
         "months": months,
@@ -84,6 +95,9 @@ def change_cell_result(
     }
     if is_suppressed(n, plan.min_cell):
         row.update(suppressed=True, suppression_rule=suppression_rule(plan.min_cell))
+        return row, None
+    if len(sums) > 6 and sums[6] < 2:
+        row.update(suppressed=True, suppression_rule=ONE_CENTRE_RULE)
         return row, None
     units, counts = _histogram(layout, pooled, f"{prefix}.histogram")
     statistics = change_cell_statistics(
@@ -176,6 +190,8 @@ def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
             ),
         },
     }
+    if plan.by:
+        results["stratified"] = stratified_results(layout, pooled)
     if plan.time_to_event:
         results["time_to_event"] = time_to_event_results(layout, pooled)
     return results
@@ -205,11 +221,12 @@ def _age_at_start(layout: SummaryLayout, pooled: np.ndarray, min_cell: int) -> d
 
 
 def _safety_rows(
-    layout: SummaryLayout, pooled: np.ndarray, patient_years: float
+    layout: SummaryLayout, pooled: np.ndarray, patient_years: float, segment: str = "safety"
 ) -> list[dict[str, Any]]:
-    """Events, patients and rate per 100 patient-years with exact Poisson 95% CI, per type."""
-    events = layout.counts(pooled, "safety.events")
-    patients = layout.counts(pooled, "safety.patients")
+    """Events, patients and rate per 100 patient-years with exact Poisson 95% CI, per type
+    (``segment``: ``safety``, or ``by.<stratum>.safety`` within one stratum)."""
+    events = layout.counts(pooled, f"{segment}.events")
+    patients = layout.counts(pooled, f"{segment}.patients")
     rows = []
     for event_type in EVENT_TYPES:
         row: dict[str, Any] = {
@@ -225,3 +242,56 @@ def _safety_rows(
             row["ci"] = [100.0 * low, 100.0 * high]
         rows.append(row)
     return rows
+
+
+def stratified_results(layout: SummaryLayout, pooled: np.ndarray) -> dict[str, Any]:
+    """Every change cell and rate per stratum of the plan's ``by``, and the tests between
+    strata of each cell's changes (docs/statistics.md, "Strata")."""
+    plan = layout.plan
+    centres = layout.counts(pooled, "strata")
+    strata = []
+    for stratum in plan.strata:
+        patients, days = (int(v) for v in layout.view(pooled, f"by.{stratum}.cohort"))
+        years = days / DAYS_PER_YEAR
+        entry: dict[str, Any] = {
+            "stratum": stratum,
+            "patients": patients,
+            "patient_years": years,
+            "centres": centres[stratum],
+        }
+        if is_suppressed(patients, plan.min_cell) or centres[stratum] < 2:
+            rule = (
+                suppression_rule(plan.min_cell)
+                if is_suppressed(patients, plan.min_cell)
+                else ONE_CENTRE_RULE
+            )
+            entry.update(suppressed=True, suppression_rule=rule)
+        else:
+            entry.update(
+                suppressed=False,
+                safety=_safety_rows(layout, pooled, years, f"by.{stratum}.safety"),
+            )
+        strata.append(entry)
+    changes = []
+    for outcome, months in plan.cells:
+        rows = [
+            change_cell_result(
+                layout, pooled, outcome, months, stratum_cell_prefix(outcome, months, stratum)
+            )[0]
+            | {"stratum": stratum}
+            for stratum in plan.strata
+        ]
+        changes.append(
+            {
+                "outcome": outcome,
+                "months": months,
+                "strata": rows,
+                **between_strata_tests(layout, pooled, outcome, months),
+            }
+        )
+    return {
+        "by": plan.by,
+        "left_out_missing_stratum": centres["missing"],
+        "strata": strata,
+        "changes": changes,
+    }

@@ -87,13 +87,22 @@ def _time_to_event_lines(entry: dict[str, Any]) -> list[str]:
         f"{'Stratum':<20}{'n':>6}{'Events':>8}  Median (95% CI)",
     ]
     for row in entry["strata"]:
-        head = f"{row['stratum']:<20}{row['n']:>6}{row['events']:>8}  "
+        events = row.get("events", "")
+        head = f"{row['stratum']:<20}{row['n']:>6}{events:>8}  "
         if row["suppressed"]:
             lines.append(f"{head}suppressed ({row['suppression_rule']})")
             continue
         median = row["median"]
-        shown = "not reached" if median["time"] is None else _number(median["time"], 1)
-        lines.append(f"{head}{shown} ({_interval(median['lower'], median['upper'], 1)})")
+        withheld = median.get("withheld") or []
+
+        def shown(key: str, median: dict[str, Any] = median, withheld: list = withheld) -> str:
+            if key in withheld:
+                return "withheld"
+            if median[key] is None:
+                return "not reached" if key == "time" else "—"
+            return _number(median[key], 1)
+
+        lines.append(f"{head}{shown('time')} ({shown('lower')}, {shown('upper')})")
     test = entry.get("log_rank")
     if test is not None:
         lines.append(

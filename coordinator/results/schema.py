@@ -20,7 +20,8 @@ from sscjak.shared.errors import SscjakError
 from sscjak.shared.private_files import write_text_atomically
 
 #: The version of the results file this version writes. Version 2 adds the plan's
-#: time-to-event keys and ``time_to_event``; everything of version 1 is unchanged.
+#: ``by`` and time-to-event keys, ``stratified`` and ``time_to_event``; everything of
+#: version 1 is unchanged.
 RESULTS_SCHEMA = "sscjak.results/2"
 #: Versions of the results file this version reads (and reports on).
 READABLE_SCHEMAS: tuple[str, ...] = ("sscjak.results/1", RESULTS_SCHEMA)
@@ -109,6 +110,7 @@ class ChangeCell(TypedDict):
     p_value: NotRequired[float | None]
     p_method: NotRequired[str | None]
     p_value_exact_conditional: NotRequired[float | None]
+    stratum: NotRequired[str]
 
 
 class ChangeDistribution(TypedDict):
@@ -144,9 +146,14 @@ class KaplanMeierRows(TypedDict):
 
 
 class MedianTime(TypedDict):
+    """The median and its 95% CI; ``None`` when not reached, or when named in ``withheld``
+    because it lies beyond the released curve (where fewer than the minimum cell are at
+    risk)."""
+
     time: float | None
     lower: float | None
     upper: float | None
+    withheld: list[str]
 
 
 class AtRisk(TypedDict):
@@ -159,7 +166,7 @@ class StratumCurve(TypedDict):
 
     stratum: str
     n: int
-    events: int
+    events: NotRequired[int]
     centres: int
     suppressed: bool
     suppression_rule: NotRequired[str]
@@ -191,6 +198,50 @@ class TimeToEvent(TypedDict):
     log_rank: LogRank | None
 
 
+class StratumCohort(TypedDict):
+    """One stratum of ``by``: its patients, and its rates unless suppressed."""
+
+    stratum: str
+    patients: int
+    patient_years: float
+    centres: int
+    suppressed: bool
+    suppression_rule: NotRequired[str]
+    safety: NotRequired[list[SafetyRow]]
+
+
+class KruskalWallis(TypedDict):
+    strata: list[str]
+    statistic: float | None
+    df: int
+    p_value: float | None
+
+
+class RankSum(TypedDict):
+    strata: list[str]
+    statistic_w: float
+    p_value: float | None
+    method: str | None
+
+
+class StratifiedCell(TypedDict):
+    """One change cell per stratum (rows as ``changes`` plus ``stratum``), and the tests
+    between strata."""
+
+    outcome: str
+    months: int
+    strata: list[ChangeCell]
+    kruskal: KruskalWallis | None
+    wilcoxon: RankSum | None
+
+
+class Stratified(TypedDict):
+    by: str
+    left_out_missing_stratum: int
+    strata: list[StratumCohort]
+    changes: list[StratifiedCell]
+
+
 class Results(TypedDict):
     """The whole results file (docs/results-file.md)."""
 
@@ -207,6 +258,7 @@ class Results(TypedDict):
     glucocorticoids: dict[str, int]
     safety: list[SafetyRow]
     distributions: Distributions
+    stratified: NotRequired[Stratified]
     time_to_event: NotRequired[list[TimeToEvent]]
     participants: NotRequired[list[str]]
     attempts: NotRequired[int]

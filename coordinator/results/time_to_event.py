@@ -9,7 +9,8 @@ Every statistic is computed from the pooled event and censoring histograms by
 * a stratum with fewer patients than the minimum cell, or whose patients all come from
   one centre, is suppressed (its curve would be that centre's own);
 * a curve is released only at the times where at least the minimum cell is at risk
-  (the sparse tail is cut), and a number at risk below the minimum cell is not shown;
+  (the sparse tail is cut); a median or confidence limit beyond the released curve is
+  withheld, and a number at risk below the minimum cell is not shown;
 * the log-rank test is released when at least two strata have patients; its observed
   and expected counts only for the strata that are shown.
 """
@@ -62,6 +63,7 @@ def _stratum_result(
     row: dict[str, Any] = {"stratum": stratum, "n": n, "events": n_events, "centres": centres}
     if is_suppressed(n, plan.min_cell) or centres < 2:
         rule = suppression_rule(plan.min_cell) if n < plan.min_cell else ONE_CENTRE_RULE
+        del row["events"]  # the stratum's size is the cohort's count; its events are not
         row.update(suppressed=True, suppression_rule=rule)
         return row
     curve = kaplan_meier(events, censored)
@@ -78,11 +80,13 @@ def _stratum_result(
         "lower": [_finite(v) for v in curve.lower[shown]],
         "upper": [_finite(v) for v in curve.upper[shown]],
     }
-    row["median"] = {
-        "time": _finite(median.median),
-        "lower": _finite(median.lower),
-        "upper": _finite(median.upper),
-    }
+    # A median or limit beyond the released curve would tell what happens where fewer
+    # than the minimum cell are at risk: it is withheld (None, named in "withheld").
+    last_shown = int(curve.time[shown][-1]) if shown.any() else -1
+    values = {"time": median.median, "lower": median.lower, "upper": median.upper}
+    beyond = {k for k, v in values.items() if v is not None and v > last_shown}
+    row["median"] = {k: None if k in beyond else _finite(v) for k, v in values.items()}
+    row["median"]["withheld"] = sorted(beyond)
     risk = number_at_risk(events, censored, at_risk_grid, extend=True)
     row["at_risk"] = [
         {

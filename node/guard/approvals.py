@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from sscjak.shared.data_contract import MEASURES
 from sscjak.shared.private_files import write_text_atomically
 from sscjak.shared.roster import Roster, RosterError, parse_roster
-from sscjak.shared.summary_layout import SummaryLayout, cell_prefix
+from sscjak.shared.summary_layout import SummaryLayout, cell_prefix, stratum_cell_prefix
 
 if TYPE_CHECKING:
     from sscjak.shared.plan import Plan
@@ -464,11 +464,15 @@ def _shared_phrase(plan: Plan, shared: tuple[str, ...]) -> str:
 
 
 def _change_segment_names(plan: Plan) -> set[str]:
-    return {
-        f"{cell_prefix(outcome, months)}.{part}"
-        for outcome, months in plan.cells
-        for part in ("sums", "histogram")
-    }
+    """The segments of the change cells, overall and per stratum (they depend on the window)."""
+    prefixes = [cell_prefix(outcome, months) for outcome, months in plan.cells]
+    if plan.by:
+        prefixes += [
+            stratum_cell_prefix(outcome, months, stratum)
+            for outcome, months in plan.cells
+            for stratum in plan.strata
+        ]
+    return {f"{prefix}.{part}" for prefix in prefixes for part in ("sums", "histogram")}
 
 
 def _listed(values: tuple[int, ...]) -> str:

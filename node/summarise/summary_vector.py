@@ -21,6 +21,7 @@ from sscjak.shared.summary_layout import (
     MAX_FOLLOWUP_DAYS,
     SummaryLayout,
     cell_prefix,
+    stratum_cell_prefix,
     tte_segment,
 )
 
@@ -70,20 +71,8 @@ def summarise_derived(derived: DerivedCohort, plan: Plan) -> np.ndarray:
         derived.age_at_start[in_range], minlength=MAX_AGE_YEARS + 1
     )
     for (outcome, months), cell in derived.cells.items():
-        prefix = cell_prefix(outcome, months)
-        x0 = cell.baseline_units
-        d = cell.change_units
-        layout.view(vector, f"{prefix}.sums")[:] = [
-            x0.size,
-            int(x0.sum()),
-            int((x0 * x0).sum()),
-            int(d.sum()),
-            int((d * d).sum()),
-            int((x0 * d).sum()),
-        ]
-        histogram = layout.segment(f"{prefix}.histogram")
-        layout.view(vector, histogram.name)[:] = np.bincount(
-            d - histogram.origin, minlength=histogram.length
+        _fill_cell(
+            layout, vector, cell_prefix(outcome, months), cell.baseline_units, cell.change_units
         )
     layout.view(vector, "calcinosis")[:] = [
         int(derived.calcinosis_baseline.sum()),
@@ -96,9 +85,68 @@ def summarise_derived(derived: DerivedCohort, plan: Plan) -> np.ndarray:
     layout.view(vector, "safety.patients")[:] = [
         int(np.count_nonzero(per_type[t])) for t in EVENT_TYPES
     ]
+    if plan.by or plan.time_to_event:
+        strata = stratum_values(derived, plan.by)
+        layout.view(vector, "strata")[:] = [
+            *(int(np.any(strata == stratum)) for stratum in plan.strata),
+            int(np.count_nonzero(np.equal(strata, None))),
+        ]
+    if plan.by:
+        _fill_strata(layout, vector, derived, plan)
     if plan.time_to_event:
         _fill_time_to_event(layout, vector, derived, plan)
     return vector
+
+
+def _fill_cell(
+    layout: SummaryLayout, vector: np.ndarray, prefix: str, x0: np.ndarray, d: np.ndarray
+) -> None:
+    """A change cell's exact sums (n, Σx₀, Σx₀², Σd, Σd², Σx₀d) and its histogram of d."""
+    sums = [
+        x0.size,
+        int(x0.sum()),
+        int((x0 * x0).sum()),
+        int(d.sum()),
+        int((d * d).sum()),
+        int((x0 * d).sum()),
+    ]
+    segment = layout.segment(f"{prefix}.sums")
+    if segment.length == len(sums) + 1:  # a stratum's cell also counts its centres
+        sums.append(int(x0.size > 0))
+    layout.view(vector, segment.name)[:] = sums
+    histogram = layout.segment(f"{prefix}.histogram")
+    layout.view(vector, histogram.name)[:] = np.bincount(
+        d - histogram.origin, minlength=histogram.length
+    )
+
+
+def _fill_strata(
+    layout: SummaryLayout, vector: np.ndarray, derived: DerivedCohort, plan: Plan
+) -> None:
+    """Per stratum of ``by``: the cohort, every change cell and the safety counts."""
+    strata = stratum_values(derived, plan.by)
+    for stratum in plan.strata:
+        members = strata == stratum
+        layout.view(vector, f"by.{stratum}.cohort")[:] = [
+            int(members.sum()),
+            int(derived.followup_days[members].sum()),
+        ]
+        for (outcome, months), cell in derived.cells.items():
+            inside = members[cell.patient_index]
+            _fill_cell(
+                layout,
+                vector,
+                stratum_cell_prefix(outcome, months, stratum),
+                cell.baseline_units[inside],
+                cell.change_units[inside],
+            )
+        per_type = derived.events_on_treatment
+        layout.view(vector, f"by.{stratum}.safety.events")[:] = [
+            int(per_type[t][members].sum()) for t in EVENT_TYPES
+        ]
+        layout.view(vector, f"by.{stratum}.safety.patients")[:] = [
+            int(np.count_nonzero(per_type[t][members])) for t in EVENT_TYPES
+        ]
 
 
 def stratum_values(derived: DerivedCohort, by: str) -> np.ndarray:
@@ -117,10 +165,6 @@ def _fill_time_to_event(
     """Per endpoint and stratum: the histograms of event and censoring times on the grid."""
     strata = stratum_values(derived, plan.by)
     in_stratum = {stratum: strata == stratum for stratum in plan.strata}
-    layout.view(vector, "strata")[:] = [
-        *(int(np.any(members)) for members in in_stratum.values()),
-        int(np.count_nonzero(np.equal(strata, None))),
-    ]
     length = plan.horizon_grid + 1
     for endpoint in plan.time_to_event:
         days, event = derived.time_to_event[endpoint]

@@ -357,3 +357,29 @@ def test_a_malicious_node_in_a_secure_round_is_refused(tmp_path: Path) -> None:
         for p in problems
     ), problems
     assert len(problems) == 2, problems
+
+
+@pytest.mark.parametrize(
+    ("segment", "index", "message"),
+    [
+        ("by.tofacitinib.cohort", 0, "patients of the strata of jaki_drug"),
+        ("change.mrss.12.other.histogram", 5, "change.mrss.12.other.histogram holds"),
+        ("change.fvc_pct.12.baricitinib.sums", 0, "the strata's n add up to"),
+        ("tte.drug_retention.other.events", 3, "tte.drug_retention: events and censorings"),
+        ("strata", 0, "strata.tofacitinib = 5 centres, more than the 4 participants"),
+    ],
+)
+def test_stratified_and_time_to_event_segments_are_checked(
+    segment: str, index: int, message: str
+) -> None:
+    from sscjak.coordinator.federation.in_process import pool_centre_summaries
+    from sscjak.coordinator.results.pooled_consistency import consistency_problems
+    from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders, demo_plan
+
+    plan = demo_plan()
+    pooled, nodes = pool_centre_summaries(list(demo_centre_folders().values()), plan)
+    layout = SummaryLayout.for_plan(plan)
+    assert consistency_problems(pooled, layout, nodes) == []
+    corrupted = pooled.copy()
+    layout.view(corrupted, segment)[index] += 1
+    assert any(message in problem for problem in consistency_problems(corrupted, layout, nodes))

@@ -20,6 +20,8 @@ from sscjak.coordinator.results.schema import (
     Results,
     ResultsSchemaError,
     SafetyRow,
+    Stratified,
+    StratifiedCell,
     StratumCurve,
     TimeToEvent,
     read_results,
@@ -50,6 +52,12 @@ def test_the_results_built_have_every_key_of_the_schema(demo_results: Results) -
     assert AgeAtStart.__required_keys__ <= age.keys()
     for row in demo_results["safety"]:
         assert SafetyRow.__required_keys__ == row.keys()
+    stratified = demo_results["stratified"]
+    assert Stratified.__required_keys__ == stratified.keys()
+    for cell in stratified["changes"]:
+        assert StratifiedCell.__required_keys__ == cell.keys()
+        for row in cell["strata"]:
+            assert row.keys() <= ChangeCell.__required_keys__ | ChangeCell.__optional_keys__
     for entry in demo_results["time_to_event"]:
         assert TimeToEvent.__required_keys__ == entry.keys()
         for row in entry["strata"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -531,16 +530,9 @@ def test_synthesize_refuses_fewer_patients_than_centres(tmp_path: Path, capsys) 
 
 
 @pytest.mark.slow
-def test_one_million_visits_generate_and_write_in_seconds(tmp_path: Path) -> None:
-    began = time.perf_counter()
+def test_one_million_visits_generate_and_write(tmp_path: Path) -> None:
+    """The benchmark's input (bench/bench_node.py times it; docs/benchmarks.md)."""
     tables = generate_cohort(100_000, seed=2026, visits_per_patient=10.0)
-    generated = time.perf_counter()
     write_centre(tables, tmp_path)
-    written = time.perf_counter()
     assert 980_000 <= len(tables.visits) <= 1_020_000
     assert (tmp_path / "visits.csv").stat().st_size > 20_000_000
-    print(
-        f"\n100,000 patients / {len(tables.visits):,} visits: generated in "
-        f"{generated - began:.2f} s, CSV written in {written - generated:.2f} s"
-    )
-    assert generated - began < 15 and written - generated < 15

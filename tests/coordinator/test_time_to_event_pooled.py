@@ -152,12 +152,13 @@ def test_time_to_event_pooled_equals_stacked_rows(
         for row in entry["strata"]:
             group = groups[row["stratum"]]
             assert row["n"] == len(group)
-            assert row["events"] == sum(e for _, e in group)
             centres = sum(row["stratum"] in present for present in centre_strata)
             assert row["centres"] == centres
             if len(group) < plan.min_cell or centres < 2:
-                assert row["suppressed"] is True and "curve" not in row
+                assert row["suppressed"] is True
+                assert "curve" not in row and "events" not in row and "median" not in row
                 continue
+            assert row["events"] == sum(e for _, e in group)
             expected = [r for r in kaplan_meier_reference(group) if r[1] >= plan.min_cell]
             curve = row["curve"]
             assert curve["time"] == [r[0] for r in expected]
@@ -166,6 +167,13 @@ def test_time_to_event_pooled_equals_stacked_rows(
             assert curve["n_censor"] == [r[3] for r in expected]
             assert all(close(a, r[4]) for a, r in zip(curve["surv"], expected, strict=True))
             assert all(close(a, r[5]) for a, r in zip(curve["std_err"], expected, strict=True))
+            # a median or limit beyond the released curve is withheld, never shown
+            median, last = row["median"], curve["time"][-1] if curve["time"] else -1
+            for key in ("time", "lower", "upper"):
+                if key in median["withheld"]:
+                    assert median[key] is None
+                else:
+                    assert median[key] is None or median[key] <= last
         if not plan.by:
             assert entry["log_rank"] is None
             continue

@@ -32,9 +32,12 @@ def test_time_to_event_keys_are_read_and_written_back() -> None:
 
 
 def test_the_summary_grows_by_two_histograms_per_endpoint_and_stratum() -> None:
-    plan = parse_plan(BASE + 'time_to_event = ["drug_retention"]\nby = "jaki_drug"\n')
-    grown = SummaryLayout.for_plan(plan).length - SummaryLayout.for_plan(default_plan()).length
-    assert grown == (6 + 1) + 6 * 2 * (plan.horizon_grid + 1)
+    plan = parse_plan(BASE + 'time_to_event = ["drug_retention", "death"]\nby = "sex"\n')
+    by_sex = parse_plan(BASE + 'by = "sex"\n')
+    layout = SummaryLayout.for_plan(plan)
+    grown = layout.length - SummaryLayout.for_plan(by_sex).length
+    assert grown == 2 * 2 * 2 * (plan.horizon_grid + 1)
+    assert layout.segment("tte.death.M.censored").length == plan.horizon_grid + 1
 
 
 @pytest.mark.parametrize(
@@ -46,7 +49,7 @@ def test_the_summary_grows_by_two_histograms_per_endpoint_and_stratum() -> None:
         ('time_to_event = ["death"]\ntime_grid_days = 0.5', "time_grid_days"),
         ('time_to_event = ["death"]\nhorizon_months = 0', "horizon_months"),
         ('time_to_event = ["death"]\nat_risk_months = [1, 1]', "at_risk_months"),
-        ('by = "sex"', "only used with time_to_event"),
+        ('horizon_months = 12', "only used with time_to_event"),
     ],
 )
 def test_a_bad_time_to_event_key_is_named(extra: str, message: str) -> None:
