@@ -334,13 +334,18 @@ def _check_by(value: object, problems: list[str]) -> str:
     return str(value)
 
 
+def is_time_grid_days(value: object) -> bool:
+    """Whether ``value`` is a usable time grid: a finite number of days from 1 to a year."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and 1 <= value <= MAX_TIME_GRID_DAYS
+    )
+
+
 def _check_time_grid(value: object, problems: list[str]) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 1 <= value <= MAX_TIME_GRID_DAYS
-    ):
+    if not is_time_grid_days(value):
         problems.append(
             f"time_grid_days: expected a number of days from 1 to {MAX_TIME_GRID_DAYS} "
             f"(30.4375 = one month), got {value!r}"

@@ -46,6 +46,7 @@ from sscjak.shared.plan import (
     MAX_WINDOW_MONTHS,
     STRATA_BY,
     TIME_TO_EVENT_ENDPOINTS,
+    is_time_grid_days,
 )
 from sscjak.shared.private_files import write_private_file
 from sscjak.shared.protocol import MAX_PARTICIPANTS, MIN_PARTICIPANTS
@@ -267,12 +268,7 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
     problems += _list_problems(values, "allowed_by", tuple(STRATA_BY))
     if "min_time_grid_days" in values:
         value = values["min_time_grid_days"]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 1 <= value <= MAX_TIME_GRID_DAYS
-        ):
+        if not is_time_grid_days(value):
             problems.append(
                 f"min_time_grid_days: expected a number of days from 1 to "
                 f"{MAX_TIME_GRID_DAYS}, got {value!r}"
