@@ -48,6 +48,27 @@ def suppression_rule(min_cell: int) -> str:
     return f"pooled n < {min_cell}"
 
 
+#: Why a part that passes the minimum cell is suppressed all the same.
+SECONDARY_SUPPRESSION_RULE = (
+    "suppressed with another stratum (the whole less the other strata would give it)"
+)
+
+
+def secondary_suppressions(sizes: Sequence[int], suppressed: Sequence[bool]) -> list[int]:
+    """Which shown parts of a whole must be suppressed too (secondary suppression).
+
+    When the whole is released and exactly one part with patients is suppressed, the
+    whole less the shown parts gives that part. Then the smallest shown part with
+    patients is suppressed as well (Hundepool et al. 2012, §5.2 on secondary
+    suppression). Returns the indices to suppress in addition; none otherwise.
+    """
+    hidden = [i for i, (n, off) in enumerate(zip(sizes, suppressed, strict=True)) if off and n]
+    shown = [i for i, (n, off) in enumerate(zip(sizes, suppressed, strict=True)) if not off and n]
+    if len(hidden) != 1 or not shown:
+        return []
+    return [min(shown, key=lambda i: (sizes[i], i))]
+
+
 def suppression_sentence(min_cell: int) -> str:
     """The one sentence that tells a reader what suppression means."""
     return (

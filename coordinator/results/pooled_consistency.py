@@ -377,6 +377,12 @@ def _strata(vector: _Pooled, participants: int) -> Iterator[str]:
     plan = vector.layout.plan
     if not plan.by:
         return
+    for stratum in plan.strata:
+        if vector.count("strata", stratum) > participants:
+            yield (
+                f"strata.{stratum} = {vector.count('strata', stratum)} centres, more than the "
+                f"{participants} participants"
+            )
     missing = vector.count("strata", "missing")
     patients = sum(vector.count(f"by.{s}.cohort", "patients") for s in plan.strata)
     if patients + missing != vector.patients:
@@ -424,7 +430,7 @@ def _time_to_event(vector: _Pooled, participants: int) -> Iterator[str]:
     if not plan.time_to_event:
         return
     strata = vector.counts("strata")
-    for stratum in plan.strata:
+    for stratum in plan.strata if not plan.by else ():  # with by, _strata checks them
         if strata[stratum] > participants:
             yield (
                 f"strata.{stratum} = {strata[stratum]} centres, more than the "

@@ -34,7 +34,13 @@ from sscjak.shared.data_contract import (
     MEASURES,
     MONTH_IN_DAYS,
 )
-from sscjak.shared.disclosure import is_suppressed, released_bins, suppression_rule
+from sscjak.shared.disclosure import (
+    SECONDARY_SUPPRESSION_RULE,
+    is_suppressed,
+    released_bins,
+    secondary_suppressions,
+    suppression_rule,
+)
 from sscjak.shared.plan import Plan
 from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
 from sscjak.shared.statistics.poisson import poisson_rate_ci
@@ -244,6 +250,19 @@ def _safety_rows(
     return rows
 
 
+#: The keys of a change row that say which cell it is (kept when it is suppressed).
+_CELL_IDENTITY = ("outcome", "months", "label", "unit", "resolution", "stratum")
+
+
+def _secondary(row: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    """``row`` suppressed by secondary suppression: only the keys ``keep`` stay."""
+    return {
+        **{key: row[key] for key in keep if key in row},
+        "suppressed": True,
+        "suppression_rule": SECONDARY_SUPPRESSION_RULE,
+    }
+
+
 def stratified_results(layout: SummaryLayout, pooled: np.ndarray) -> dict[str, Any]:
     """Every change cell and rate per stratum of the plan's ``by``, and the tests between
     strata of each cell's changes (docs/statistics.md, "Strata")."""
@@ -272,6 +291,12 @@ def stratified_results(layout: SummaryLayout, pooled: np.ndarray) -> dict[str, A
                 safety=_safety_rows(layout, pooled, years, f"by.{stratum}.safety"),
             )
         strata.append(entry)
+    for index in secondary_suppressions(
+        [entry["patients"] for entry in strata], [entry["suppressed"] for entry in strata]
+    ):
+        strata[index] = _secondary(
+            strata[index], ("stratum", "patients", "patient_years", "centres")
+        )
     changes = []
     for outcome, months in plan.cells:
         rows = [
@@ -281,6 +306,12 @@ def stratified_results(layout: SummaryLayout, pooled: np.ndarray) -> dict[str, A
             | {"stratum": stratum}
             for stratum in plan.strata
         ]
+        sizes = [
+            int(layout.view(pooled, f"{stratum_cell_prefix(outcome, months, s)}.sums")[0])
+            for s in plan.strata
+        ]
+        for index in secondary_suppressions(sizes, [row["suppressed"] for row in rows]):
+            rows[index] = _secondary(rows[index], _CELL_IDENTITY)
         changes.append(
             {
                 "outcome": outcome,

@@ -11,6 +11,8 @@ Every statistic is computed from the pooled event and censoring histograms by
 * a curve is released only at the times where at least the minimum cell is at risk
   (the sparse tail is cut); a median or confidence limit beyond the released curve is
   withheld, and a number at risk below the minimum cell is not shown;
+* when exactly one stratum with patients is suppressed, the smallest shown one is too
+  (secondary suppression: the whole less the shown strata would give it);
 * the log-rank test is released when at least two strata have patients; its observed
   and expected counts only for the strata that are shown.
 """
@@ -23,7 +25,12 @@ from typing import Any
 import numpy as np
 
 from sscjak.shared.data_contract import MONTH_IN_DAYS
-from sscjak.shared.disclosure import is_suppressed, suppression_rule
+from sscjak.shared.disclosure import (
+    SECONDARY_SUPPRESSION_RULE,
+    is_suppressed,
+    secondary_suppressions,
+    suppression_rule,
+)
 from sscjak.shared.plan import Plan
 from sscjak.shared.statistics.survival import (
     kaplan_meier,
@@ -146,6 +153,17 @@ def time_to_event_results(layout: SummaryLayout, pooled: np.ndarray) -> list[dic
             _stratum_result(s, events[s], censored[s], centres[s], plan, at_risk_grid)
             for s in plan.strata
         ]
+        for index in secondary_suppressions(
+            [row["n"] for row in strata], [row["suppressed"] for row in strata]
+        ):
+            row = strata[index]
+            strata[index] = {
+                "stratum": row["stratum"],
+                "n": row["n"],
+                "centres": row["centres"],
+                "suppressed": True,
+                "suppression_rule": SECONDARY_SUPPRESSION_RULE,
+            }
         shown = {row["stratum"] for row in strata if not row.get("suppressed", True)}
         results.append(
             {

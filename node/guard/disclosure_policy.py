@@ -148,6 +148,11 @@ class DisclosurePolicy:
                 f"{'are' if len(beyond) > 1 else 'is'} beyond this centre's maximum of "
                 f"{self.max_months} months"
             )
+        if plan.by and plan.by not in self.allowed_by:
+            allowed = ", ".join(self.allowed_by) or "none"
+            problems.append(
+                f"strata by {plan.by} are not allowed by this centre (allowed: {allowed})"
+            )
         return problems + self._time_to_event_problems(plan)
 
     def _time_to_event_problems(self, plan: Plan) -> list[str]:
@@ -160,11 +165,6 @@ class DisclosurePolicy:
             problems.append(
                 f"time to event {', '.join(refused)} is not among the endpoints this centre "
                 f"allows ({allowed})"
-            )
-        if plan.by and plan.by not in self.allowed_by:
-            allowed = ", ".join(self.allowed_by) or "none"
-            problems.append(
-                f"strata by {plan.by} are not allowed by this centre (allowed: {allowed})"
             )
         if plan.time_grid_days < self.min_time_grid_days:
             problems.append(

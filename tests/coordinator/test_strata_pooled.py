@@ -23,6 +23,7 @@ from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.node.summarise.summary_vector import stratum_values, summarise_derived
 from sscjak.shared.data_contract import MEASURES
+from sscjak.shared.disclosure import secondary_suppressions
 from sscjak.shared.plan import Plan
 
 PLANS = [
@@ -69,7 +70,14 @@ def test_stratified_results_equal_stacked_rows(
     assert stratified["left_out_missing_stratum"] == sum(
         int(np.count_nonzero(np.equal(s, None))) for s in strata_per_centre
     )
-    for entry in stratified["strata"]:
+    sizes = [entry["patients"] for entry in stratified["strata"]]
+    primary = [
+        entry["patients"] < plan.min_cell or entry["centres"] < 2
+        for entry in stratified["strata"]
+    ]
+    secondary = secondary_suppressions(sizes, primary)
+    for index, entry in enumerate(stratified["strata"]):
+        assert entry["suppressed"] is (primary[index] or index in secondary)
         stratum = entry["stratum"]
         members = [s == stratum for s in strata_per_centre]
         assert entry["patients"] == sum(int(m.sum()) for m in members)
@@ -78,7 +86,7 @@ def test_stratified_results_equal_stacked_rows(
         days = sum(int(d.followup_days[m].sum()) for d, m in pairs)
         assert close(entry["patient_years"], days / 365.25)
         if entry["suppressed"]:
-            assert entry["patients"] < plan.min_cell or entry["centres"] < 2
+            assert "safety" not in entry
             continue
         for row in entry["safety"]:
             per_patient = np.concatenate(
@@ -102,10 +110,14 @@ def test_stratified_results_equal_stacked_rows(
             changes[stratum] = np.concatenate([c.change_units[m] / k for c, m in parts])
             baselines[stratum] = np.concatenate([c.baseline_units[m] / k for c, m in parts])
             centres[stratum] = sum(int(m.any()) for _, m in parts)
-        for row in cell["strata"]:
+        primary = [
+            changes[s].size < plan.min_cell or centres[s] < 2 for s in plan.strata
+        ]
+        secondary = secondary_suppressions([changes[s].size for s in plan.strata], primary)
+        for index, row in enumerate(cell["strata"]):
             stratum = row["stratum"]
             change = changes[stratum]
-            if change.size < plan.min_cell or centres[stratum] < 2:
+            if primary[index] or index in secondary:
                 assert row["suppressed"] is True and "n" not in row
                 continue
             expected = change_cell_reference(baselines[stratum], change, plan.smc)

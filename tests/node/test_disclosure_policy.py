@@ -245,9 +245,14 @@ def test_the_policy_bounds_time_to_event_plans() -> None:
         Plan(time_to_event=("death",), by="sex", time_grid_days=1.0)
     )
     assert len(problems) == 3
-    assert "time to event death is not among" in problems[0]
-    assert "strata by sex are not allowed" in problems[1]
-    assert "time_grid_days 1 is finer than this centre's minimum of 30.4375" in problems[2]
+    text = " | ".join(problems)
+    assert "time to event death is not among" in text
+    assert "strata by sex are not allowed" in text
+    assert "time_grid_days 1 is finer than this centre's minimum of 30.4375" in text
+    # strata are bounded without time to event too
+    assert policy.plan_problems(Plan(by="sex")) == [
+        "strata by sex are not allowed by this centre (allowed: jaki_drug)"
+    ]
     import pytest
 
     with pytest.raises(PolicyError, match="allowed_by"):

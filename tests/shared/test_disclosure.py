@@ -16,6 +16,7 @@ from sscjak.shared.disclosure import (
     is_suppressed,
     merge_small_bins,
     released_bins,
+    secondary_suppressions,
     suppression_rule,
     suppression_sentence,
 )
@@ -114,3 +115,14 @@ def test_a_released_histogram_is_checked_never_merged_again() -> None:
     assert check_releasable_bins(bins, 5) == [(-3.0, -1.0, 6), (1.0, 2.0, 7)]
     with pytest.raises(DisclosureError, match="bin of 3 patients"):
         check_releasable_bins([(0.0, 1.0, 7), (2.0, 3.0, 3)], 5)
+
+
+def test_one_suppressed_part_takes_the_smallest_shown_part_with_it() -> None:
+    # whole = 30 + 12 + 3: with 3 suppressed alone, 45 − 30 − 12 would give it
+    assert secondary_suppressions([30, 12, 3], [False, False, True]) == [1]
+    # two parts already suppressed, or none: nothing more
+    assert secondary_suppressions([30, 2, 3], [False, True, True]) == []
+    assert secondary_suppressions([30, 12, 9], [False, False, False]) == []
+    # an empty suppressed part hides nothing; an empty shown part is no cover
+    assert secondary_suppressions([30, 0, 12], [False, True, False]) == []
+    assert secondary_suppressions([30, 0, 3], [False, False, True]) == [0]
