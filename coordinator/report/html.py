@@ -4,7 +4,8 @@ The page makes no request of its own: a Content-Security-Policy meta tag forbids
 source but inline styles and ``data:`` images, so even a stray reference could not be
 fetched. ``@media print`` keeps rows, figures and short tables whole across pages and
 repeats table headers on every page. Tables and figures of a section of their own (the
-time-to-event results) follow the figures under that section's heading.
+time-to-event results, the results by stratum) follow the figures under that section's
+heading.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ def table_html(table: ReportTable) -> str:
         if row.kind == "section":
             parts.append(
                 f'<tr class="section"><td colspan="{width}">{escape(row.cells[0])}</td></tr>'
+            )
+            continue
+        if row.kind == "note":
+            parts.append(
+                f'<tr class="note"><td colspan="{width}"><em>{escape(row.cells[0])}</em></td></tr>'
             )
             continue
         cells = []

@@ -1,8 +1,9 @@
 """report.md: the same tables, figures (as files beside it) and provenance in Markdown.
 
 Pipe tables (GitHub / pandoc flavour) so that a manuscript can take them as they
-stand; a suppressed cell shows the rule in its n column and nothing else. Sections of
-their own (the time-to-event results) follow the figures, as in report.html.
+stand; a suppressed cell shows the rule in its n column and nothing else, a note row (a
+test between strata) its sentence in italics in the first column. Sections of their own
+(the time-to-event results, the results by stratum) follow the figures, as in report.html.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def table_markdown(table: ReportTable) -> str:
     for row in table.rows:
         if row.kind == "section":
             cells = [f"**{row.cells[0]}**"] + [""] * (width - 1)
+        elif row.kind == "note":
+            cells = [f"*{row.cells[0]}*"] + [""] * (width - 1)
         elif row.kind == "suppressed":
             cells = list(row.cells) + [""] * (width - len(row.cells))
         else:

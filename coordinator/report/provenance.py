@@ -2,7 +2,8 @@
 
 Both are written from the results dict alone: the plan (its text and SHA-256), the
 software versions, the creation date, the number of centres and the suppression rule;
-and, when the results hold time-to-event endpoints, how those were estimated.
+and, when the results hold results by stratum or time-to-event endpoints, how those were
+estimated.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sscjak.coordinator.report.tables import (
     by_words,
     is_month_grid,
     min_cell,
+    stratified_entry,
     time_to_event_entries,
 )
 from sscjak.shared.data_contract import DAYS_PER_MONTH
@@ -59,6 +61,15 @@ def provenance_items(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"{', '.join(str(e.get('endpoint')) for e in entries)}{strata}; grid "
                 f"{float(first.get('time_grid_days', DAYS_PER_MONTH)):g} days; horizon "
                 f"{first.get('horizon_months')} months",
+            )
+        )
+    stratified = stratified_entry(results)
+    if stratified is not None:
+        items.append(
+            (
+                "Strata",
+                f"by {stratified.get('by')}; {stratified.get('left_out_missing_stratum', 0)} "
+                "patients without a value left out",
             )
         )
     if results.get("participants"):
@@ -112,6 +123,22 @@ def time_to_event_sentence(results: Mapping[str, Any]) -> str:
     )
 
 
+def strata_sentence(results: Mapping[str, Any]) -> str:
+    """The methods' sentence on the results by stratum; "" when the results hold none."""
+    stratified = stratified_entry(results)
+    if stratified is None:
+        return ""
+    minimum = min_cell(results)
+    return (
+        f" Change from baseline and incidence rates were also computed within each stratum of "
+        f"{by_words(stratified)} (patients without a recorded value were left out) with the "
+        "same methods, and the changes of the strata compared by the Kruskal–Wallis test "
+        "and, with two strata, the Wilcoxon rank-sum test, as R's kruskal.test and "
+        "wilcox.test; a stratum's rates and its change cells were suppressed when they "
+        f"held fewer than {minimum} patients or patients of one centre only."
+    )
+
+
 def methods_paragraph(results: Mapping[str, Any]) -> str:
     """One paragraph a manuscript's statistical-methods section can cite as it stands."""
     plan = results.get("plan") or {}
@@ -156,5 +183,5 @@ def methods_paragraph(results: Mapping[str, Any]) -> str:
         f"{DAYS_PER_MONTH:g} days). To protect patients, results for cells of fewer than "
         f"{minimum} patients "
         f"were suppressed and histogram bins merged so that no bar shows fewer than "
-        f"{minimum} patients.{time_to_event_sentence(results)}"
+        f"{minimum} patients.{strata_sentence(results)}{time_to_event_sentence(results)}"
     )

@@ -144,6 +144,8 @@ TEXT_COLUMNS: frozenset[str] = frozenset(
 )
 #: The report section of the time-to-event tables and figures (after the others).
 TIME_TO_EVENT_SECTION = "Time to event"
+#: The report section of the tables by stratum of the plan's ``by`` (after time to event).
+STRATA_SECTION = "By stratum"
 
 
 def is_numeric_column(header: str) -> bool:
@@ -156,8 +158,10 @@ class ReportRow:
     """One row of a table as displayed.
 
     ``kind`` is ``"data"`` (one cell per column), ``"section"`` (a heading row: its
-    single cell spans the table) or ``"suppressed"`` (cells before ``span_from`` as
-    usual, then one cell stating the suppression rule across the remaining columns).
+    single cell spans the table), ``"note"`` (a sentence below a group of rows, such as
+    a test between strata: its single cell spans the table) or ``"suppressed"`` (cells
+    before ``span_from`` as usual, then one cell stating the suppression rule across the
+    remaining columns).
     """
 
     cells: tuple[str, ...]
@@ -262,36 +266,45 @@ def benefit_summary(cells: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
+def change_cell_texts(cell: Mapping[str, Any]) -> dict[str, str]:
+    """The statistics of a released change cell as the report shows them, by column of
+    Table 2: ``n``, ``baseline``, ``median``, ``mean``, ``smc``, ``V``, ``p``, ``test``
+    and ``p_exact_conditional`` (Table 2 and the stratified table both use them)."""
+    decimals = decimals_for_resolution(measure_resolution(cell))
+    method = cell.get("p_method")
+    return {
+        "n": str(cell.get("n")),
+        "baseline": format_mean_sd(cell.get("mean_baseline"), cell.get("sd_baseline"), decimals),
+        "median": format_median_iqr(
+            cell.get("median_change"),
+            cell.get("q1_change"),
+            cell.get("q3_change"),
+            decimals,
+            quantile_grid=measure_resolution(cell),
+        ),
+        "mean": format_mean_sd(cell.get("mean_change"), cell.get("sd_change"), decimals),
+        "smc": format_smc_with_ci(cell.get("smc"), cell.get("smc_ci")),
+        "V": format_rank_statistic(cell.get("V")),
+        "p": format_p_value(cell.get("p_value")),
+        "test": P_METHOD_LABELS.get(str(method), str(method))
+        if method is not None and cell.get("p_value") is not None
+        else UNDEFINED,
+        "p_exact_conditional": format_p_value(cell.get("p_value_exact_conditional")),
+    }
+
+
 def _change_row(cell: Mapping[str, Any], minimum: int, exact_conditional: bool) -> ReportRow:
     label, months = measure_label(cell), str(cell.get("months"))
     if cell.get("suppressed"):
         rule = suppression_rule(cell, minimum)
         return ReportRow((label, months, f"Suppressed: {rule}"), "suppressed", span_from=2)
-    decimals = decimals_for_resolution(measure_resolution(cell))
-    method = cell.get("p_method")
-    conditional = (
-        (format_p_value(cell.get("p_value_exact_conditional")),) if exact_conditional else ()
-    )
+    texts = change_cell_texts(cell)
+    conditional = (texts["p_exact_conditional"],) if exact_conditional else ()
     return ReportRow(
         (
             label,
             months,
-            str(cell.get("n")),
-            format_mean_sd(cell.get("mean_baseline"), cell.get("sd_baseline"), decimals),
-            format_median_iqr(
-                cell.get("median_change"),
-                cell.get("q1_change"),
-                cell.get("q3_change"),
-                decimals,
-                quantile_grid=measure_resolution(cell),
-            ),
-            format_mean_sd(cell.get("mean_change"), cell.get("sd_change"), decimals),
-            format_smc_with_ci(cell.get("smc"), cell.get("smc_ci")),
-            format_rank_statistic(cell.get("V")),
-            format_p_value(cell.get("p_value")),
-            P_METHOD_LABELS.get(str(method), str(method))
-            if method is not None and cell.get("p_value") is not None
-            else UNDEFINED,
+            *(texts[key] for key in ("n", "baseline", "median", "mean", "smc", "V", "p", "test")),
             *conditional,
         )
     )
@@ -553,44 +566,68 @@ def glucocorticoid_table(results: Mapping[str, Any]) -> ReportTable:
     )
 
 
+#: Columns of a safety CSV file (Table 5 and the safety by stratum).
+SAFETY_CSV_KEYS: tuple[str, ...] = (
+    "event_type",
+    "events",
+    "patients",
+    "rate_per_100py",
+    "ci_low",
+    "ci_high",
+)
+#: Columns of the safety tables after the first (the event type).
+SAFETY_HEADER: tuple[str, ...] = (
+    "Events",
+    "Patients, n (%)",
+    "Rate per 100 patient-years (95% CI)",
+)
+
+
+def sorted_safety(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Safety rows in the data contract's order of event types, unknown types last."""
+    order = {name: index for index, name in enumerate(EVENT_TYPES)}
+    return sorted(entries, key=lambda entry: order.get(entry.get("event_type"), len(order)))
+
+
+def safety_row(entry: Mapping[str, Any], patients: Any) -> ReportRow:
+    """One event type: its label, events, patients n (% of ``patients``), rate (95% CI)."""
+    name = str(entry.get("event_type"))
+    return ReportRow(
+        (
+            EVENT_LABELS.get(name, name),
+            str(entry.get("events")),
+            format_count_percent(entry.get("patients"), patients),
+            format_estimate_interval(entry.get("rate_per_100py"), entry.get("ci"), 1),
+        )
+    )
+
+
+def safety_csv_values(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One event type's unrounded values, in the order of :data:`SAFETY_CSV_KEYS`."""
+    ci = entry.get("ci") or [None, None]
+    return (
+        str(entry.get("event_type")),
+        entry.get("events"),
+        entry.get("patients"),
+        entry.get("rate_per_100py"),
+        ci[0],
+        ci[1],
+    )
+
+
 def safety_table(results: Mapping[str, Any]) -> ReportTable:
     """Adverse events by type: events, patients, rate per 100 patient-years (exact CI)."""
     patients = (results.get("cohort") or {}).get("patients")
-    entries = list(results.get("safety") or [])
-    order = {name: index for index, name in enumerate(EVENT_TYPES)}
-    entries.sort(key=lambda entry: order.get(entry.get("event_type"), len(order)))
-    rows = []
-    csv_rows = []
-    for entry in entries:
-        name = str(entry.get("event_type"))
-        rows.append(
-            ReportRow(
-                (
-                    EVENT_LABELS.get(name, name),
-                    str(entry.get("events")),
-                    format_count_percent(entry.get("patients"), patients),
-                    format_estimate_interval(entry.get("rate_per_100py"), entry.get("ci"), 1),
-                )
-            )
-        )
-        ci = entry.get("ci") or [None, None]
-        csv_rows.append(
-            (
-                name,
-                entry.get("events"),
-                entry.get("patients"),
-                entry.get("rate_per_100py"),
-                ci[0],
-                ci[1],
-            )
-        )
+    entries = sorted_safety(list(results.get("safety") or []))
+    rows = [safety_row(entry, patients) for entry in entries]
+    csv_rows = [safety_csv_values(entry) for entry in entries]
     patient_years = (results.get("cohort") or {}).get("patient_years")
     return ReportTable(
         key="table5_safety",
         title="Table 5. Adverse events on treatment",
-        header=("Event type", "Events", "Patients, n (%)", "Rate per 100 patient-years (95% CI)"),
+        header=("Event type", *SAFETY_HEADER),
         rows=tuple(rows),
-        csv_header=("event_type", "events", "patients", "rate_per_100py", "ci_low", "ci_high"),
+        csv_header=SAFETY_CSV_KEYS,
         csv_rows=tuple(csv_rows),
         notes=(
             f"Events from JAKi initiation to end of treatment; recurrent events counted; "
@@ -668,6 +705,12 @@ def format_median_time(median: Mapping[str, Any] | None, factor: float) -> str:
     return f"{shown('time')} ({shown('lower')} to {shown('upper')})"
 
 
+def p_clause(p: float | None) -> str:
+    """``p = 0.03``, ``p < 0.001``, ``p > 0.99`` or ``p = —`` within a sentence."""
+    text = format_p_value(p)
+    return f"p {text}" if text[:1] in "<>" else f"p = {text}"
+
+
 def log_rank_sentence(entry: Mapping[str, Any]) -> str | None:
     """``Log-rank test: χ² = x on df df, p = …`` and the strata it compared; ``None`` when
     the endpoint has no strata to compare."""
@@ -678,8 +721,7 @@ def log_rank_sentence(entry: Mapping[str, Any]) -> str | None:
         return (
             "Log-rank test: not available (fewer than two strata with patients, or not estimable)."
         )
-    p = format_p_value(log_rank.get("p_value"))
-    p_text = f"p {p}" if p[:1] in "<>" else f"p = {p}"
+    p_text = p_clause(log_rank.get("p_value"))
     compared = [stratum_label(entry, s) for s in log_rank.get("strata") or []]
     shown = {row.get("stratum") for row in entry.get("strata") or [] if not row.get("suppressed")}
     suppressed = [s for s in log_rank.get("strata") or [] if s not in shown]
@@ -821,13 +863,285 @@ def time_to_event_table(
     )
 
 
+#: Columns of the change table by stratum after the stratum (Table 2's names).
+STRATIFIED_CHANGE_COLUMNS: dict[str, str] = {
+    "n": "n",
+    "mean": "Change, mean (SD)",
+    "median": "Change, median (IQR)",
+    "smc": "SMC (95% CI)",
+    "p": "p, signed-rank",
+}
+#: Columns of the change-by-stratum CSV file after those of a change cell: the tests
+#: between strata of the cell, repeated on each of its strata.
+BETWEEN_STRATA_CSV_KEYS: tuple[str, ...] = (
+    "kruskal_strata",
+    "kruskal_statistic",
+    "kruskal_df",
+    "kruskal_p_value",
+    "wilcoxon_strata",
+    "wilcoxon_statistic_w",
+    "wilcoxon_p_value",
+    "wilcoxon_method",
+)
+BETWEEN_STRATA_UNAVAILABLE = (
+    "Tests between strata: not available (the whole-cohort cell is suppressed, or fewer "
+    "than two strata have patients in the cell)."
+)
+
+
+def stratified_entry(results: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The results' ``stratified`` key (none in a version-1 file or a plan without by)."""
+    return results.get("stratified") or None
+
+
+def _stratified_change_row(
+    stratified: Mapping[str, Any], cell: Mapping[str, Any], minimum: int
+) -> ReportRow:
+    label = stratum_label(stratified, cell.get("stratum"))
+    if cell.get("suppressed"):
+        rule = suppression_rule(cell, minimum)
+        return ReportRow((label, f"Suppressed: {rule}"), "suppressed", span_from=1)
+    texts = change_cell_texts(cell)
+    return ReportRow((label, *(texts[key] for key in STRATIFIED_CHANGE_COLUMNS)))
+
+
+def _suppressed_named(
+    stratified: Mapping[str, Any], entry: Mapping[str, Any], compared: Sequence[Any]
+) -> str:
+    """The compared strata of a test that are suppressed in the cell, as the end of its
+    sentence ("; suppressed strata included: Filgotinib, Ruxolitinib"), "" when none is."""
+    suppressed = {row.get("stratum") for row in entry.get("strata") or [] if row.get("suppressed")}
+    names = [stratum_label(stratified, s) for s in compared if s in suppressed]
+    return f"; suppressed strata included: {', '.join(names)}" if names else ""
+
+
+def between_strata_sentences(
+    stratified: Mapping[str, Any], entry: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The tests between the strata of one change cell, as the report shows them:
+    "Kruskal–Wallis: H = x, df = k, p = …" and, for two strata, "Wilcoxon rank-sum:
+    W = w, p = … (exact|normal)"; one sentence saying why when there is no test."""
+    kruskal = entry.get("kruskal")
+    if kruskal is None:
+        return (BETWEEN_STRATA_UNAVAILABLE,)
+    sentences = [
+        f"Kruskal–Wallis: H = {format_number(kruskal.get('statistic'), 2)}, "
+        f"df = {kruskal.get('df')}, {p_clause(kruskal.get('p_value'))}"
+        + _suppressed_named(stratified, entry, kruskal.get("strata") or [])
+    ]
+    wilcoxon = entry.get("wilcoxon")
+    if wilcoxon is not None:
+        method = wilcoxon.get("method")
+        shown = f" ({P_METHOD_LABELS.get(str(method), str(method))})" if method else ""
+        sentences.append(
+            f"Wilcoxon rank-sum: W = {format_rank_statistic(wilcoxon.get('statistic_w'))}, "
+            f"{p_clause(wilcoxon.get('p_value'))}{shown}"
+            + _suppressed_named(stratified, entry, wilcoxon.get("strata") or [])
+        )
+    return tuple(sentences)
+
+
+def _between_strata_csv_values(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    kruskal = entry.get("kruskal") or {}
+    wilcoxon = entry.get("wilcoxon") or {}
+    return (
+        ";".join(map(str, kruskal.get("strata") or [])) or None,
+        kruskal.get("statistic"),
+        kruskal.get("df"),
+        kruskal.get("p_value"),
+        ";".join(map(str, wilcoxon.get("strata") or [])) or None,
+        wilcoxon.get("statistic_w"),
+        wilcoxon.get("p_value"),
+        wilcoxon.get("method"),
+    )
+
+
+def _left_out_note(stratified: Mapping[str, Any]) -> str:
+    return (
+        f"Patients left out because their {by_words(stratified)} is not recorded: "
+        f"{stratified.get('left_out_missing_stratum', 0)}."
+    )
+
+
+def stratified_change_table(results: Mapping[str, Any], number: int) -> ReportTable:
+    """Change from baseline by stratum of the plan's ``by``: per change cell (a heading
+    row), one row per stratum with n, mean change (SD), median change (IQR), SMC (95% CI)
+    and the signed-rank p, formatted as in Table 2; a suppressed stratum shows its rule
+    across them; then the tests between strata of the cell, one row each.
+
+    The CSV holds the change cell's values of each stratum (as Table 2's CSV, plus ``by``
+    and ``stratum``) and the cell's tests between strata, repeated on each stratum.
+    """
+    stratified = stratified_entry(results) or {}
+    minimum = min_cell(results)
+    by = str(stratified.get("by") or "")
+    rows: list[ReportRow] = []
+    csv_rows: list[tuple[Any, ...]] = []
+    cells: list[Mapping[str, Any]] = []
+    for entry in stratified.get("changes") or []:
+        strata = list(entry.get("strata") or [])
+        named = strata[0] if strata else entry
+        rows.append(
+            ReportRow((f"{measure_label(named)} at {entry.get('months')} months",), "section")
+        )
+        for cell in strata:
+            rows.append(_stratified_change_row(stratified, cell, minimum))
+            head = _change_csv_row(cell, minimum)
+            csv_rows.append(
+                (*head[:3], by, cell.get("stratum"), *head[3:], *_between_strata_csv_values(entry))
+            )
+        rows.extend(
+            ReportRow((text,), "note") for text in between_strata_sentences(stratified, entry)
+        )
+        cells.append(named)
+    plan = results.get("plan") or {}
+    smc_kind = str(plan.get("smc", "baseline"))
+    benefit = benefit_summary(cells)
+    notes = (
+        f"Each stratum's change cells are Table 2's statistics on the patients of that "
+        f"{by_words(stratified)}: change = value at the month ±"
+        f"{float(plan.get('window_months', 2)):g} months minus the baseline value; "
+        "IQR given as (Q1, Q3), R quantile type 7; SMC, standardized mean change = "
+        f"{SMC_LABELS.get(smc_kind, smc_kind)}; p, two-sided Wilcoxon signed-rank test "
+        "(R wilcox.test, as in Table 2).",
+        *((f"Direction of benefit: {benefit}",) if benefit else ()),
+        *(
+            (
+                "Glucocorticoid dose: only patients on glucocorticoids at baseline (dose > 0), "
+                "as in Table 4.",
+            )
+            if any(cell.get("outcome") == GLUCOCORTICOID_OUTCOME for cell in cells)
+            else ()
+        ),
+        "Tests between strata compare the changes of the strata with patients in the cell, "
+        "suppressed strata included: Kruskal–Wallis test (R kruskal.test; H with df = "
+        "strata − 1) and, with exactly two strata, the Wilcoxon rank-sum test (R "
+        "wilcox.test; W = rank sum of the first stratum in sorted order of its code minus "
+        "n(n + 1)/2; exact, when both strata have fewer than 50 patients and no ties, "
+        "otherwise normal, the normal approximation with tie and continuity correction).",
+        f"Cells of a stratum with {disclosure.suppression_rule(minimum)} or whose patients "
+        "all come from one centre are suppressed: no statistic is shown.",
+        _left_out_note(stratified),
+        f"{UNDEFINED}: statistic undefined for these data (e.g. SD of 0).",
+    )
+    return ReportTable(
+        key=f"table{number}_change_by_{by or 'stratum'}",
+        title=f"Table {number}. Change from baseline by {by_words(stratified)}",
+        header=(by_label(stratified), *STRATIFIED_CHANGE_COLUMNS.values()),
+        rows=tuple(rows),
+        csv_header=(
+            "outcome",
+            "measure",
+            "months",
+            "by",
+            "stratum",
+            "suppressed",
+            "suppression_rule",
+            *CHANGE_CSV_KEYS,
+            *BETWEEN_STRATA_CSV_KEYS,
+        ),
+        csv_rows=tuple(csv_rows),
+        notes=notes,
+        section=STRATA_SECTION,
+    )
+
+
+#: Columns of the safety-by-stratum CSV file before those of Table 5's CSV.
+STRATUM_CSV_KEYS: tuple[str, ...] = (
+    "by",
+    "stratum",
+    "stratum_patients",
+    "stratum_patient_years",
+    "stratum_centres",
+    "suppressed",
+    "suppression_rule",
+)
+
+
+def stratified_safety_table(results: Mapping[str, Any], number: int) -> ReportTable:
+    """Adverse events by stratum of the plan's ``by``: per stratum a heading row with its
+    patients, patient-years and centres, then one row per event type as in Table 5
+    (patients as a percentage of the stratum's); a suppressed stratum shows its rule."""
+    stratified = stratified_entry(results) or {}
+    minimum = min_cell(results)
+    by = str(stratified.get("by") or "")
+    rows: list[ReportRow] = []
+    csv_rows: list[tuple[Any, ...]] = []
+    for stratum in stratified.get("strata") or []:
+        patients = stratum.get("patients")
+        centres = stratum.get("centres")
+        rows.append(
+            ReportRow(
+                (
+                    f"{stratum_label(stratified, stratum.get('stratum'))}: {patients} patients, "
+                    f"{format_number(stratum.get('patient_years'), 1)} patient-years, "
+                    f"{centres} {'centre' if centres == 1 else 'centres'}",
+                ),
+                "section",
+            )
+        )
+        suppressed = bool(stratum.get("suppressed"))
+        head = (
+            by,
+            stratum.get("stratum"),
+            patients,
+            stratum.get("patient_years"),
+            centres,
+            suppressed,
+            suppression_rule(stratum, minimum) if suppressed else "",
+        )
+        if suppressed:
+            rule = suppression_rule(stratum, minimum)
+            rows.append(ReportRow(("All event types", f"Suppressed: {rule}"), "suppressed", 1))
+            csv_rows.append(head + (None,) * len(SAFETY_CSV_KEYS))
+            continue
+        for entry in sorted_safety(list(stratum.get("safety") or [])):
+            rows.append(safety_row(entry, patients))
+            csv_rows.append(head + safety_csv_values(entry))
+    return ReportTable(
+        key=f"table{number}_safety_by_{by or 'stratum'}",
+        title=f"Table {number}. Adverse events on treatment by {by_words(stratified)}",
+        header=("Event type", *SAFETY_HEADER),
+        rows=tuple(rows),
+        csv_header=(*STRATUM_CSV_KEYS, *SAFETY_CSV_KEYS),
+        csv_rows=tuple(csv_rows),
+        notes=(
+            "As Table 5, on the patients of each stratum: rate = 100 × events / the "
+            "stratum's patient-years; exact Poisson 95% CI (Garwood 1936); patients, n (%) "
+            "of the stratum's patients.",
+            f"Strata with {disclosure.suppression_rule(minimum)} or whose patients all come "
+            "from one centre are suppressed: no rate is shown; their patients, patient-years "
+            "and centres are.",
+            _left_out_note(stratified),
+        ),
+        section=STRATA_SECTION,
+    )
+
+
+def stratified_tables(results: Mapping[str, Any], first: int) -> tuple[ReportTable, ...]:
+    """The tables of the section :data:`STRATA_SECTION`, numbered from ``first``: change
+    from baseline by stratum (when there are change cells) and adverse events by stratum
+    (when there are strata); none without ``stratified``."""
+    stratified = stratified_entry(results)
+    if stratified is None:
+        return ()
+    builders = []
+    if stratified.get("changes"):
+        builders.append(stratified_change_table)
+    if stratified.get("strata"):
+        builders.append(stratified_safety_table)
+    return tuple(builder(results, number) for number, builder in enumerate(builders, start=first))
+
+
 #: Number of the first time-to-event table (after Tables 1–5).
 FIRST_TIME_TO_EVENT_TABLE = 6
 
 
 def report_tables(results: Mapping[str, Any]) -> tuple[ReportTable, ...]:
     """Every table of the report, in the order the report shows them: Tables 1–5, then
-    one time-to-event table per endpoint when the results hold ``time_to_event``."""
+    one time-to-event table per endpoint when the results hold ``time_to_event``, then
+    the tables by stratum when they hold ``stratified``; numbered consecutively."""
+    entries = time_to_event_entries(results)
     return (
         cohort_table(results),
         change_table(results, exclude=(GLUCOCORTICOID_OUTCOME,)),
@@ -836,8 +1150,7 @@ def report_tables(results: Mapping[str, Any]) -> tuple[ReportTable, ...]:
         safety_table(results),
         *(
             time_to_event_table(results, entry, number)
-            for number, entry in enumerate(
-                time_to_event_entries(results), start=FIRST_TIME_TO_EVENT_TABLE
-            )
+            for number, entry in enumerate(entries, start=FIRST_TIME_TO_EVENT_TABLE)
         ),
+        *stratified_tables(results, FIRST_TIME_TO_EVENT_TABLE + len(entries)),
     )

@@ -362,10 +362,11 @@ def test_write_report_writes_the_time_to_event_tables_and_figures(written) -> No
         "Tables",
         "Figures",
         "Time to event",
+        "By stratum",
         "Statistical methods",
         "Provenance",
     ]
-    section = html[html.index("<h2>Time to event</h2>") : html.index("<h2>Statistical")]
+    section = html[html.index("<h2>Time to event</h2>") : html.index("<h2>By stratum")]
     # Each endpoint's table, then its figure.
     order = [
         section.index('id="table6_time_to_event_drug_retention"'),
@@ -376,7 +377,7 @@ def test_write_report_writes_the_time_to_event_tables_and_figures(written) -> No
     assert order == sorted(order)
     assert "data-steps=" in section and "data-at-risk=" in section
     assert "## Time to event" in markdown
-    md_section = markdown[markdown.index("## Time to event") : markdown.index("## Statistical")]
+    md_section = markdown[markdown.index("## Time to event") : markdown.index("## By stratum")]
     assert "(figures/km_drug_retention.png)" in md_section
     assert "| Filgotinib | Suppressed: pooled n < 10 |" in md_section
     assert "Kaplan–Meier method with Greenwood standard errors" in methods_paragraph(results)
@@ -404,7 +405,7 @@ def test_write_report_writes_the_time_to_event_tables_and_figures(written) -> No
 def test_markdown_and_html_time_to_event_tables_hold_the_same_cells(written) -> None:
     _, folder = written
     html = (folder / "report.html").read_text(encoding="utf-8")
-    section = html[html.index("<h2>Time to event</h2>") : html.index("<h2>Statistical")]
+    section = html[html.index("<h2>Time to event</h2>") : html.index("<h2>By stratum")]
     html_rows = [
         [
             re.sub(r"<[^>]+>", "", cell).replace("&lt;", "<")
@@ -413,7 +414,7 @@ def test_markdown_and_html_time_to_event_tables_hold_the_same_cells(written) -> 
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", section, re.S)
     ]
     markdown = (folder / "report.md").read_text(encoding="utf-8")
-    md_section = markdown[markdown.index("## Time to event") : markdown.index("## Statistical")]
+    md_section = markdown[markdown.index("## Time to event") : markdown.index("## By stratum")]
     md_rows = [
         [cell.strip() for cell in line.strip("|").split("|") if cell.strip()]
         for line in md_section.splitlines()
