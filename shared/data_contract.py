@@ -182,6 +182,13 @@ class Table:
         return tuple(c.name for c in self.columns)
 
 
+def measure_column(measure: Measure) -> Column:
+    """The visits column of a numeric measure: whole numbers on a grid of 1, else numbers."""
+    return Column(
+        measure.name, "int" if measure.integer else "number", low=measure.low, high=measure.high
+    )
+
+
 PATIENTS = Table(
     "patients",
     True,
@@ -204,11 +211,7 @@ VISITS = Table(
     (
         Column("patient_id", "text", required=True),
         Column("visit_date", "date", required=True),
-        *(
-            Column(m.name, "int" if m.integer else "number", low=m.low, high=m.high)
-            for m in MEASURES.values()
-            if m.name != "gc_dose_mg"
-        ),
+        *(measure_column(m) for m in MEASURES.values() if m.name != "gc_dose_mg"),
         Column("calcinosis", "binary"),
         Column("calcinosis_course", "choice", choices=CALCINOSIS_COURSES),
         Column("gc_dose_mg", "number", low=0, high=100),
@@ -226,6 +229,24 @@ EVENTS = Table(
 )
 
 TABLES: tuple[Table, ...] = (PATIENTS, VISITS, EVENTS)
+#: Every column name the contract's tables define: a plan cannot declare a measure by one.
+CONTRACT_COLUMN_NAMES: frozenset[str] = frozenset(
+    name for table in TABLES for name in table.column_names
+)
+
+
+def visits_table(declared: tuple[Measure, ...] = ()) -> Table:
+    """The visits table, with a plan's declared measures as further optional columns."""
+    if not declared:
+        return VISITS
+    return Table(
+        VISITS.name, VISITS.required, (*VISITS.columns, *(measure_column(m) for m in declared))
+    )
+
+
+def contract_tables(declared: tuple[Measure, ...] = ()) -> tuple[Table, ...]:
+    """The input tables a centre's folder is read with, visits widened by ``declared``."""
+    return (PATIENTS, visits_table(declared), EVENTS)
 #: File suffixes accepted for each table, in the order they are looked for.
 FILE_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx", ".parquet")
 

@@ -25,6 +25,22 @@ empty, so a plan without them keeps its hash::
     time_grid_days = 30.4375             # one month; 1 = days
     horizon_months = 120                 # times beyond are censored here
     at_risk_months = [0, 12, 24, 36, 48, 60]
+
+It may ask for the heterogeneity between centres of every change cell (docs/statistics.md,
+"Heterogeneity between centres"), and declare further visit measures that its outcomes may
+name (:mod:`sscjak.shared.declared_measures`); these too appear only when used::
+
+    heterogeneity = true
+    min_centre_n = 5                     # centres with fewer patients in a cell are left out
+
+    [[measures]]
+    name = "haq_di"
+    label = "HAQ-DI"
+    unit = "points"
+    low = 0
+    high = 3
+    resolution = 0.125
+    benefit = "decrease"
 """
 
 from __future__ import annotations
@@ -46,7 +62,9 @@ from sscjak.shared.data_contract import (
     MONTH_IN_DAYS,
     SEXES,
     SSC_SUBSETS,
+    Measure,
 )
+from sscjak.shared.declared_measures import declared_measures_toml, parse_declared_measures
 from sscjak.shared.disclosure import DEFAULT_MIN_CELL, MAX_MIN_CELL
 from sscjak.shared.errors import SscjakError
 
@@ -69,6 +87,9 @@ STRATA_BY: dict[str, tuple[str, ...]] = {
 MAX_HORIZON_MONTHS = 600
 #: The coarsest time grid (days): a year.
 MAX_TIME_GRID_DAYS = 365.25
+#: Default smallest number of a centre's patients in a cell for its estimate to enter the
+#: heterogeneity analysis.
+DEFAULT_MIN_CENTRE_N = 5
 
 _KEYS: tuple[str, ...] = (
     "schema",
@@ -84,6 +105,9 @@ _KEYS: tuple[str, ...] = (
     "time_grid_days",
     "horizon_months",
     "at_risk_months",
+    "heterogeneity",
+    "min_centre_n",
+    "measures",
 )
 
 
@@ -111,6 +135,12 @@ class Plan:
     horizon_months : times beyond this are censored at it (the summary's histograms end
         here).
     at_risk_months : times (months) at which the numbers at risk are reported.
+    heterogeneity : also report, per change cell, the heterogeneity between centres
+        (Cochran's Q, I², DerSimonian–Laird τ²) and the random-effects estimate.
+    min_centre_n : a centre with fewer patients in a cell is left out of that cell's
+        heterogeneity analysis.
+    measures : visit measures this plan declares (:mod:`sscjak.shared.declared_measures`);
+        its outcomes may name them like built-in ones.
     """
 
     title: str = "JAK inhibitors in systemic sclerosis: change from baseline"
@@ -125,6 +155,9 @@ class Plan:
     time_grid_days: float = DAYS_PER_MONTH
     horizon_months: int = 120
     at_risk_months: tuple[int, ...] = (0, 12, 24, 36, 48, 60)
+    heterogeneity: bool = False
+    min_centre_n: int = DEFAULT_MIN_CENTRE_N
+    measures: tuple[Measure, ...] = ()
 
     @property
     def canonical_toml(self) -> str:
@@ -149,6 +182,9 @@ class Plan:
             ]
         elif self.by:
             lines.append(f"by = {json.dumps(self.by)}")
+        if self.heterogeneity:
+            lines += ["heterogeneity = true", f"min_centre_n = {self.min_centre_n}"]
+        lines += declared_measures_toml(self.measures)
         return "\n".join(lines) + "\n"
 
     @property
@@ -170,6 +206,18 @@ class Plan:
     def horizon_grid(self) -> int:
         """The horizon on the time grid: ceiling(horizon_months × month / grid)."""
         return math.ceil(self.horizon_months * MONTH_IN_DAYS / self.time_grid)
+
+    def measure(self, name: str) -> Measure:
+        """The built-in or declared measure ``name`` (``KeyError`` if neither)."""
+        for declared in self.measures:
+            if declared.name == name:
+                return declared
+        return MEASURES[name]
+
+    @property
+    def measure_names(self) -> tuple[str, ...]:
+        """Every measure this plan may analyse: the built-in ones, then its declared ones."""
+        return (*MEASURES, *(m.name for m in self.measures))
 
     @property
     def cells(self) -> tuple[tuple[str, int], ...]:
@@ -212,9 +260,12 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     if schema != PLAN_SCHEMA:
         problems.append(f"schema: expected {PLAN_SCHEMA!r}, got {schema!r}")
     defaults = Plan()
+    measures = parse_declared_measures(raw.get("measures", []), problems)
     values: dict[str, Any] = {
         "title": _check_title(raw.get("title", defaults.title), problems),
-        "outcomes": _check_outcomes(raw.get("outcomes", list(defaults.outcomes)), problems),
+        "outcomes": _check_outcomes(
+            raw.get("outcomes", list(defaults.outcomes)), measures, problems
+        ),
         "months": _check_months(raw.get("months", list(defaults.months)), problems),
         "window_months": _check_window(raw.get("window_months", defaults.window_months), problems),
         "min_cell": _check_min_cell(raw.get("min_cell", defaults.min_cell), problems),
@@ -233,7 +284,14 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         "at_risk_months": _check_at_risk(
             raw.get("at_risk_months", list(defaults.at_risk_months)), problems
         ),
+        "heterogeneity": _check_bool("heterogeneity", raw.get("heterogeneity", False), problems),
+        "min_centre_n": _check_min_centre_n(
+            raw.get("min_centre_n", defaults.min_centre_n), problems
+        ),
+        "measures": measures,
     }
+    if "min_centre_n" in raw and not values["heterogeneity"]:
+        problems.append("min_centre_n: only used with heterogeneity = true")
     if not values["time_to_event"]:
         time_keys = ("time_grid_days", "horizon_months", "at_risk_months")
         extra = [key for key in time_keys if key in raw]
@@ -253,17 +311,38 @@ def _check_title(value: object, problems: list[str]) -> str:
     return value.strip()
 
 
-def _check_outcomes(value: object, problems: list[str]) -> tuple[str, ...]:
-    allowed = ", ".join(MEASURES)
+def _check_outcomes(
+    value: object, declared: tuple[Measure, ...], problems: list[str]
+) -> tuple[str, ...]:
+    names = (*MEASURES, *(m.name for m in declared))
+    allowed = ", ".join(names)
     if not isinstance(value, list) or not value:
         problems.append(f"outcomes: expected a non-empty list of measures from: {allowed}")
         return ()
-    bad = [v for v in value if not isinstance(v, str) or v not in MEASURES]
+    bad = [v for v in value if not isinstance(v, str) or v not in names]
     if bad:
-        problems.append(f"outcomes: unknown measure(s) {bad}; expected names from: {allowed}")
+        problems.append(
+            f"outcomes: unknown measure(s) {bad}; expected names from: {allowed} "
+            "(or a measure declared in [[measures]])"
+        )
     if len(set(map(str, value))) != len(value):
         problems.append("outcomes: each measure may appear only once")
+    unused = [m.name for m in declared if m.name not in value]
+    if unused:
+        problems.append(
+            f"measures: {', '.join(unused)} declared but not in outcomes; "
+            "declare only the measures the plan analyses"
+        )
     return tuple(str(v) for v in value)
+
+
+def _check_min_centre_n(value: object, problems: list[str]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= MAX_MIN_CELL:
+        problems.append(
+            f"min_centre_n: expected a whole number from 2 to {MAX_MIN_CELL}, got {value!r}"
+        )
+        return DEFAULT_MIN_CENTRE_N
+    return value
 
 
 def _check_months(value: object, problems: list[str]) -> tuple[int, ...]:

@@ -50,7 +50,6 @@ from sscjak.shared.data_contract import (
     EVENT_TYPES,
     JAKI_DRUGS,
     MAX_TREATMENT_DAYS,
-    MEASURES,
     SEXES,
     SSC_SUBSETS,
 )
@@ -244,7 +243,7 @@ class SummaryLayout:
 
     def _add_cell(self, outcome: str, months: int, prefix: str) -> None:
         """A change cell's sums and histogram; a stratum's cell also counts its centres."""
-        measure = MEASURES[outcome]
+        measure = self.plan.measure(outcome)
         grid = f"grid units of {float(measure.resolution):g} {measure.unit}"
         stratified = prefix != cell_prefix(outcome, months)
         self._add_counts(

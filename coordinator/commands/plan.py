@@ -129,7 +129,7 @@ def describe_plan(plan: Plan, source: str) -> str:
         f"{'month' if window == '1' else 'months'}):",
     ]
     for outcome in plan.outcomes:
-        measure = MEASURES[outcome]
+        measure = plan.measure(outcome)
         lines.append(f"    {measure.label} ({outcome}): {months} months")
     lines += [
         suppression_sentence(plan.min_cell),

@@ -220,30 +220,33 @@ def measure_resolution(cell: Mapping[str, Any]) -> float | None:
 BENEFIT_ARROWS: dict[str, str] = {"decrease": "↓", "increase": "↑"}
 
 
-def _measure(cell: Mapping[str, Any]):
-    return MEASURES.get(str(cell.get("outcome")))
+def _benefit(cell: Mapping[str, Any]) -> str | None:
+    """The direction of change that is a benefit: the cell's own (a declared measure's),
+    else the data contract's; ``None`` when unknown."""
+    if cell.get("benefit") in BENEFIT_ARROWS:
+        return str(cell["benefit"])
+    measure = MEASURES.get(str(cell.get("outcome")))
+    return measure.benefit if measure else None
 
 
 def benefit_arrow(cell: Mapping[str, Any]) -> str:
     """ "↓" when a decrease of the cell's measure is a benefit, "↑" for an increase, "" when
     the measure is unknown (:attr:`sscjak.shared.data_contract.Measure.benefit`)."""
-    measure = _measure(cell)
-    return BENEFIT_ARROWS[measure.benefit] if measure else ""
+    benefit = _benefit(cell)
+    return BENEFIT_ARROWS[benefit] if benefit else ""
 
 
 def benefit_sentence(cell: Mapping[str, Any]) -> str:
     """Which direction of change of the cell's measure is a benefit, as a sentence."""
-    measure = _measure(cell)
-    if measure is None:
+    benefit = _benefit(cell)
+    if benefit is None:
         return ""
     better, worse = (
-        ("a decrease", "an increase")
-        if measure.benefit == "decrease"
-        else ("an increase", "a decrease")
+        ("a decrease", "an increase") if benefit == "decrease" else ("an increase", "a decrease")
     )
     return (
         f"{measure_label(cell, with_unit=False)}: {better} is an improvement "
-        f"({BENEFIT_ARROWS[measure.benefit]} better), {worse} a worsening."
+        f"({BENEFIT_ARROWS[benefit]} better), {worse} a worsening."
     )
 
 
@@ -252,10 +255,10 @@ def benefit_summary(cells: Sequence[Mapping[str, Any]]) -> str:
     "↓ better (a decrease is an improvement): mRSS, …; ↑ better (…): FVC, DLCO." """
     labels: dict[str, list[str]] = {"decrease": [], "increase": []}
     for cell in cells:
-        measure = _measure(cell)
+        benefit = _benefit(cell)
         label = measure_label(cell, with_unit=False)
-        if measure is not None and label not in labels[measure.benefit]:
-            labels[measure.benefit].append(label)
+        if benefit is not None and label not in labels[benefit]:
+            labels[benefit].append(label)
     words = {"decrease": "a decrease", "increase": "an increase"}
     parts = [
         f"{BENEFIT_ARROWS[direction]} better ({words[direction]} is an improvement): "

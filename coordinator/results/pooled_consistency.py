@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sscjak.shared.data_contract import EVENT_TYPES, MEASURES, POSITIVE_BASELINE_ONLY
+from sscjak.shared.data_contract import EVENT_TYPES, POSITIVE_BASELINE_ONLY, Measure
 from sscjak.shared.errors import SscjakError
 from sscjak.shared.summary_layout import (
     Segment,
@@ -270,19 +270,18 @@ def _cell_with_prefix(vector: _Pooled, outcome: str, months: int, prefix: str) -
             f"{prefix}.sums: sum_change_sq = {sums['sum_change_sq']} but the histogram's "
             f"Σ change²·count = {second}"
         )
-    yield from _cell_ranges(prefix, outcome, sums)
+    yield from _cell_ranges(prefix, vector.layout.plan.measure(outcome), sums)
     yield from _cell_cauchy_schwarz(prefix, sums)
 
 
-def _cell_ranges(prefix: str, outcome: str, sums: dict[str, int]) -> Iterator[str]:
+def _cell_ranges(prefix: str, measure: Measure, sums: dict[str, int]) -> Iterator[str]:
     """Baseline x₀ and follow-up value x₀ + d lie in the measure's range (validated input).
 
     For a measure counted only with a positive baseline, x₀ ≥ 1 grid unit. Summed over n
     patients: n·low ≤ Σx₀ ≤ n·high, Σx₀² ≤ n·max(low², high²), n·low ≤ Σx₀ + Σd ≤ n·high.
     """
-    measure = MEASURES[outcome]
     n, low, high = sums["n"], measure.low_units, measure.high_units
-    baseline_low = max(low, 1) if outcome in POSITIVE_BASELINE_ONLY else low
+    baseline_low = max(low, 1) if measure.name in POSITIVE_BASELINE_ONLY else low
     s_x0, s_d = sums["sum_baseline"], sums["sum_change"]
     if not n * baseline_low <= s_x0 <= n * high:
         yield (

@@ -31,7 +31,6 @@ from sscjak.shared.data_contract import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
     EVENT_TYPES,
-    MEASURES,
     MONTH_IN_DAYS,
 )
 from sscjak.shared.disclosure import (
@@ -87,7 +86,7 @@ def change_cell_result(
     from one centre only it is suppressed, since it would be that centre's own result.
     """
     plan = layout.plan
-    measure = MEASURES[outcome]
+    measure = plan.measure(outcome)
     k = measure.units_per_value
     prefix = prefix or cell_prefix(outcome, months)
     sums = [int(v) for v in layout.view(pooled, f"{prefix}.sums")]
@@ -98,6 +97,7 @@ def change_cell_result(
         "label": measure.label,
         "unit": measure.unit,
         "resolution": float(measure.resolution),
+        "benefit": measure.benefit,
     }
     if is_suppressed(n, plan.min_cell):
         row.update(suppressed=True, suppression_rule=suppression_rule(plan.min_cell))

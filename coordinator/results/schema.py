@@ -87,6 +87,7 @@ class ChangeCell(TypedDict):
     label: str
     unit: str
     resolution: float
+    benefit: NotRequired[str]
     suppressed: bool
     suppression_rule: NotRequired[str]
     n: NotRequired[int]

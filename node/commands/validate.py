@@ -5,8 +5,10 @@ Exit 0 with a short summary on stdout when the folder is valid; exit 1 with
 ignored columns (with the close match), columns that look identifying, a file without
 records, a cohort in which no patient has a baseline value -- are listed in both cases,
 each line starting "warning:"; they never change the exit code. For a valid folder the
-summary counts, per outcome of the default plan, the patients with a baseline value
-and those counted at each time point, by the node's own derivation. Every
+summary counts, per outcome of the default plan (or of ``--plan PLAN``), the patients
+with a baseline value and those counted at each time point, by the node's own derivation.
+With ``--plan``, the visits columns the plan declares as measures are read and checked
+like the built-in ones (range, grid, same-date agreement). Every
 anticipated failure -- a missing or unreadable folder, a binary or wrongly encoded file
 -- is a problem in that list, never a traceback. Nothing here leaves the centre: the
 output goes to the data steward's terminal only and never shows a patient_id.
@@ -29,11 +31,9 @@ from sscjak.node.summarise.derivation import derive_cohort
 from sscjak.shared.data_contract import (
     BASELINE_DAYS_AFTER,
     BASELINE_DAYS_BEFORE,
-    MEASURES,
     POSITIVE_BASELINE_ONLY,
-    VISITS,
 )
-from sscjak.shared.plan import Plan, default_plan
+from sscjak.shared.plan import Plan, default_plan, load_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,13 +48,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("folder", metavar="DIR", type=Path, help="the centre's data folder")
+    parser.add_argument(
+        "--plan",
+        metavar="PLAN",
+        type=Path,
+        help=(
+            "an analysis plan (TOML): also check the visits columns it declares as measures "
+            "and count the patients per outcome of this plan (default: the reference plan)"
+        ),
+    )
     parser.set_defaults(func=validate)
 
 
 def validate(args: argparse.Namespace) -> int:
     """Run the check on ``args.folder``; return the exit code."""
+    plan = load_plan(args.plan) if getattr(args, "plan", None) else default_plan()
     try:
-        centre = read_centre(args.folder)
+        centre = read_centre(args.folder, plan.measures)
     except CentreDataError as error:
         noun = "problem" if error.problem_count == 1 else "problems"
         lines = [f"{error.problem_count:,} {noun} in {args.folder}:"]
@@ -69,7 +79,7 @@ def validate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    _emit(centre_summary(centre, args.folder), sys.stdout)
+    _emit(centre_summary(centre, args.folder, plan), sys.stdout)
     return 0
 
 
@@ -92,11 +102,12 @@ def warning_lines(warnings: list[Problem] | tuple[Problem, ...]) -> list[str]:
     return lines + [f"  {warning}" for warning in warnings]
 
 
-def centre_summary(centre: CentreData, folder: Path | str) -> str:
+def centre_summary(centre: CentreData, folder: Path | str, plan: Plan | None = None) -> str:
     """The text ``validate`` prints for a valid folder: files, counts, off-grid notes,
-    the patients counting per outcome, and the warnings."""
-    plan = default_plan()
-    baseline = baseline_counts(centre)
+    the patients counting per outcome of ``plan`` (default: the reference plan), and the
+    warnings."""
+    plan = plan or default_plan()
+    baseline = baseline_counts(centre, plan)
     counts = outcome_counts(centre, plan, baseline)
     warnings = [*centre.warnings, *cohort_warnings(centre, baseline)]
     files = ", ".join(centre.files.values())
@@ -114,25 +125,26 @@ def centre_summary(centre: CentreData, folder: Path | str) -> str:
         f"date)   events: {len(centre.events):,}",
         "Values present per measure:",
     ]
-    width = max(len(name) for name in VISITS.column_names)
-    for name in (*MEASURES, "calcinosis", "calcinosis_course"):
+    value_columns = (*plan.measure_names, "calcinosis", "calcinosis_course")
+    width = max(len(name) for name in visits.columns)
+    for name in value_columns:
         lines.append(f"  {name:<{width}} {int(visits[name].notna().sum()):>9,}")
     for name, count in centre.off_grid.items():
         if count:
-            step = MEASURES[name].resolution
+            step = plan.measure(name).resolution
             noun = "value is" if count == 1 else "values are"
             lines.append(
                 f"Note: {count:,} {name} {noun} off its {float(step):g} grid and will be "
                 "rounded to it (half away from zero)."
             )
-    lines += outcome_lines(counts, plan)
+    lines += outcome_lines(counts, plan, plan == default_plan())
     lines += warning_lines(warnings)
     return "\n".join(lines)
 
 
-def baseline_counts(centre: CentreData) -> dict[str, int]:
-    """Per measure, the patients with a value in the baseline window (docs/derivation.md:
-    from 90 days before to 14 days after jaki_start)."""
+def baseline_counts(centre: CentreData, plan: Plan) -> dict[str, int]:
+    """Per measure of ``plan``, the patients with a value in the baseline window
+    (docs/derivation.md: from 90 days before to 14 days after jaki_start)."""
     visits, patients = centre.visits, centre.patients
     patient = pd.Index(patients["patient_id"]).get_indexer(visits["patient_id"])
     start = patients["jaki_start"].to_numpy(dtype="datetime64[ns]")
@@ -141,7 +153,7 @@ def baseline_counts(centre: CentreData) -> dict[str, int]:
     ) // np.timedelta64(1, "D")
     in_window = (days >= -BASELINE_DAYS_BEFORE) & (days <= BASELINE_DAYS_AFTER)
     counts: dict[str, int] = {}
-    for name in MEASURES:
+    for name in plan.measure_names:
         present = visits[name].notna().to_numpy(dtype=bool) & in_window
         counts[name] = int(np.unique(patient[present]).size)
     return counts
@@ -166,13 +178,17 @@ def outcome_counts(
     }
 
 
-def outcome_lines(counts: dict[str, tuple[int, dict[int, int]]], plan: Plan) -> list[str]:
+def outcome_lines(
+    counts: dict[str, tuple[int, dict[int, int]]], plan: Plan, is_default: bool = True
+) -> list[str]:
     """The per-outcome table of :func:`outcome_counts`, one line per outcome."""
     months = plan.months
     width = max([len("outcome"), *(len(name) for name in counts)])
     header = "".join(f"{f'{m} months':>11}" for m in months)
     lines = [
-        "Patients counted per outcome (default plan):",
+        "Patients counted per outcome ("
+        + ("default plan" if is_default else f"plan {plan.sha256[:12]}")
+        + "):",
         f"  {'outcome':<{width}} {'baseline':>9}{header}",
     ]
     for name, (baseline, at) in counts.items():
@@ -192,7 +208,7 @@ def outcome_lines(counts: dict[str, tuple[int, dict[int, int]]], plan: Plan) -> 
 def cohort_warnings(centre: CentreData, baseline: dict[str, int]) -> list[Problem]:
     """Warnings on the cohort as a whole: visits with values but no baseline anywhere."""
     visits_file = centre.files.get("visits", "visits")
-    has_values = any(centre.visits[name].notna().any() for name in MEASURES)
+    has_values = any(centre.visits[name].notna().any() for name in baseline)
     if not has_values or any(baseline.values()):
         return []
     return [

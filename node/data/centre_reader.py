@@ -64,9 +64,10 @@ from sscjak.node.data.value_parsing import (
 from sscjak.shared.data_contract import (
     MAX_TREATMENT_DAYS,
     MEASURES,
-    TABLES,
-    VISITS,
     Column,
+    Measure,
+    Table,
+    contract_tables,
 )
 from sscjak.shared.errors import SscjakError
 
@@ -78,8 +79,9 @@ __all__ = ["MAX_TREATMENT_DAYS", "CentreData", "CentreDataError", "Problem", "re
 #: Text columns: Arrow-backed strings with ``<NA>`` for a missing value.
 TEXT_DTYPE = pd.StringDtype("pyarrow")
 
-#: Columns compared when two visits of one patient fall on the same date.
-VISIT_VALUE_COLUMNS: tuple[str, ...] = (*MEASURES, "calcinosis", "calcinosis_course")
+#: Columns of the visits table that are not values: the rest are compared when two
+#: visits of one patient fall on the same date.
+VISIT_KEY_COLUMNS: tuple[str, ...] = ("patient_id", "visit_date")
 
 
 class CentreDataError(SscjakError, ValueError):
@@ -115,9 +117,9 @@ class CentreData:
     visits
         One row per (patient_id, visit_date), sorted by both: rows of the same patient
         and date are merged (they never disagree, that is an error). The measures of
-        :data:`~sscjak.shared.data_contract.MEASURES` as float64 raw values (NaN =
-        missing; not rounded to the grid); calcinosis float64 (0, 1 or NaN);
-        calcinosis_course (string or ``<NA>``).
+        :data:`~sscjak.shared.data_contract.MEASURES` and the declared ones read with
+        them as float64 raw values (NaN = missing; not rounded to the grid); calcinosis
+        float64 (0, 1 or NaN); calcinosis_course (string or ``<NA>``).
     events
         patient_id, event_date, event_type; empty with these columns if no events file.
     off_grid
@@ -153,8 +155,11 @@ class _ParsedTable:
     off_grid: dict[str, int]
 
 
-def read_centre(folder: Path | str) -> CentreData:
+def read_centre(folder: Path | str, declared: tuple[Measure, ...] = ()) -> CentreData:
     """Read and validate a centre's folder (docs/input-files.md).
+
+    ``declared`` are visit measures a plan declares (:mod:`sscjak.shared.declared_measures`):
+    their columns are read and validated like the built-in measures'.
 
     Raises
     ------
@@ -162,20 +167,22 @@ def read_centre(folder: Path | str) -> CentreData:
         Listing every problem found, across all files, if any.
     """
     folder = Path(folder)
+    tables = contract_tables(declared)
+    measures = {**MEASURES, **{measure.name: measure for measure in declared}}
     problems = ProblemList()
     paths = find_table_files(folder, problems)
     labels = {
         table.name: table_file_label(paths[table.name], table)
-        for table in TABLES
+        for table in tables
         if table.name in paths
     }
     parsed: dict[str, _ParsedTable] = {}
-    for table in TABLES:
+    for table in tables:
         if table.name not in paths:
             continue
         cells = read_table_cells(paths[table.name], table, problems)
         if cells is not None:
-            parsed[table.name] = _parse_table(cells, problems)
+            parsed[table.name] = _parse_table(cells, measures, problems)
     _check_tables(parsed, problems)
     if problems:
         # Grouped by file (folder-level first, then tables in contract order), each
@@ -186,7 +193,7 @@ def read_centre(folder: Path | str) -> CentreData:
     events = parsed["events"].frame if "events" in parsed else _empty_events()
     return CentreData(
         patients=parsed["patients"].frame,
-        visits=_merge_same_date_visits(parsed["visits"].frame),
+        visits=_merge_same_date_visits(parsed["visits"].frame, tables[1]),
         events=events,
         off_grid=parsed["visits"].off_grid,
         files=labels,
@@ -224,7 +231,9 @@ def _range_text(column: Column) -> str:
     return f" from {column.low:g} to {column.high:g}" if column.low is not None else ""
 
 
-def _parse_table(cells: TableCells, problems: ProblemList) -> _ParsedTable:
+def _parse_table(
+    cells: TableCells, measures: dict[str, Measure], problems: ProblemList
+) -> _ParsedTable:
     """Type every column of the table, reporting each invalid cell (vectorised per column)."""
     frame: dict[str, pd.Series | np.ndarray] = {}
     empty: dict[str, np.ndarray] = {}
@@ -250,7 +259,7 @@ def _parse_table(cells: TableCells, problems: ProblemList) -> _ParsedTable:
         else:
             values = _parse_number(column, text, cells, problems)
             frame[column.name] = values
-            measure = MEASURES.get(column.name)
+            measure = measures.get(column.name)
             if measure is not None:
                 off_grid[column.name] = (
                     0
@@ -573,7 +582,7 @@ def _check_same_date_visits(visits: _ParsedTable, problems: ProblemList) -> None
     first_row = pd.Series(visits.row_numbers[positions]).groupby(groups).transform("min")
     first_of = np.zeros(len(visits.frame), dtype=np.int64)
     first_of[positions] = first_row.to_numpy()
-    for column in VISIT_VALUE_COLUMNS:
+    for column in [c for c in visits.frame.columns if c not in VISIT_KEY_COLUMNS]:
         distinct = subset[column].groupby(groups).transform("nunique").to_numpy()
         conflict = np.zeros(len(visits.frame), dtype=bool)
         conflict[positions] = (distinct > 1) & subset[column].notna().to_numpy()
@@ -589,7 +598,7 @@ def _check_same_date_visits(visits: _ParsedTable, problems: ProblemList) -> None
         )
 
 
-def _merge_same_date_visits(visits: pd.DataFrame) -> pd.DataFrame:
+def _merge_same_date_visits(visits: pd.DataFrame, table: Table) -> pd.DataFrame:
     """One row per (patient_id, visit_date), sorted by both; same-date rows merged.
 
     Same-date rows never disagree (checked before), so the merged row takes, per
@@ -601,7 +610,7 @@ def _merge_same_date_visits(visits: pd.DataFrame) -> pd.DataFrame:
     sorted_keys = keys[order]
     if len(sorted_keys) > 1 and (sorted_keys[1:] == sorted_keys[:-1]).any():
         merged = merged.groupby(sorted_keys, sort=False).first().reset_index(drop=True)
-    return merged[list(VISITS.column_names)]
+    return merged[list(table.column_names)]
 
 
 def _empty_events() -> pd.DataFrame:

@@ -153,7 +153,9 @@ def describe_release(plan: Plan, roster: Roster) -> str:
     vector (:class:`SummaryLayout`): nothing else can leave the node.
     """
     layout = SummaryLayout.for_plan(plan)
-    outcomes = ", ".join(f"{MEASURES[o].label} ({o}, {MEASURES[o].unit})" for o in plan.outcomes)
+    outcomes = ", ".join(
+        f"{plan.measure(o).label} ({o}, {plan.measure(o).unit})" for o in plan.outcomes
+    )
     months = ", ".join(str(m) for m in plan.months)
     lines = [
         f"Plan: {plan.title}",
@@ -162,6 +164,7 @@ def describe_release(plan: Plan, roster: Roster) -> str:
         f"  changes from baseline at {months} months (window +/- {plan.window_months:g} months)",
         f"  pooled change cells with fewer than {plan.min_cell} patients are suppressed in the",
         "  report (not from the coordinator, see below)",
+        *_declared_measure_lines(plan),
         *_time_to_event_lines(plan),
         "",
         f"Study roster (sha256 {roster.sha256[:16]}...): {len(roster)} centres",
@@ -184,6 +187,19 @@ def describe_release(plan: Plan, roster: Roster) -> str:
         kind = "histogram" if segment.is_histogram else ", ".join(segment.labels)
         lines.append(f"  - {segment.name} ({size}): {segment.meaning} [{kind}]")
     return "\n".join(lines)
+
+
+def _declared_measure_lines(plan: Plan) -> list[str]:
+    """The visits columns a plan declares beyond the data contract (nothing without one)."""
+    if not plan.measures:
+        return []
+    lines = ["  the plan DECLARES these visits columns, read like the built-in measures:"]
+    lines += [
+        f"    {m.name}: {m.label} in {m.unit}, {m.low:g} to {m.high:g} by "
+        f"{float(m.resolution):g} (a {m.benefit} is a benefit)"
+        for m in plan.measures
+    ]
+    return lines
 
 
 def _time_to_event_lines(plan: Plan) -> list[str]:
@@ -332,8 +348,8 @@ def segment_contents(plan: Plan) -> dict[str, tuple[str, float | None]]:
     change = _change_segment_names(plan)
 
     def content(name: str) -> object:
-        if name in change:
-            return float(plan.window_months)
+        if name in change:  # change.<outcome>.…: the window, and a declared measure's grid
+            return (float(plan.window_months), _declared_grid(plan, name.split(".")[1]))
         if name.startswith("tte."):  # event times on the plan's grid, up to its horizon
             return (float(plan.time_grid_days), plan.horizon_months)
         if name == "strata":  # centres per stratum of the plan's ``by``
@@ -344,6 +360,15 @@ def segment_contents(plan: Plan) -> dict[str, tuple[str, float | None]]:
         segment.name: (segment.name, content(segment.name))
         for segment in SummaryLayout.for_plan(plan).segments
     }
+
+
+def _declared_grid(plan: Plan, outcome: str) -> tuple[float, float, float] | None:
+    """A declared measure's range and resolution (two plans may declare one name
+    differently); ``None`` for a built-in measure."""
+    if outcome in MEASURES:
+        return None
+    measure = plan.measure(outcome)
+    return (measure.low, measure.high, float(measure.resolution))
 
 
 def shared_segments(plan: Plan, other: Plan) -> tuple[str, ...]:
@@ -449,7 +474,7 @@ def describe_related(plan: Plan, relations: list[PlanRelation]) -> str:
 def _shared_phrase(plan: Plan, shared: tuple[str, ...]) -> str:
     """The shared segments in a few words: the common ones as one phrase, then the cells."""
     cells = [
-        f"{MEASURES[outcome].label} at {months} months"
+        f"{plan.measure(outcome).label} at {months} months"
         for outcome, months in plan.cells
         if f"{cell_prefix(outcome, months)}.sums" in shared
     ]

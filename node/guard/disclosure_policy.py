@@ -17,7 +17,12 @@ Settings (defaults in brackets; each has a hard floor that no file can go below)
   differ slightly then differ by single patients.
 - ``min_participants`` [3, floor 3] — fewest centres in a participant set this node takes
   part in. With two, each would learn the other's vector from the pooled sum.
-- ``allowed_outcomes`` [every built-in measure] — the measures a plan may analyse.
+- ``allowed_outcomes`` [every built-in measure] — the built-in measures a plan may analyse.
+- ``allow_declared_measures`` [true] — whether a plan may declare further visits columns
+  (each is shown at approval, so the steward approves or refuses it there).
+- ``allow_heterogeneity`` [true] — whether a plan may ask for the heterogeneity between
+  centres: each centre then adds fixed-point terms of its own cell estimates to the
+  secure sum, and answers one random-effects exchange per cell and release epoch.
 - ``max_months`` [60] — the longest follow-up time point a plan may ask for. Five years
   covers the study questions of JAK inhibitor cohorts; cells further out hold few,
   long-treated patients who are easy to single out. At most 240 (what a plan can hold).
@@ -74,6 +79,8 @@ _KEYS: tuple[str, ...] = (
     "allowed_time_to_event",
     "allowed_by",
     "min_time_grid_days",
+    "allow_declared_measures",
+    "allow_heterogeneity",
 )
 
 
@@ -98,6 +105,8 @@ class DisclosurePolicy:
     allowed_time_to_event: tuple[str, ...] = TIME_TO_EVENT_ENDPOINTS
     allowed_by: tuple[str, ...] = tuple(STRATA_BY)
     min_time_grid_days: float = 1.0
+    allow_declared_measures: bool = True
+    allow_heterogeneity: bool = True
 
     def __post_init__(self) -> None:
         problems = setting_problems(
@@ -111,6 +120,8 @@ class DisclosurePolicy:
                 "allowed_time_to_event": list(self.allowed_time_to_event),
                 "allowed_by": list(self.allowed_by),
                 "min_time_grid_days": self.min_time_grid_days,
+                "allow_declared_measures": self.allow_declared_measures,
+                "allow_heterogeneity": self.allow_heterogeneity,
             }
         )
         if problems:
@@ -133,7 +144,8 @@ class DisclosurePolicy:
                 f"window_months {plan.window_months:g} is below this centre's minimum of "
                 f"{_months(self.min_window_months)}"
             )
-        refused = [o for o in plan.outcomes if o not in self.allowed_outcomes]
+        declared = {m.name for m in plan.measures}
+        refused = [o for o in plan.outcomes if o not in {*self.allowed_outcomes, *declared}]
         if refused:
             problems.append(
                 f"outcome{'s' if len(refused) > 1 else ''} {', '.join(refused)} "
@@ -152,6 +164,16 @@ class DisclosurePolicy:
             allowed = ", ".join(self.allowed_by) or "none"
             problems.append(
                 f"strata by {plan.by} are not allowed by this centre (allowed: {allowed})"
+            )
+        if declared and not self.allow_declared_measures:
+            problems.append(
+                f"the plan declares visits columns ({', '.join(sorted(declared))}); this "
+                "centre allows no declared measures (allow_declared_measures)"
+            )
+        if plan.heterogeneity and not self.allow_heterogeneity:
+            problems.append(
+                "the plan asks for the heterogeneity between centres, which this centre does "
+                "not allow (allow_heterogeneity)"
             )
         return problems + self._time_to_event_problems(plan)
 
@@ -184,11 +206,19 @@ class DisclosurePolicy:
                 f"  - use follow-up windows of at least +/- {_months(self.min_window_months)} "
                 "(plan window_months),",
                 f"  - ask for time points of at most {self.max_months} months,",
-                f"  - analyse only these outcomes: {allowed};",
+                f"  - analyse only these outcomes: {allowed}"
+                + (
+                    ", and measures a plan declares (shown at approval);"
+                    if self.allow_declared_measures
+                    else " (no declared measures);"
+                ),
                 "  - ask for time to event only of: "
                 f"{', '.join(self.allowed_time_to_event) or 'none'}, stratified only by: "
                 f"{', '.join(self.allowed_by) or 'none'}, on a time grid of at least "
                 f"{self.min_time_grid_days:g} days;",
+                "  - "
+                + ("may" if self.allow_heterogeneity else "may not")
+                + " ask for the heterogeneity between centres;",
                 f"and it takes part only in participant sets of at least {self.min_participants} "
                 f"centres that leave out at most {self.max_missing_centres} of the study "
                 "roster's centres.",
@@ -266,6 +296,9 @@ def setting_problems(values: Mapping[str, object]) -> list[str]:
             )
     problems += _list_problems(values, "allowed_time_to_event", TIME_TO_EVENT_ENDPOINTS)
     problems += _list_problems(values, "allowed_by", tuple(STRATA_BY))
+    for key in ("allow_declared_measures", "allow_heterogeneity"):
+        if key in values and not isinstance(values[key], bool):
+            problems.append(f"{key}: expected true or false, got {values[key]!r}")
     if "min_time_grid_days" in values:
         value = values["min_time_grid_days"]
         if not is_time_grid_days(value):
@@ -412,6 +445,16 @@ def default_policy_toml() -> str:
             "# Finest time grid (days) of a time-to-event plan: 1 = exact days allowed,",
             "# 30.4375 = months only.",
             f"min_time_grid_days = {policy.min_time_grid_days:g}",
+            "",
+            "# Whether a plan may declare further visits columns as measures (each is shown",
+            "# when the plan is approved).",
+            f"allow_declared_measures = {'true' if policy.allow_declared_measures else 'false'}",
+            "",
+            "# Whether a plan may ask for the heterogeneity between centres (Cochran's Q, I2,",
+            "# tau2 and the random-effects estimate): this centre then adds fixed-point terms of",
+            "# its own estimate per cell to the secure sum and answers one random-effects",
+            "# exchange per cell and release epoch.",
+            f"allow_heterogeneity = {'true' if policy.allow_heterogeneity else 'false'}",
             "",
         ]
     )

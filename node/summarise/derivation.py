@@ -40,7 +40,6 @@ from sscjak.shared.data_contract import (
     BASELINE_DAYS_AFTER,
     BASELINE_DAYS_BEFORE,
     EVENT_TYPES,
-    MEASURES,
     MONTH_IN_DAYS,
     POSITIVE_BASELINE_ONLY,
 )
@@ -174,8 +173,8 @@ def derive_cohort(
     needed = set(plan.outcomes) | {"gc_dose_mg"}
     baselines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     cells: dict[tuple[str, int], ChangeCell] = {}
-    for name in [m for m in MEASURES if m in needed]:
-        measure = MEASURES[name]
+    for name in [m for m in plan.measure_names if m in needed]:
+        measure = plan.measure(name)
         raw = timeline.column(visits, name)
         present = ~np.isnan(raw)
         units = np.zeros(raw.shape[0], dtype=np.int64)

@@ -28,7 +28,7 @@ from sscjak.shared.summary_layout import (
 
 def summarise_centre(folder: Path | str, plan: Plan) -> np.ndarray:
     """Read, validate, derive and summarise one centre's folder (raises CentreDataError)."""
-    return summarise_data(read_centre(folder), plan)
+    return summarise_data(read_centre(folder, plan.measures), plan)
 
 
 def summarise_data(data: CentreData, plan: Plan) -> np.ndarray:

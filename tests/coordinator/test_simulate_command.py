@@ -155,3 +155,43 @@ def test_a_plan_below_the_centres_policy_is_refused_by_every_node(
     assert completed.returncode == 1 and "Traceback" not in completed.stderr
     assert "min_cell 3 is below this centre's minimum of 5" in completed.stderr
     assert not out.exists()
+
+
+def test_simulate_analyses_a_declared_measure_and_the_report_names_it(tmp_path: Path) -> None:
+    """A plan declaring HAQ-DI runs on centres whose visits carry that column: the results
+    hold its cells with the declared label, unit and benefit, and the report shows them."""
+    import numpy as np
+    import pandas as pd
+
+    from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
+
+    folders = []
+    for index, source in enumerate(sorted(p for p in bundled_demo_folder().iterdir() if p.is_dir())):
+        visits = pd.read_csv(source / "visits.csv", dtype=str, keep_default_na=False)
+        rng = np.random.default_rng(index)
+        haq = rng.integers(0, 25, len(visits)) * 0.125
+        visits["haq_di"] = [f"{value:g}" for value in haq]
+        folder = tmp_path / source.name
+        folder.mkdir()
+        for name in ("patients.csv", "events.csv"):
+            if (source / name).exists():
+                (folder / name).write_bytes((source / name).read_bytes())
+        visits.to_csv(folder / "visits.csv", index=False)
+        folders.append(folder)
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'outcomes = ["haq_di", "mrss"]\nmonths = [12]\n'
+        '[[measures]]\nname = "haq_di"\nlabel = "HAQ-DI"\nunit = "points"\n'
+        'low = 0\nhigh = 3\nresolution = 0.125\nbenefit = "decrease"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "results.json"
+    done = simulate(*folders, "--plan", plan, "--out", out, "--report", tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text(encoding="utf-8"))
+    [haq] = [row for row in results["changes"] if row["outcome"] == "haq_di"]
+    assert haq["label"] == "HAQ-DI" and haq["unit"] == "points" and haq["benefit"] == "decrease"
+    assert haq["suppressed"] is False and haq["n"] > 20
+    assert "HAQ-DI" in done.stdout
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "HAQ-DI (points)" in report

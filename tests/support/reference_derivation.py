@@ -65,7 +65,8 @@ def derive_reference(
                 0.0,
             )
 
-        for name, measure in MEASURES.items():
+        for name in (*MEASURES, *(m.name for m in plan.measures)):
+            measure = plan.measure(name)
             base = baseline_of(name)
             if name == "gc_dose_mg":
                 ref.on_gc_at_baseline = base is not None and base > 0
