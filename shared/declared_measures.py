@@ -1,4 +1,4 @@
-"""Visit measures a plan declares beyond the built-in ones (docs/input-files.md, "Declared measures").
+"""Visit measures a plan declares beyond the built-in ones (docs/input-files.md).
 
 A study that follows patients on a measure the data contract does not name — HAQ-DI 0–3 by
 0.125, the 6-minute walk distance 0–1000 m by 1, NT-proBNP — declares it in the plan::

@@ -48,6 +48,19 @@ def suppression_rule(min_cell: int) -> str:
     return f"pooled n < {min_cell}"
 
 
+#: Fewest centres whose estimates a heterogeneity result may rest on: with two, each of
+#: them could compute the other's estimate from the pooled sums and its own.
+MIN_HETEROGENEITY_CENTRES = 3
+
+
+def heterogeneity_suppression_rule() -> str:
+    """Why a cell's heterogeneity between centres is not shown, in words."""
+    return (
+        f"fewer than {MIN_HETEROGENEITY_CENTRES} centres contribute an estimate (each "
+        "could compute the other's)"
+    )
+
+
 #: Why a part that passes the minimum cell is suppressed all the same.
 SECONDARY_SUPPRESSION_RULE = (
     "suppressed with another stratum (the whole less the other strata would give it)"

@@ -28,6 +28,12 @@ key                type         meaning
 ``attempt``        int          1 for the first attempt, 2… after a dropout
 =================  ===========  ====================================================
 
+Random-effects request (coordinator → node), kind ``sscjak.random-effects/1``: the keys of
+an analysis request plus ``tau2`` (list[str]): one τ² per change cell of the plan, in its
+order, each written exactly as ``float.hex`` (finite, from 0 to :data:`MAX_TAU2`). Only a
+plan with ``heterogeneity = true`` is answered this way; the reply is an analysis reply
+whose masked vector has the random-effects layout, unmasked like any other.
+
 Analysis reply (node → coordinator), kind ``sscjak.analysis-reply/2``: ``node``,
 ``plan_sha256``, ``nonce`` (echoing the request), ``masked`` (bytes: the masked
 summary as unsigned 64-bit little-endian words) and ``self_mask_commitment`` (hex
@@ -43,6 +49,7 @@ Refusal (node → coordinator), kind ``sscjak.refusal/1``: ``node`` and ``reason
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,12 +60,14 @@ import numpy as np
 Payload = dict[str, str | int | bytes | list[str]]
 
 ANALYSIS_REQUEST_KIND = "sscjak.analysis/2"
+RANDOM_EFFECTS_REQUEST_KIND = "sscjak.random-effects/1"
 ANALYSIS_REPLY_KIND = "sscjak.analysis-reply/2"
 REFUSAL_KIND = "sscjak.refusal/1"
 UNMASK_REQUEST_KIND = "sscjak.unmask/2"
 UNMASK_REPLY_KIND = "sscjak.unmask-reply/2"
 _KINDS = (
     ANALYSIS_REQUEST_KIND,
+    RANDOM_EFFECTS_REQUEST_KIND,
     ANALYSIS_REPLY_KIND,
     REFUSAL_KIND,
     UNMASK_REQUEST_KIND,
@@ -83,6 +92,11 @@ MAX_SUMMARY_WORDS = 4 * 1024 * 1024
 MAX_REASON_CHARS = 2000
 #: Upper bound on the attempt number.
 MAX_ATTEMPT = 1000
+#: Largest τ² a random-effects request may carry (an SMC's between-centre variance is far
+#: below it).
+MAX_TAU2 = 1e6
+#: Upper bound on the number of τ² values in one request (one per change cell).
+MAX_TAU2_VALUES = 10_000
 
 #: A node name: 1 to 64 characters, letters, digits, ``.``, ``_`` and ``-``, starting
 #: with a letter or digit. Names are compared as exact strings and sorted by code point.
@@ -97,7 +111,11 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True)
 class AnalysisRequest:
-    """What the coordinator asks every node of the participant set for one attempt."""
+    """What the coordinator asks every node of the participant set for one attempt.
+
+    ``tau2`` is ``None`` for an analysis request; for a random-effects request it holds
+    one τ² per change cell of the plan.
+    """
 
     plan_sha256: str
     plan_toml: str
@@ -105,6 +123,7 @@ class AnalysisRequest:
     participants: tuple[str, ...]
     nonce: str
     attempt: int
+    tau2: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_sha256("plan_sha256", self.plan_sha256)
@@ -113,6 +132,8 @@ class AnalysisRequest:
         _check_participants(self.participants)
         _check_nonce(self.nonce)
         _check_attempt(self.attempt)
+        if self.tau2 is not None:
+            _check_tau2(self.tau2)
 
 
 @dataclass(frozen=True)
@@ -206,8 +227,8 @@ def check_node_name(name: object, what: str = "node name") -> str:
 
 
 def encode_request(request: AnalysisRequest) -> Payload:
-    """The request as a flat payload."""
-    return {
+    """The request as a flat payload (a random-effects request when it carries τ²)."""
+    payload: Payload = {
         "kind": ANALYSIS_REQUEST_KIND,
         "plan_sha256": request.plan_sha256,
         "plan_toml": request.plan_toml,
@@ -216,22 +237,32 @@ def encode_request(request: AnalysisRequest) -> Payload:
         "nonce": request.nonce,
         "attempt": request.attempt,
     }
+    if request.tau2 is not None:
+        payload["kind"] = RANDOM_EFFECTS_REQUEST_KIND
+        payload["tau2"] = [float(value).hex() for value in request.tau2]
+    return payload
+
+
+_REQUEST_FIELDS: dict[str, type] = {
+    "plan_sha256": str,
+    "plan_toml": str,
+    "roster_sha256": str,
+    "participants": list,
+    "nonce": str,
+    "attempt": int,
+}
 
 
 def decode_request(payload: object) -> AnalysisRequest:
-    """Validate a payload as an analysis request; raise :class:`ProtocolError` if it is not."""
-    fields = _fields(
-        payload,
-        ANALYSIS_REQUEST_KIND,
-        {
-            "plan_sha256": str,
-            "plan_toml": str,
-            "roster_sha256": str,
-            "participants": list,
-            "nonce": str,
-            "attempt": int,
-        },
-    )
+    """Validate a payload as an analysis or random-effects request; raise
+    :class:`ProtocolError` if it is neither."""
+    random_effects = _kind(payload) == RANDOM_EFFECTS_REQUEST_KIND
+    if random_effects:
+        fields = _fields(
+            payload, RANDOM_EFFECTS_REQUEST_KIND, {**_REQUEST_FIELDS, "tau2": list}
+        )
+    else:
+        fields = _fields(payload, ANALYSIS_REQUEST_KIND, _REQUEST_FIELDS)
     return AnalysisRequest(
         plan_sha256=fields["plan_sha256"],
         plan_toml=fields["plan_toml"],
@@ -239,7 +270,36 @@ def decode_request(payload: object) -> AnalysisRequest:
         participants=tuple(fields["participants"]),
         nonce=fields["nonce"],
         attempt=fields["attempt"],
+        tau2=_parse_tau2(fields["tau2"]) if random_effects else None,
     )
+
+
+def _parse_tau2(values: list[object]) -> tuple[float, ...]:
+    """τ² values written with ``float.hex``; anything else is a :class:`ProtocolError`."""
+    if len(values) > MAX_TAU2_VALUES:
+        raise ProtocolError(f"tau2: {len(values)} values, at most {MAX_TAU2_VALUES} allowed")
+    parsed = []
+    for value in values:
+        if not isinstance(value, str) or len(value) > 32:
+            raise ProtocolError("tau2 values must be short texts written by float.hex")
+        try:
+            parsed.append(float.fromhex(value))
+        except ValueError as error:
+            raise ProtocolError(f"tau2 value {value[:32]!r} is not a float.hex text") from error
+    return tuple(parsed)
+
+
+def _check_tau2(values: object) -> None:
+    if not isinstance(values, tuple) or len(values) > MAX_TAU2_VALUES:
+        raise ProtocolError(f"tau2 must be a list of at most {MAX_TAU2_VALUES} numbers")
+    for value in values:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, float)
+            or not math.isfinite(value)
+            or not 0.0 <= value <= MAX_TAU2
+        ):
+            raise ProtocolError(f"every tau2 must be a finite number from 0 to {MAX_TAU2:g}")
 
 
 def encode_unmask_request(request: UnmaskRequest) -> Payload:

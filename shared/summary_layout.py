@@ -35,6 +35,14 @@ Layout ``sscjak.summary/2``, in order:
   per endpoint and stratum, ``tte.<endpoint>.<stratum>.events`` and ``….censored`` —
   patients whose event, or censoring, falls at each time of the plan's grid, 0 … the
   horizon
+- only when the plan asks for heterogeneity: per change cell ``het.<outcome>.<months>`` —
+  this centre's fixed-point terms round(S·w), round(S·wθ), round(S·wθ²), round(S·w²)
+  of its own estimate θ with w = 1/v (S = 2³²), then 1 in ``centres`` or 1 in
+  ``centres_left_out`` (:mod:`sscjak.shared.statistics.heterogeneity`)
+
+The random-effects exchange of a heterogeneity plan sends a second, small vector
+(:class:`RandomEffectsLayout`, ``sscjak.random-effects/1``): per change cell
+``re.<outcome>.<months>`` — round(S·w*), round(S·w*θ) with w* = 1/(v + τ²).
 """
 
 from __future__ import annotations
@@ -55,8 +63,12 @@ from sscjak.shared.data_contract import (
 )
 from sscjak.shared.plan import Plan, PlanError
 from sscjak.shared.protocol import MAX_SUMMARY_WORDS
+from sscjak.shared.statistics.heterogeneity import HETEROGENEITY_LABELS, RANDOM_EFFECTS_LABELS
 
 LAYOUT_VERSION = "sscjak.summary/2"
+RANDOM_EFFECTS_LAYOUT_VERSION = "sscjak.random-effects/1"
+#: The unit of a heterogeneity term: a count of 2⁻³² (the fixed-point scale S).
+FIXED_POINT_UNIT = "units of 2^-32"
 #: Longest follow-up representable in the follow-up histogram (the reader refuses longer).
 MAX_FOLLOWUP_DAYS = MAX_TREATMENT_DAYS
 #: Highest age at JAKi start in the age histogram; ages outside 0 … this are counted apart.
@@ -120,6 +132,16 @@ def cell_prefix(outcome: str, months: int) -> str:
 def stratum_cell_prefix(outcome: str, months: int, stratum: str) -> str:
     """The segments of a change cell within one stratum of the plan's ``by``."""
     return f"{cell_prefix(outcome, months)}.{stratum}"
+
+
+def heterogeneity_segment(outcome: str, months: int) -> str:
+    """The segment of one change cell's heterogeneity terms."""
+    return f"het.{outcome}.{months}"
+
+
+def random_effects_segment(outcome: str, months: int) -> str:
+    """The segment of one change cell's random-effects terms (second exchange)."""
+    return f"re.{outcome}.{months}"
 
 
 def tte_segment(endpoint: str, stratum: str, kind: str) -> str:
@@ -197,6 +219,17 @@ class SummaryLayout:
             self._add_strata(plan)
         if plan.time_to_event:
             self._add_time_to_event(plan)
+        if plan.heterogeneity:
+            for outcome, months in plan.cells:
+                self._add_counts(
+                    heterogeneity_segment(outcome, months),
+                    f"{plan.measure(outcome).label} at {months} months: this centre's "
+                    f"fixed-point terms of its own {plan.smc} SMC θ and weight w = 1/v "
+                    f"(w, wθ, wθ², w²), or 1 in centres_left_out (fewer than "
+                    f"{plan.min_centre_n} patients or no estimate)",
+                    HETEROGENEITY_LABELS,
+                    (*(FIXED_POINT_UNIT,) * 4, "centres", "centres"),
+                )
         self._by_name = {segment.name: segment for segment in self._segments}
         if self.length > MAX_SUMMARY_WORDS:
             raise PlanError(
@@ -400,3 +433,26 @@ def _format_grid_value(units: int, units_per_value: int) -> str:
         return str(units)
     value = units / units_per_value
     return f"{value:g}"
+
+
+class RandomEffectsLayout(SummaryLayout):
+    """The second vector of a heterogeneity plan: per change cell round(S·w*), round(S·w*θ)
+    with w* = 1/(v + τ²) and the τ² the coordinator sent (version
+    :data:`RANDOM_EFFECTS_LAYOUT_VERSION`)."""
+
+    version = RANDOM_EFFECTS_LAYOUT_VERSION
+
+    def __init__(self, plan: Plan) -> None:
+        if not plan.heterogeneity:
+            raise PlanError("a random-effects exchange needs a plan with heterogeneity = true")
+        self.plan = plan
+        self._segments = []
+        for outcome, months in plan.cells:
+            self._add_counts(
+                random_effects_segment(outcome, months),
+                f"{plan.measure(outcome).label} at {months} months: this centre's "
+                "random-effects terms w* = 1/(v + τ²) and w*θ (0, 0 when left out)",
+                RANDOM_EFFECTS_LABELS,
+                (FIXED_POINT_UNIT,) * 2,
+            )
+        self._by_name = {segment.name: segment for segment in self._segments}

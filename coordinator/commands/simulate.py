@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sscjak.coordinator.commands.command_support import read_plan_argument, write_report_if_asked
-from sscjak.coordinator.federation.in_process import pool_centre_summaries
+from sscjak.coordinator.federation.in_process import pool_centre_summaries, pool_random_effects
 from sscjak.coordinator.results.pooled_consistency import InconsistentPooledSummaryError
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.results.results_table import format_results_table
@@ -42,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"not a folder: {', '.join(missing)}")
     pooled, nodes = pool_centre_summaries(args.folders, plan)
     try:
-        results = build_results(pooled, plan, nodes)
+        random_effects = (
+            pool_random_effects(args.folders, plan, pooled) if plan.heterogeneity else None
+        )
+        results = build_results(pooled, plan, nodes, random_effects)
     except InconsistentPooledSummaryError as error:
         # nothing has been written yet: the message names every failing check
         raise UserError(str(error)) from None

@@ -26,19 +26,24 @@ import functools
 import sys
 import tempfile
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import InProcessTransport, run_secure_analysis
+from sscjak.coordinator.results.heterogeneity import RandomEffectsRound, tau2_per_cell
+from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
 from sscjak.node.data.centre_reader import CentreDataError
 from sscjak.node.flower.client_app import answer_payload_in_process
 from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
+from sscjak.node.summarise.centre_estimates import summarise_random_effects
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.errors import SscjakError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import MIN_PARTICIPANTS
+from sscjak.shared.summary_layout import SummaryLayout
 
 
 class CentreFoldersError(SscjakError, ValueError):
@@ -104,3 +109,33 @@ def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarr
             transport, plan, roster, settings=RoundSettings(max_attempts=1)
         )
     return result.pooled, len(result.participants)
+
+
+def pool_random_effects(
+    folders: Sequence[Path], plan: Plan, pooled: np.ndarray
+) -> RandomEffectsRound:
+    """The random-effects secure sum of a heterogeneity plan, after
+    :func:`pool_centre_summaries` gave ``pooled`` over the same ``folders``.
+
+    ``pooled`` is checked first (InconsistentPooledSummaryError); τ² per cell comes from
+    it. With 1 or 2 folders the vectors are added directly, as for the first sum.
+    """
+    folders = [Path(folder) for folder in folders]
+    check_pooled_summary(pooled, SummaryLayout.for_plan(plan), len(folders))
+    tau2 = tau2_per_cell(pooled, plan)
+    exact = tuple(Fraction(value) for value in tau2)
+    if len(folders) < MIN_PARTICIPANTS:
+        vectors = [summarise_random_effects(folder, plan, exact) for folder in folders]
+        return RandomEffectsRound(tau2, np.sum(np.stack(vectors), axis=0, dtype=np.int64))
+    with tempfile.TemporaryDirectory(prefix="sscjak-simulate-") as state_root:
+        roster, nodes = prepare_simulated_nodes(folders, plan, Path(state_root))
+        transport = InProcessTransport(
+            {
+                name: functools.partial(answer_payload_in_process, node=node)
+                for name, node in nodes.items()
+            }
+        )
+        result = run_secure_analysis(
+            transport, plan, roster, settings=RoundSettings(max_attempts=1), tau2=tau2
+        )
+    return RandomEffectsRound(tau2, result.pooled)

@@ -47,7 +47,7 @@ from sscjak.shared.protocol import (
 )
 from sscjak.shared.roster import Roster
 from sscjak.shared.secure_aggregation import remove_self_masks, self_mask_commitment, sum_masked
-from sscjak.shared.summary_layout import SummaryLayout
+from sscjak.shared.summary_layout import RandomEffectsLayout, SummaryLayout
 
 #: Exchange names used in progress reports.
 SUMMARIES = "summaries"
@@ -171,6 +171,8 @@ def run_secure_analysis(
     participants: list[str] | None = None,
     settings: RoundSettings = DEFAULT_ROUND_SETTINGS,
     progress: Callable[[RoundProgress], None] | None = None,
+    tau2: tuple[float, ...] | None = None,
+    keep_participants: bool = False,
 ) -> SecureRoundResult:
     """Run the plan on the roster's nodes; return the pooled summary (int64, exact).
 
@@ -184,6 +186,11 @@ def run_secure_analysis(
     settings : timeout, attempts and fewest nodes
         (:class:`~sscjak.coordinator.federation.round_settings.RoundSettings`).
     progress : called with a :class:`RoundProgress` after every exchange.
+    tau2 : for the random-effects secure sum of a heterogeneity plan, one τ² per change
+        cell; the nodes then answer with the random-effects vector
+        (:class:`~sscjak.shared.summary_layout.RandomEffectsLayout`).
+    keep_participants : never leave a node out: a lost node is waited for and the same
+        set asked again (the random-effects sum must be over the first sum's set).
 
     Notes
     -----
@@ -205,10 +212,11 @@ def run_secure_analysis(
     outside = [name for name in asked if name not in roster]
     if outside:
         raise SecureRoundError(f"not in the study roster: {', '.join(outside)}")
-    vector_length = SummaryLayout.for_plan(plan).length
+    layout = SummaryLayout if tau2 is None else RandomEffectsLayout
+    vector_length = layout.for_plan(plan).length
     excluded: dict[str, str] = {}
     history: list[RoundProgress] = []
-    set_is_pinned = False
+    set_is_pinned = keep_participants
 
     def report(outcome: RoundProgress) -> None:
         history.append(outcome)
@@ -225,6 +233,7 @@ def run_secure_analysis(
             participants=tuple(asked),
             nonce=secrets.token_hex(NONCE_BYTES),
             attempt=attempt,
+            tau2=tau2,
         )
         replies = transport.exchange(
             {name: encode_request(request) for name in asked}, timeout

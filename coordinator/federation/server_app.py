@@ -5,7 +5,8 @@
 Flower's SuperExec on the coordinator's host starts it with a ``Grid`` on the SuperLink.
 The app reads the plan, the roster and where to write from the run config, builds a
 :class:`FlowerTransport` over the Grid and calls
-:func:`sscjak.coordinator.federation.secure_round.run_secure_analysis`; the pooled summary becomes
+:func:`sscjak.coordinator.federation.plan_rounds.run_plan_rounds` (the plan's secure sum, and
+the random-effects one of a heterogeneity plan); the pooled summary becomes
 the results file of docs/results-file.md (:mod:`sscjak.coordinator.results.pooled_results`).
 
 It reports progress as JSON lines in ``progress_file``, which the ``run``/``demo``
@@ -40,13 +41,13 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+from sscjak.coordinator.federation.plan_rounds import run_plan_rounds
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import (
     SEEDS,
     SUMMARIES,
     RoundProgress,
     SecureRoundError,
-    run_secure_analysis,
 )
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.results.schema import write_results
@@ -326,7 +327,7 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
     participants = sorted(online) if only_online else None
     started = time.monotonic()
     try:
-        result = run_secure_analysis(
+        rounds = run_plan_rounds(
             transport,
             plan,
             roster,
@@ -338,7 +339,10 @@ def run_analysis_on_grid(grid: Grid, run_config: dict[str, Any]) -> dict[str, An
         if not missing:
             raise
         raise SecureRoundError(with_missing_nodes(str(error), missing)) from None
-    results = build_results(result.pooled, plan, len(result.participants))
+    result = rounds.summary
+    results = build_results(
+        result.pooled, plan, len(result.participants), rounds.random_effects
+    )
     results["participants"] = list(result.participants)
     results["attempts"] = result.attempts
     if result.excluded:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sscjak.coordinator.results.heterogeneity import heterogeneity_problems
 from sscjak.shared.data_contract import EVENT_TYPES, POSITIVE_BASELINE_ONLY, Measure
 from sscjak.shared.errors import SscjakError
 from sscjak.shared.summary_layout import (
@@ -46,6 +47,8 @@ __all__ = [
 MAX_PROBLEMS_SHOWN = 20
 #: The change-cell sums that are sums of squares (never negative).
 _SQUARE_SUMS = ("sum_baseline_sq", "sum_change_sq")
+#: The heterogeneity terms that may be negative (Σwθ: an estimate may be negative).
+_SIGNED_TERMS = ("sum_w_theta",)
 #: The cell sums that count patients (never negative).
 _COUNT_SUMS = ("n",)
 #: The outcome whose cell counts only patients on glucocorticoids at baseline.
@@ -143,7 +146,11 @@ def _non_negative(vector: _Pooled, _participants: int) -> Iterator[str]:
         if segment.is_histogram:
             yield from _negative_bins(segment, values)
             continue
-        checked = _COUNT_SUMS + _SQUARE_SUMS if segment.name.endswith(".sums") else segment.labels
+        checked = (
+            _COUNT_SUMS + _SQUARE_SUMS
+            if segment.name.endswith(".sums")
+            else tuple(label for label in segment.labels if label not in _SIGNED_TERMS)
+        )
         negative = [
             f"{label} = {value}"
             for label, value in zip(segment.labels, values, strict=True)
@@ -448,6 +455,12 @@ def _time_to_event(vector: _Pooled, participants: int) -> Iterator[str]:
             )
 
 
+def _heterogeneity(vector: _Pooled, participants: int) -> Iterator[str]:
+    """A heterogeneity plan's terms per cell (:func:`heterogeneity_problems`)."""
+    pooled = np.asarray(vector.values, dtype=object)
+    yield from heterogeneity_problems(vector.layout, pooled, participants)
+
+
 _CHECKS: tuple[Check, ...] = (
     _non_negative,
     _centres,
@@ -460,4 +473,5 @@ _CHECKS: tuple[Check, ...] = (
     _safety,
     _strata,
     _time_to_event,
+    _heterogeneity,
 )

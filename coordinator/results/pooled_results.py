@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 
 from sscjak.coordinator.results.between_strata import between_strata_tests
-from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
+from sscjak.coordinator.results.heterogeneity import (
+    RandomEffectsRound,
+    heterogeneity_results,
+    random_effects_problems,
+    tau2_per_cell,
+)
+from sscjak.coordinator.results.pooled_consistency import (
+    InconsistentPooledSummaryError,
+    check_pooled_summary,
+)
 from sscjak.coordinator.results.schema import RESULTS_SCHEMA, Results
 from sscjak.coordinator.results.time_to_event import ONE_CENTRE_RULE, time_to_event_results
 from sscjak.shared.data_contract import (
@@ -126,15 +135,30 @@ def change_cell_result(
     return row, distribution
 
 
-def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
+def build_results(
+    pooled: np.ndarray,
+    plan: Plan,
+    nodes: int,
+    random_effects: RandomEffectsRound | None = None,
+) -> Results:
     """The results object of docs/results-file.md from the pooled vector of ``nodes`` centres.
 
+    ``random_effects`` is the random-effects secure sum of a heterogeneity plan; without
+    it the heterogeneity rows carry ``random_effects = null``.
+
     Raises InconsistentPooledSummaryError (a ValueError) if the vector fails any consistency
-    check (:func:`~sscjak.coordinator.results.pooled_consistency.check_pooled_summary`).
+    check (:func:`~sscjak.coordinator.results.pooled_consistency.check_pooled_summary`), or
+    the random-effects sums do not fit it.
     """
     layout = SummaryLayout.for_plan(plan)
     pooled = np.asarray(pooled)
     check_pooled_summary(pooled, layout, nodes)
+    if random_effects is not None:
+        problems = random_effects_problems(
+            pooled, np.asarray(random_effects.pooled), plan, random_effects.tau2
+        )
+        if problems:
+            raise InconsistentPooledSummaryError(problems)
     patients, followup_days_total = (int(v) for v in layout.view(pooled, "cohort"))
     patient_years = followup_days_total / DAYS_PER_YEAR
     days, day_counts = _histogram(layout, pooled, "followup_days_histogram")
@@ -173,6 +197,9 @@ def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
             "time_grid_days": plan.time_grid_days,
             "horizon_months": plan.horizon_months,
             "at_risk_months": list(plan.at_risk_months),
+            "heterogeneity": plan.heterogeneity,
+            "min_centre_n": plan.min_centre_n,
+            "declared_measures": [m.name for m in plan.measures],
         },
         "cohort": {
             "patients": patients,
@@ -200,6 +227,13 @@ def build_results(pooled: np.ndarray, plan: Plan, nodes: int) -> Results:
         results["stratified"] = stratified_results(layout, pooled)
     if plan.time_to_event:
         results["time_to_event"] = time_to_event_results(layout, pooled)
+    if plan.heterogeneity:
+        results["heterogeneity"] = heterogeneity_results(
+            pooled,
+            plan,
+            None if random_effects is None else np.asarray(random_effects.pooled),
+            tau2_per_cell(pooled, plan) if random_effects is None else random_effects.tau2,
+        )
     return results
 
 

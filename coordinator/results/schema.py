@@ -47,6 +47,47 @@ class PlanRecord(TypedDict):
     time_grid_days: NotRequired[float]
     horizon_months: NotRequired[int]
     at_risk_months: NotRequired[list[int]]
+    heterogeneity: NotRequired[bool]
+    min_centre_n: NotRequired[int]
+    declared_measures: NotRequired[list[str]]
+
+
+class FixedEffect(TypedDict):
+    estimate: float
+    se: float
+
+
+class RandomEffects(TypedDict):
+    """metafor ``rma(method = "DL")``: b, se, ci.lb/ci.ub, zval, pval, at the τ² used."""
+
+    tau2_used: float
+    estimate: float
+    se: float
+    ci: list[float]
+    z: float
+    p_value: float
+
+
+class HeterogeneityRow(TypedDict):
+    """One change cell's heterogeneity between centres; statistics absent when
+    ``suppressed``."""
+
+    outcome: str
+    months: int
+    label: str
+    centres: int
+    centres_left_out: int
+    min_centre_n: int
+    suppressed: bool
+    suppression_rule: NotRequired[str]
+    q: NotRequired[float]
+    df: NotRequired[int]
+    p_value: NotRequired[float]
+    i2_percent: NotRequired[float]
+    h2: NotRequired[float]
+    tau2: NotRequired[float]
+    fixed_effect: NotRequired[FixedEffect]
+    random_effects: NotRequired[RandomEffects | None]
 
 
 class Quartiles(TypedDict):
@@ -261,6 +302,7 @@ class Results(TypedDict):
     distributions: Distributions
     stratified: NotRequired[Stratified]
     time_to_event: NotRequired[list[TimeToEvent]]
+    heterogeneity: NotRequired[list[HeterogeneityRow]]
     participants: NotRequired[list[str]]
     attempts: NotRequired[int]
     excluded_nodes: NotRequired[dict[str, str]]

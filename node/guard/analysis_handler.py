@@ -23,6 +23,11 @@ then the summary is computed and doubly masked (pairwise masks bound to plan, ro
 and S, plus a fresh self-mask), the answer and its seed are recorded, audit-logged and
 returned with a commitment to the seed.
 
+A **random-effects request** (a heterogeneity plan's second secure sum) passes the same
+guards, then :func:`~sscjak.node.guard.request_checks.accept_random_effects` (the plan
+asks for heterogeneity, one τ² per cell, and per release epoch one τ² per estimate);
+the vector released is the small random-effects vector, masked the same way.
+
 **Unmask request**: the node reveals the seed of an answer only for exactly the set it
 answered, under the current epoch, and only if the epoch allows that set, roster and
 data — pinning the epoch at the first reveal. So the coordinator can unmask sums over
@@ -33,7 +38,7 @@ one participant set per epoch, across all plans, whatever it claims about dropou
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,8 +48,11 @@ from sscjak.node.guard.disclosure_policy import PolicyError
 from sscjak.node.guard.node_context import NodeContext
 from sscjak.node.guard.release import release_masked_summary, reveal_self_mask
 from sscjak.node.guard.release_epoch import EpochFileError
-from sscjak.node.guard.request_checks import RequestRefusedError, accept_analysis_request
-from sscjak.shared.plan import Plan
+from sscjak.node.guard.request_checks import (
+    RequestRefusedError,
+    accept_analysis_request,
+    accept_random_effects,
+)
 from sscjak.shared.protocol import (
     MAX_REASON_CHARS,
     AnalysisRequest,
@@ -55,7 +63,7 @@ from sscjak.shared.protocol import (
     decode_node_message,
     encode_refusal,
 )
-from sscjak.shared.summary_layout import SummaryLayout
+from sscjak.shared.summary_layout import RandomEffectsLayout, SummaryLayout
 
 __all__ = ["NodeContext", "handle_analysis_request"]
 
@@ -97,18 +105,32 @@ def _answer(request: AnalysisRequest, node: NodeContext) -> Payload:
     """First exchange: check the request, summarise the data, release the masked summary."""
     with node.ledger.locked():
         accepted = accept_analysis_request(request, node)
-        summary = _summarise(request, node, accepted.plan)
-        SummaryLayout.for_plan(accepted.plan).check(summary)
+        plan = accepted.plan
+        if request.tau2 is None:
+            layout = SummaryLayout.for_plan(plan)
+            summary = _summarise(request, lambda: node.summarise(node.data_folder, plan))
+            new_tau2: dict[str, str] = {}
+        else:
+            tau2 = accept_random_effects(accepted, node)
+            layout = RandomEffectsLayout.for_plan(plan)
+            summary = _summarise(
+                request,
+                lambda: node.summarise_random_effects(node.data_folder, plan, tau2.values),
+            )
+            new_tau2 = tau2.new
+        layout.check(summary)
         if node.fingerprint(node.data_folder) != accepted.data_fingerprint:
             raise RequestRefusedError(
                 "the centre's data changed while they were being read; ask again", request
             )
-        return release_masked_summary(accepted, node, summary)
+        if new_tau2:
+            node.ledger.record_tau2(accepted.epoch.epoch_id, new_tau2)
+        return release_masked_summary(accepted, node, summary, layout)
 
 
-def _summarise(request: AnalysisRequest, node: NodeContext, plan: Plan) -> np.ndarray:
+def _summarise(request: AnalysisRequest, compute: Callable[[], np.ndarray]) -> np.ndarray:
     try:
-        return np.asarray(node.summarise(node.data_folder, plan))
+        return np.asarray(compute())
     except Exception as error:
         _log.exception("summarising the centre's data failed")
         raise RequestRefusedError(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,12 +42,23 @@ AUDIT_LOG_FILE = "audit.jsonl"
 Summariser = Callable[[Path, "Plan"], np.ndarray]
 #: Fingerprints the centre's data folder (default: release_epoch.data_fingerprint).
 Fingerprinter = Callable[[Path], str]
+#: Computes a centre's random-effects vector for one τ² per change cell (default:
+#: :func:`sscjak.node.summarise.centre_estimates.summarise_random_effects`).
+RandomEffectsSummariser = Callable[[Path, "Plan", tuple[Fraction, ...]], np.ndarray]
 
 
 def _summarise_with_node_code(folder: Path, plan: Plan) -> np.ndarray:
     from sscjak.node.summarise.summary_vector import summarise_centre
 
     return summarise_centre(folder, plan)
+
+
+def _random_effects_with_node_code(
+    folder: Path, plan: Plan, tau2: tuple[Fraction, ...]
+) -> np.ndarray:
+    from sscjak.node.summarise.centre_estimates import summarise_random_effects
+
+    return summarise_random_effects(folder, plan, tau2)
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class NodeContext:
         ``summarise_centre``. Only tests inject anything else.
     fingerprint : fingerprints the data folder for the release epoch (a data change
         within an epoch is refused); default the hash of the centre's table files.
+    summarise_random_effects : computes the random-effects vector of a heterogeneity
+        plan; default the node's own code. Only tests inject anything else.
     """
 
     name: str
@@ -73,6 +87,7 @@ class NodeContext:
     min_participants: int = MIN_PARTICIPANTS
     summarise: Summariser = _summarise_with_node_code
     fingerprint: Fingerprinter = data_fingerprint
+    summarise_random_effects: RandomEffectsSummariser = _random_effects_with_node_code
 
     def __post_init__(self) -> None:
         if NODE_NAME_PATTERN.fullmatch(self.name) is None:

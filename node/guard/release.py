@@ -30,13 +30,18 @@ from sscjak.shared.summary_layout import SummaryLayout
 
 
 def release_masked_summary(
-    accepted: AcceptedRequest, node: NodeContext, summary: np.ndarray
+    accepted: AcceptedRequest, node: NodeContext, summary: np.ndarray, layout: SummaryLayout
 ) -> Payload:
-    """Mask ``summary`` twice (pairwise masks bound to plan, roster and S, and a fresh
-    self-mask), record the answer and its seed, audit-log it, and return the reply.
-    Call under ``node.ledger.locked()``."""
+    """Mask ``summary`` (of ``layout``) twice (pairwise masks bound to plan, roster and S,
+    and a fresh self-mask), record the answer and its seed, audit-log it, and return the
+    reply. Call under ``node.ledger.locked()``."""
     request, participants = accepted.request, accepted.participants
-    layout = SummaryLayout.for_plan(accepted.plan)
+    released = layout.describe(summary)
+    if request.tau2 is not None:
+        released["tau2_received"] = {
+            f"{outcome}.{months}": value
+            for (outcome, months), value in zip(accepted.plan.cells, request.tau2, strict=True)
+        }
     ledger = node.ledger
     seed = new_self_mask_seed()
     masked = mask_summary(
@@ -64,7 +69,7 @@ def release_masked_summary(
             nonce=request.nonce,
             attempt=request.attempt,
             summary_sha256=summary_digest(summary),
-            released_summary=layout.describe(summary),
+            released_summary=released,
             reply_bytes=len(reply.masked),
         )
     )

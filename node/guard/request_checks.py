@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from fractions import Fraction
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -17,6 +18,7 @@ from sscjak.node.guard.disclosure_policy import load_policy, policy_refusal
 from sscjak.node.guard.node_context import NodeContext
 from sscjak.node.guard.node_keys import load_private_key, public_key_hex
 from sscjak.node.guard.release_epoch import ReleaseEpoch
+from sscjak.node.summarise.centre_estimates import estimate_identity
 from sscjak.shared.plan import Plan, parse_plan
 from sscjak.shared.protocol import AnalysisRequest, UnmaskRequest
 
@@ -120,3 +122,50 @@ def _pinned_own_key(
             "this node's key is not the one pinned in the approved roster", request
         )
     return private_key
+
+
+@dataclass(frozen=True)
+class AcceptedTau2:
+    """The τ² of an accepted random-effects request: exact values in the plan's cell
+    order, and the ones this epoch has not answered before (to record with the answer)."""
+
+    values: tuple[Fraction, ...]
+    new: dict[str, str]
+
+
+def accept_random_effects(accepted: AcceptedRequest, node: NodeContext) -> AcceptedTau2:
+    """Check a random-effects request beyond :func:`accept_analysis_request`.
+
+    The plan must ask for heterogeneity and the request carry one τ² per change cell. Per
+    release epoch a node answers each estimate (:func:`estimate_identity`) with one τ²
+    only: the pooled Σ1/(v + τ²) and Σθ/(v + τ²) at several τ² are rational functions of
+    τ² whose poles are the centres' −vᵢ, so a coordinator allowed many τ² could solve
+    them for every centre's own θᵢ and vᵢ. Call under ``node.ledger.locked()``.
+    """
+    request, plan = accepted.request, accepted.plan
+    tau2 = request.tau2 or ()
+    if not plan.heterogeneity:
+        raise RequestRefusedError(
+            "the plan does not ask for heterogeneity: there is no random-effects exchange",
+            request,
+        )
+    if len(tau2) != len(plan.cells):
+        raise RequestRefusedError(
+            f"expected one tau2 per change cell ({len(plan.cells)}), got {len(tau2)}", request
+        )
+    answered = node.ledger.answered_tau2(accepted.epoch.epoch_id)
+    new: dict[str, str] = {}
+    for (outcome, months), value in zip(plan.cells, tau2, strict=True):
+        key, text = estimate_identity(plan, outcome, months), float(value).hex()
+        earlier = answered.get(key, new.get(key))
+        if earlier is not None and earlier != text:
+            raise RequestRefusedError(
+                f"this centre already answered the random-effects exchange of {outcome} at "
+                f"{months} months with tau2 = {float.fromhex(earlier):.6g} in this release "
+                "epoch; a second tau2 would let the coordinator solve for this centre's own "
+                "estimate",
+                request,
+            )
+        if key not in answered:
+            new[key] = text
+    return AcceptedTau2(tuple(Fraction(value) for value in tau2), new)

@@ -10,6 +10,10 @@ The guards of docs/secure-aggregation.md rest on this ledger:
   second exchange; the file is 0600 in a 0700 directory).
 * **reveals** — every self-mask seed revealed, with its set; the release epoch
   (:mod:`sscjak.node.guard.release_epoch`) is pinned by the first.
+* **τ² answered** — per release epoch and per estimate (a change cell's outcome, time
+  point, window, SMC kind and grid), the one τ² this node answered a random-effects
+  request with. This file is never trimmed: forgetting an entry would let a second τ²
+  through.
 
 State lives in ``STATE/ledger/`` as JSON lines, all updates under an exclusive ``flock``
 on ``STATE/ledger/lock`` because Flower may run one process per message. Every file is
@@ -34,6 +38,7 @@ LEDGER_DIRECTORY = "ledger"
 _NONCES_FILE = "seen_nonces.txt"
 _ANSWERS_FILE = "answers.jsonl"
 _REVEALS_FILE = "reveals.jsonl"
+_TAU2_FILE = "random_effects_tau2.jsonl"
 #: Nonces remembered. A forgotten nonce could be answered again, but the answer carries a
 #: fresh self-mask and the epoch rules still hold, so the bound costs no protection.
 MAX_REMEMBERED_NONCES = 100_000
@@ -123,6 +128,27 @@ class RoundLedger:
         """Every remembered reveal (of one plan, if given), oldest first."""
         rows = _read_json_lines(self.directory / _REVEALS_FILE)
         return [row for row in rows if plan_sha256 is None or row["plan_sha256"] == plan_sha256]
+
+    def answered_tau2(self, epoch_id: str) -> dict[str, str]:
+        """Estimate identity → the τ² (``float.hex``) answered for it in epoch ``epoch_id``."""
+        rows = _read_json_lines(self.directory / _TAU2_FILE)
+        return {row["estimate"]: row["tau2"] for row in rows if row["epoch_id"] == epoch_id}
+
+    def record_tau2(self, epoch_id: str, answered: dict[str, str]) -> None:
+        """Remember (fsync'd, before the answer is sent) the τ² answered per estimate."""
+        path = self.directory / _TAU2_FILE
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lines = "".join(
+            json.dumps({"epoch_id": epoch_id, "estimate": key, "tau2": value}, sort_keys=True)
+            + "\n"
+            for key, value in answered.items()
+        )
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(descriptor, lines.encode("utf-8"))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def epoch(self) -> ReleaseEpoch:
         """The current release epoch; the first one is started here, unpinned."""

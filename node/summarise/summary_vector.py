@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sscjak.node.data.centre_reader import CentreData, read_centre
+from sscjak.node.summarise.centre_estimates import fill_heterogeneity
 from sscjak.node.summarise.derivation import DerivedCohort, derive_cohort
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, SEXES, SSC_SUBSETS
 from sscjak.shared.plan import Plan
@@ -95,6 +96,8 @@ def summarise_derived(derived: DerivedCohort, plan: Plan) -> np.ndarray:
         _fill_strata(layout, vector, derived, plan)
     if plan.time_to_event:
         _fill_time_to_event(layout, vector, derived, plan)
+    if plan.heterogeneity:
+        fill_heterogeneity(layout, vector, derived, plan)
     return vector
 
 

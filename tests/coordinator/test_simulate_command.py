@@ -166,7 +166,8 @@ def test_simulate_analyses_a_declared_measure_and_the_report_names_it(tmp_path: 
     from sscjak.coordinator.synthetic.demo_bundle import bundled_demo_folder
 
     folders = []
-    for index, source in enumerate(sorted(p for p in bundled_demo_folder().iterdir() if p.is_dir())):
+    sources = sorted(p for p in bundled_demo_folder().iterdir() if p.is_dir())
+    for index, source in enumerate(sources):
         visits = pd.read_csv(source / "visits.csv", dtype=str, keep_default_na=False)
         rng = np.random.default_rng(index)
         haq = rng.integers(0, 25, len(visits)) * 0.125
