@@ -283,9 +283,12 @@ def _parse_tau2(values: list[object]) -> tuple[float, ...]:
         if not isinstance(value, str) or len(value) > 32:
             raise ProtocolError("tau2 values must be short texts written by float.hex")
         try:
-            parsed.append(float.fromhex(value))
+            number = float.fromhex(value)
         except ValueError as error:
             raise ProtocolError(f"tau2 value {value[:32]!r} is not a float.hex text") from error
+        if number.hex() != value:  # one spelling per number: "0.5" would read as hex 5/16
+            raise ProtocolError(f"tau2 value {value[:32]!r} is not written as float.hex")
+        parsed.append(number)
     return tuple(parsed)
 
 
