@@ -48,16 +48,21 @@ def suppression_rule(min_cell: int) -> str:
     return f"pooled n < {min_cell}"
 
 
-#: Fewest centres whose estimates a heterogeneity result may rest on: with two, each of
-#: them could compute the other's estimate from the pooled sums and its own.
-MIN_HETEROGENEITY_CENTRES = 3
+#: Fewest centres whose estimates a heterogeneity result may rest on, and fewest
+#: participants a node answers a random-effects exchange for. The released row holds
+#: four numbers that depend on the centres' estimates (θᵢ, vᵢ): Q, τ², and the
+#: random-effects estimate and SE. A centre that knows its own estimate has 2(k − 1)
+#: unknowns for the others: with k = 3 the four numbers determine them. The coordinator
+#: sees six sums (Σw, Σwθ, Σwθ², Σw², Σw*, Σw*θ) and knows no estimate: 2k unknowns,
+#: determined for k = 3. From k = 4 on both systems have more unknowns than equations.
+MIN_HETEROGENEITY_CENTRES = 4
 
 
 def heterogeneity_suppression_rule() -> str:
     """Why a cell's heterogeneity between centres is not shown, in words."""
     return (
-        f"fewer than {MIN_HETEROGENEITY_CENTRES} centres contribute an estimate (each "
-        "could compute the other's)"
+        f"fewer than {MIN_HETEROGENEITY_CENTRES} centres contribute an estimate (the "
+        "result would determine each centre's own)"
     )
 
 

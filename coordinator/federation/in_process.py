@@ -26,7 +26,6 @@ import functools
 import sys
 import tempfile
 from collections.abc import Sequence
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +37,8 @@ from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
 from sscjak.node.data.centre_reader import CentreDataError
 from sscjak.node.flower.client_app import answer_payload_in_process
 from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
-from sscjak.node.summarise.centre_estimates import summarise_random_effects
 from sscjak.node.summarise.summary_vector import summarise_centre
+from sscjak.shared.disclosure import MIN_HETEROGENEITY_CENTRES
 from sscjak.shared.errors import SscjakError
 from sscjak.shared.plan import Plan
 from sscjak.shared.protocol import MIN_PARTICIPANTS
@@ -113,20 +112,19 @@ def pool_centre_summaries(folders: Sequence[Path], plan: Plan) -> tuple[np.ndarr
 
 def pool_random_effects(
     folders: Sequence[Path], plan: Plan, pooled: np.ndarray
-) -> RandomEffectsRound:
+) -> RandomEffectsRound | None:
     """The random-effects secure sum of a heterogeneity plan, after
     :func:`pool_centre_summaries` gave ``pooled`` over the same ``folders``.
 
     ``pooled`` is checked first (InconsistentPooledSummaryError); τ² per cell comes from
-    it. With 1 or 2 folders the vectors are added directly, as for the first sum.
+    it. ``None`` with fewer folders than a heterogeneity result needs (every row is
+    suppressed then, and nodes refuse the exchange).
     """
     folders = [Path(folder) for folder in folders]
     check_pooled_summary(pooled, SummaryLayout.for_plan(plan), len(folders))
+    if len(folders) < MIN_HETEROGENEITY_CENTRES:
+        return None
     tau2 = tau2_per_cell(pooled, plan)
-    exact = tuple(Fraction(value) for value in tau2)
-    if len(folders) < MIN_PARTICIPANTS:
-        vectors = [summarise_random_effects(folder, plan, exact) for folder in folders]
-        return RandomEffectsRound(tau2, np.sum(np.stack(vectors), axis=0, dtype=np.int64))
     with tempfile.TemporaryDirectory(prefix="sscjak-simulate-") as state_root:
         roster, nodes = prepare_simulated_nodes(folders, plan, Path(state_root))
         transport = InProcessTransport(

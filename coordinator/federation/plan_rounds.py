@@ -22,6 +22,7 @@ from sscjak.coordinator.federation.secure_round import (
 )
 from sscjak.coordinator.results.heterogeneity import RandomEffectsRound, tau2_per_cell
 from sscjak.coordinator.results.pooled_consistency import check_pooled_summary
+from sscjak.shared.disclosure import MIN_HETEROGENEITY_CENTRES
 from sscjak.shared.plan import Plan
 from sscjak.shared.roster import Roster
 from sscjak.shared.summary_layout import SummaryLayout
@@ -50,8 +51,8 @@ def run_plan_rounds(
     summary = run_secure_analysis(
         transport, plan, roster, participants=participants, settings=settings, progress=progress
     )
-    if not plan.heterogeneity:
-        return PlanRounds(summary, None)
+    if not plan.heterogeneity or len(summary.participants) < MIN_HETEROGENEITY_CENTRES:
+        return PlanRounds(summary, None)  # too few centres: every row is suppressed
     check_pooled_summary(summary.pooled, SummaryLayout.for_plan(plan), len(summary.participants))
     tau2 = tau2_per_cell(summary.pooled, plan)
     second = run_secure_analysis(

@@ -10,7 +10,9 @@ random-effects estimate (:mod:`sscjak.shared.statistics.heterogeneity`, metafor
 Disclosure: a cell's heterogeneity is shown only when its pooled change cell is, and when
 at least :data:`~sscjak.shared.disclosure.MIN_HETEROGENEITY_CENTRES` centres contribute an
 estimate. Otherwise its τ² is sent as 0, which makes the random-effects terms equal to the
-first exchange's (nothing new is released), and the row says why it is suppressed.
+first exchange's (nothing new is released), and the row says why it is suppressed. The
+fixed-effect estimate and its SE are not released: with Q and τ² they would give the
+four first-exchange sums, two more equations in the centres' estimates.
 
 Both pooled vectors are checked first: every identity or inequality below holds for each
 honest centre and survives the sum, so a node that sends terms no estimate produces is
@@ -131,7 +133,6 @@ def heterogeneity_results(
             i2_percent=result.i2_percent,
             h2=result.h2,
             tau2=result.tau2,
-            fixed_effect={"estimate": result.fixed_effect_estimate, "se": result.fixed_effect_se},
             random_effects=None,
         )
         if random_effects is not None:

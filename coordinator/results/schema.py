@@ -52,11 +52,6 @@ class PlanRecord(TypedDict):
     declared_measures: NotRequired[list[str]]
 
 
-class FixedEffect(TypedDict):
-    estimate: float
-    se: float
-
-
 class RandomEffects(TypedDict):
     """metafor ``rma(method = "DL")``: b, se, ci.lb/ci.ub, zval, pval, at the τ² used."""
 
@@ -86,7 +81,6 @@ class HeterogeneityRow(TypedDict):
     i2_percent: NotRequired[float]
     h2: NotRequired[float]
     tau2: NotRequired[float]
-    fixed_effect: NotRequired[FixedEffect]
     random_effects: NotRequired[RandomEffects | None]
 
 

@@ -166,6 +166,7 @@ def describe_release(plan: Plan, roster: Roster) -> str:
         "  report (not from the coordinator, see below)",
         *_declared_measure_lines(plan),
         *_time_to_event_lines(plan),
+        *_heterogeneity_lines(plan),
         "",
         f"Study roster (sha256 {roster.sha256[:16]}...): {len(roster)} centres",
         *(f"  {m.name}  key {m.x25519_public_key[:16]}..." for m in roster.members),
@@ -200,6 +201,23 @@ def _declared_measure_lines(plan: Plan) -> list[str]:
         for m in plan.measures
     ]
     return lines
+
+
+def _heterogeneity_lines(plan: Plan) -> list[str]:
+    """What a heterogeneity plan releases beyond the pooled cells (nothing without one)."""
+    if not plan.heterogeneity:
+        return []
+    return [
+        "  heterogeneity between centres: per change cell this node adds fixed-point terms of",
+        "  ITS OWN SMC and weight (w, w*SMC, w*SMC^2, w^2, w = 1/variance) to the secure sum,",
+        f"  or nothing when it has fewer than {plan.min_centre_n} patients in the cell;",
+        "  then ONE more secure sum per cell and release epoch (the random-effects terms for",
+        "  the tau2 the coordinator sends; a second tau2 for the same estimate is refused).",
+        "  The coordinator sees only the sums over the centres. With only 3 centres",
+        "  contributing to a cell, those sums determine each of the 3 estimates (the report",
+        "  then suppresses the cell, but the coordinator holds the sums); the node answers",
+        "  the random-effects sum only for sets of at least 4 centres (docs/privacy.md).",
+    ]
 
 
 def _time_to_event_lines(plan: Plan) -> list[str]:
@@ -354,6 +372,14 @@ def segment_contents(plan: Plan) -> dict[str, tuple[str, float | None]]:
             return (float(plan.time_grid_days), plan.horizon_months)
         if name == "strata":  # centres per stratum of the plan's ``by``
             return plan.by
+        if name.startswith("het."):  # het.<outcome>.…: this centre's own estimate's terms
+            outcome = name.split(".")[1]
+            return (
+                float(plan.window_months),
+                plan.smc,
+                plan.min_centre_n,
+                _declared_grid(plan, outcome),
+            )
         return None
 
     return {

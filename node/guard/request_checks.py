@@ -19,6 +19,7 @@ from sscjak.node.guard.node_context import NodeContext
 from sscjak.node.guard.node_keys import load_private_key, public_key_hex
 from sscjak.node.guard.release_epoch import ReleaseEpoch
 from sscjak.node.summarise.centre_estimates import estimate_identity
+from sscjak.shared.disclosure import MIN_HETEROGENEITY_CENTRES
 from sscjak.shared.plan import Plan, parse_plan
 from sscjak.shared.protocol import AnalysisRequest, UnmaskRequest
 
@@ -147,6 +148,13 @@ def accept_random_effects(accepted: AcceptedRequest, node: NodeContext) -> Accep
     if not plan.heterogeneity:
         raise RequestRefusedError(
             "the plan does not ask for heterogeneity: there is no random-effects exchange",
+            request,
+        )
+    if len(accepted.participants) < MIN_HETEROGENEITY_CENTRES:
+        raise RequestRefusedError(
+            f"a random-effects exchange needs at least {MIN_HETEROGENEITY_CENTRES} "
+            f"participants, this request has {len(accepted.participants)}: with fewer, the "
+            "pooled sums determine each centre's own estimate",
             request,
         )
     if len(tau2) != len(plan.cells):

@@ -175,6 +175,17 @@ def test_a_malformed_tau2_is_refused_as_a_malformed_request(tmp_path: Path, bad:
     assert node.ledger.answered_tau2(node.ledger.epoch().epoch_id) == {}
 
 
+def test_a_random_effects_exchange_needs_four_participants(tmp_path: Path) -> None:
+    folders = list(demo_centre_folders().values())[:3]
+    roster, nodes = prepare_simulated_nodes(folders, PLAN, tmp_path)
+    node = next(iter(nodes.values()))
+    assert handle_analysis_request(request(roster, nodes, PLAN, None), node)[
+        "kind"
+    ] == ANALYSIS_REPLY_KIND
+    reply = handle_analysis_request(request(roster, nodes, PLAN, (0.01, 0.2)), node)
+    assert "needs at least 4 participants" in reason(reply)
+
+
 def test_the_policy_can_refuse_heterogeneity(tmp_path: Path) -> None:
     roster, nodes = nodes_for(tmp_path, PLAN)
     node = next(iter(nodes.values()))
