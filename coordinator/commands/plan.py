@@ -27,7 +27,7 @@ from sscjak.shared.plan import (
     default_plan,
     load_plan,
 )
-from sscjak.shared.summary_layout import SummaryLayout
+from sscjak.shared.summary_layout import RandomEffectsLayout, SummaryLayout
 
 #: Bytes per summary-vector word on the wire (unsigned 64-bit integers).
 BYTES_PER_WORD = 8
@@ -96,6 +96,10 @@ def commented_plan_text(plan: Plan) -> str:
         f"# smc                  {' or '.join(repr(k) for k in SMC_KINDS)}: the SMC on the",
         "#                      baseline SD, or on the SD of the change (d_z)",
         "# exact_conditional_p  true adds the exact conditional signed-rank p-value",
+        "#",
+        "# Optional keys (docs/commands.md): by, time_to_event,",
+        "# time_grid_days, horizon_months, at_risk_months; heterogeneity = true with",
+        "# min_centre_n; and [[measures]] tables declaring further visits columns.",
         "",
     ]
     return "\n".join(header) + plan.canonical_toml
@@ -134,6 +138,7 @@ def describe_plan(plan: Plan, source: str) -> str:
     lines += [
         suppression_sentence(plan.min_cell),
         *_time_to_event_lines(plan),
+        *_heterogeneity_lines(plan),
         "",
         f"Summary vector: {layout.length:,} integers, "
         f"{BYTES_PER_WORD * layout.length:,} bytes per node "
@@ -163,6 +168,20 @@ def run_show(args: argparse.Namespace) -> int:
     plan = _read_plan(args.plan)
     print(describe_plan(plan, args.plan), end="")
     return 0
+
+
+def _heterogeneity_lines(plan: Plan) -> list[str]:
+    """The plan's heterogeneity part for ``plan show`` (nothing without one)."""
+    if not plan.heterogeneity:
+        return []
+    extra = RandomEffectsLayout.for_plan(plan).length
+    return [
+        "Heterogeneity between centres per change cell (Q, I², DerSimonian–Laird τ², "
+        f"random-effects SMC); centres with fewer than {plan.min_centre_n} patients in a cell "
+        "are left out of it, and a cell is shown from 4 contributing centres on.",
+        f"It takes a second secure sum (the random-effects exchange): {extra:,} integers "
+        f"({BYTES_PER_WORD * extra:,} bytes) per node.",
+    ]
 
 
 def _time_to_event_lines(plan: Plan) -> list[str]:
