@@ -4,8 +4,8 @@ The page makes no request of its own: a Content-Security-Policy meta tag forbids
 source but inline styles and ``data:`` images, so even a stray reference could not be
 fetched. ``@media print`` keeps rows, figures and short tables whole across pages and
 repeats table headers on every page. Tables and figures of a section of their own (the
-time-to-event results, the results by stratum) follow the figures under that section's
-heading.
+time-to-event results, the results by stratum, the heterogeneity between centres) follow
+the figures under that section's heading, in that order.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Pipe tables (GitHub / pandoc flavour) so that a manuscript can take them as they
 stand; a suppressed cell shows the rule in its n column and nothing else, a note row (a
 test between strata) its sentence in italics in the first column. Sections of their own
-(the time-to-event results, the results by stratum) follow the figures, as in report.html.
+(the time-to-event results, the results by stratum, the heterogeneity between centres)
+follow the figures, in that order, as in report.html.
 """
 
 from __future__ import annotations

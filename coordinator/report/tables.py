@@ -12,6 +12,11 @@ its n included; so is a suppressed stratum of a time-to-event endpoint.
 Results of version 2 may hold ``time_to_event``: one table per endpoint (n, events,
 median time with its 95% CI and the numbers at risk of each stratum, the log-rank test
 in a note), shown in the report's section :data:`TIME_TO_EVENT_SECTION`.
+
+Results may hold ``heterogeneity``: one row per change cell with the DerSimonian–Laird
+meta-analysis of the centres' own standardized mean changes (Cochran's Q, I², τ², the
+random-effects SMC), shown as one table in the report's section
+:data:`HETEROGENEITY_SECTION`, after the others; a suppressed row shows its rule.
 """
 
 from __future__ import annotations
@@ -146,6 +151,8 @@ TEXT_COLUMNS: frozenset[str] = frozenset(
 TIME_TO_EVENT_SECTION = "Time to event"
 #: The report section of the tables by stratum of the plan's ``by`` (after time to event).
 STRATA_SECTION = "By stratum"
+#: The report section of the heterogeneity between centres (after the tables by stratum).
+HETEROGENEITY_SECTION = "Heterogeneity between centres"
 
 
 def is_numeric_column(header: str) -> bool:
@@ -1136,6 +1143,193 @@ def stratified_tables(results: Mapping[str, Any], first: int) -> tuple[ReportTab
     return tuple(builder(results, number) for number, builder in enumerate(builders, start=first))
 
 
+#: Columns of the heterogeneity table (the measure and month first, as in Table 2).
+HETEROGENEITY_HEADER: tuple[str, ...] = (
+    "Measure",
+    "Month",
+    "Centres, k (left out)",
+    "Q (df)",
+    "p, Q",
+    "I²",
+    "τ²",
+    "Random-effects SMC (95% CI)",
+    "p, random effects",
+)
+#: Columns of the heterogeneity CSV file after the cell's identification: the results
+#: keys, unrounded (nested ones flattened).
+HETEROGENEITY_CSV_KEYS: tuple[str, ...] = (
+    "q",
+    "df",
+    "p_value",
+    "i2_percent",
+    "h2",
+    "tau2",
+    "random_effects_tau2_used",
+    "random_effects_estimate",
+    "random_effects_se",
+    "random_effects_ci_low",
+    "random_effects_ci_high",
+    "random_effects_z",
+    "random_effects_p_value",
+)
+#: Decimals of Cochran's Q, of I² (a percentage) and of τ² (as metafor prints it).
+Q_DECIMALS = 2
+I2_DECIMALS = 1
+TAU2_DECIMALS = 4
+#: The R call whose estimates the heterogeneity table reproduces.
+METAFOR_CALL = 'rma(yi, vi, method = "DL")'
+RANDOM_EFFECTS_NOT_RUN = (
+    f"Random-effects SMC {UNDEFINED}: the random-effects exchange was not run for these results."
+)
+
+
+def heterogeneity_entries(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The results' ``heterogeneity`` rows (none in a results file without the key)."""
+    return list(results.get("heterogeneity") or [])
+
+
+def _change_cell_of(results: Mapping[str, Any], row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The change cell of the same measure and month (it carries the measure's unit)."""
+    return next(
+        (
+            cell
+            for cell in results.get("changes") or []
+            if cell.get("outcome") == row.get("outcome") and cell.get("months") == row.get("months")
+        ),
+        {},
+    )
+
+
+def heterogeneity_label(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """``label (unit)`` of a heterogeneity row, the unit from its change cell."""
+    return measure_label({**_change_cell_of(results, row), **row})
+
+
+def heterogeneity_texts(row: Mapping[str, Any]) -> dict[str, str]:
+    """A shown heterogeneity row's statistics as the report shows them, by column of
+    :data:`HETEROGENEITY_HEADER` after the month: ``centres``, ``q``, ``p_q``, ``i2``,
+    ``tau2``, ``random`` and ``p_random``."""
+    random = row.get("random_effects") or {}
+    return {
+        "centres": f"{row.get('centres')} ({row.get('centres_left_out')})",
+        "q": f"{format_number(row.get('q'), Q_DECIMALS)} ({row.get('df')})",
+        "p_q": format_p_value(row.get("p_value")),
+        "i2": UNDEFINED
+        if row.get("i2_percent") is None
+        else f"{format_number(row.get('i2_percent'), I2_DECIMALS)}%",
+        "tau2": format_number(row.get("tau2"), TAU2_DECIMALS),
+        "random": format_smc_with_ci(random.get("estimate"), random.get("ci")),
+        "p_random": format_p_value(random.get("p_value")),
+    }
+
+
+def _heterogeneity_row(
+    results: Mapping[str, Any], row: Mapping[str, Any], minimum: int
+) -> ReportRow:
+    label, months = heterogeneity_label(results, row), str(row.get("months"))
+    if row.get("suppressed"):
+        rule = suppression_rule(row, minimum)
+        return ReportRow((label, months, f"Suppressed: {rule}"), "suppressed", span_from=2)
+    texts = heterogeneity_texts(row)
+    return ReportRow((label, months, *texts.values()))
+
+
+def _heterogeneity_csv_row(
+    results: Mapping[str, Any], row: Mapping[str, Any], minimum: int
+) -> tuple[Any, ...]:
+    suppressed = bool(row.get("suppressed"))
+    head = (
+        row.get("outcome"),
+        heterogeneity_label(results, row),
+        row.get("months"),
+        row.get("centres"),
+        row.get("centres_left_out"),
+        row.get("min_centre_n"),
+        suppressed,
+        suppression_rule(row, minimum) if suppressed else "",
+    )
+    if suppressed:
+        return head + (None,) * len(HETEROGENEITY_CSV_KEYS)
+    random = row.get("random_effects") or {}
+    ci = random.get("ci") or [None, None]
+    return (
+        *head,
+        *(row.get(key) for key in ("q", "df", "p_value", "i2_percent", "h2", "tau2")),
+        *(random.get(key) for key in ("tau2_used", "estimate", "se")),
+        ci[0],
+        ci[1],
+        random.get("z"),
+        random.get("p_value"),
+    )
+
+
+def min_centre_n(results: Mapping[str, Any]) -> Any:
+    """The plan's fewest patients a centre needs in a cell for its estimate to enter."""
+    plan = results.get("plan") or {}
+    if plan.get("min_centre_n") is not None:
+        return plan["min_centre_n"]
+    return next((row.get("min_centre_n") for row in heterogeneity_entries(results)), None)
+
+
+def _heterogeneity_notes(results: Mapping[str, Any], minimum: int) -> tuple[str, ...]:
+    smc_kind = str((results.get("plan") or {}).get("smc", "baseline"))
+    rows = heterogeneity_entries(results)
+    not_run = any(not row.get("suppressed") and not row.get("random_effects") for row in rows)
+    return (
+        "DerSimonian–Laird random-effects meta-analysis of the centres' own standardized mean "
+        f"changes in each cell, as R metafor {METAFOR_CALL}; SMC = "
+        f"{SMC_LABELS.get(smc_kind, smc_kind)}. Each centre's estimate never left it: only "
+        f"secure sums of its terms did. Centres with fewer than {min_centre_n(results)} "
+        "patients in a cell, or without an estimate, are left out.",
+        "Q, Cochran's Q on df = k − 1 and its p (χ²); I², the share of the variation between "
+        "centres due to heterogeneity; τ², the between-centre variance; random-effects SMC, "
+        "weighted by 1 / (within-centre variance + τ²), with its 95% CI and two-sided p "
+        "(z test).",
+        "A cell is suppressed, with its rule and no statistic, when its change cell is "
+        f"suppressed ({disclosure.suppression_rule(minimum)}) or too few centres contribute an "
+        "estimate to keep each centre's own hidden.",
+        *((RANDOM_EFFECTS_NOT_RUN,) if not_run else ()),
+        f"{UNDEFINED}: statistic undefined for these data.",
+    )
+
+
+def heterogeneity_table(results: Mapping[str, Any], number: int) -> ReportTable:
+    """Heterogeneity between centres: one row per change cell with the centres that
+    entered (and those left out), Cochran's Q (df) and its p, I², τ² and the
+    random-effects SMC (95% CI) with its p; a suppressed row shows its rule across them.
+    The CSV holds the results' values, unrounded."""
+    minimum = min_cell(results)
+    rows = heterogeneity_entries(results)
+    return ReportTable(
+        key=f"table{number}_heterogeneity_between_centres",
+        title=f"Table {number}. Heterogeneity between centres by measure and time point",
+        header=HETEROGENEITY_HEADER,
+        rows=tuple(_heterogeneity_row(results, row, minimum) for row in rows),
+        csv_header=(
+            "outcome",
+            "measure",
+            "months",
+            "centres",
+            "centres_left_out",
+            "min_centre_n",
+            "suppressed",
+            "suppression_rule",
+            *HETEROGENEITY_CSV_KEYS,
+        ),
+        csv_rows=tuple(_heterogeneity_csv_row(results, row, minimum) for row in rows),
+        notes=_heterogeneity_notes(results, minimum),
+        section=HETEROGENEITY_SECTION,
+    )
+
+
+def heterogeneity_tables(results: Mapping[str, Any], number: int) -> tuple[ReportTable, ...]:
+    """The table of the section :data:`HETEROGENEITY_SECTION` numbered ``number``; none
+    without ``heterogeneity`` rows."""
+    if not heterogeneity_entries(results):
+        return ()
+    return (heterogeneity_table(results, number),)
+
+
 #: Number of the first time-to-event table (after Tables 1–5).
 FIRST_TIME_TO_EVENT_TABLE = 6
 
@@ -1143,8 +1337,10 @@ FIRST_TIME_TO_EVENT_TABLE = 6
 def report_tables(results: Mapping[str, Any]) -> tuple[ReportTable, ...]:
     """Every table of the report, in the order the report shows them: Tables 1–5, then
     one time-to-event table per endpoint when the results hold ``time_to_event``, then
-    the tables by stratum when they hold ``stratified``; numbered consecutively."""
+    the tables by stratum when they hold ``stratified``, then the heterogeneity between
+    centres when they hold ``heterogeneity``; numbered consecutively."""
     entries = time_to_event_entries(results)
+    strata = stratified_tables(results, FIRST_TIME_TO_EVENT_TABLE + len(entries))
     return (
         cohort_table(results),
         change_table(results, exclude=(GLUCOCORTICOID_OUTCOME,)),
@@ -1155,5 +1351,6 @@ def report_tables(results: Mapping[str, Any]) -> tuple[ReportTable, ...]:
             time_to_event_table(results, entry, number)
             for number, entry in enumerate(entries, start=FIRST_TIME_TO_EVENT_TABLE)
         ),
-        *stratified_tables(results, FIRST_TIME_TO_EVENT_TABLE + len(entries)),
+        *strata,
+        *heterogeneity_tables(results, FIRST_TIME_TO_EVENT_TABLE + len(entries) + len(strata)),
     )

@@ -285,7 +285,7 @@ def _safety_rows(
 
 
 #: The keys of a change row that say which cell it is (kept when it is suppressed).
-_CELL_IDENTITY = ("outcome", "months", "label", "unit", "resolution", "stratum")
+_CELL_IDENTITY = ("outcome", "months", "label", "unit", "resolution", "benefit", "stratum")
 
 
 def _secondary(row: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:

@@ -38,7 +38,8 @@ def _change_line(row: dict[str, Any]) -> str:
 
 
 def format_results_table(results: dict[str, Any]) -> str:
-    """Cohort line, one line per change cell, calcinosis/DU/GC lines, safety table."""
+    """Cohort line, one line per change cell, calcinosis/DU/GC lines, safety table; then
+    the time-to-event endpoints and the heterogeneity between centres, when present."""
     cohort = results["cohort"]
     followup = cohort["followup_months"]
     drugs = ", ".join(f"{d} {cohort['drugs'][d]}" for d in JAKI_DRUGS if cohort["drugs"][d])
@@ -70,6 +71,8 @@ def format_results_table(results: dict[str, Any]) -> str:
         lines.append(f"{row['event_type']:<20}{row['events']:>8}{row['patients']:>10}  {rate}")
     for entry in results.get("time_to_event") or []:
         lines += ["", *_time_to_event_lines(entry)]
+    if results.get("heterogeneity"):
+        lines += ["", *_heterogeneity_lines(results["heterogeneity"])]
     return "\n".join(lines)
 
 
@@ -112,3 +115,34 @@ def _time_to_event_lines(entry: dict[str, Any]) -> list[str]:
     if entry["left_out_missing_stratum"]:
         lines.append(f"Left out (no {entry['by']} recorded): {entry['left_out_missing_stratum']}")
     return lines
+
+
+#: Title of the terminal block of the heterogeneity between centres.
+HETEROGENEITY_TITLE = "Heterogeneity between centres (DerSimonian–Laird)"
+
+
+def _heterogeneity_line(row: dict[str, Any]) -> str:
+    """One cell: k (left out), Q, its p, I², τ² and the random-effects SMC (95% CI)."""
+    head = f"{row['label']:<24}{row['months']:>6}"
+    if row["suppressed"]:
+        return f"{head}   suppressed ({row['suppression_rule']})"
+    centres = f"{row['centres']} ({row['centres_left_out']})"
+    i2 = "—" if row["i2_percent"] is None else f"{row['i2_percent']:.1f}%"
+    random = row.get("random_effects") or {}
+    ci = random.get("ci") or [None, None]
+    smc = f"{_number(random.get('estimate'), 2)} ({_interval(ci[0], ci[1], 2)})"
+    return (
+        f"{head}{centres:>10}{_number(row['q'], 2):>9}{_p_value(row['p_value']):>8}"
+        f"{i2:>8}{_number(row['tau2'], 4):>9}  {smc}"
+    )
+
+
+def _heterogeneity_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The heterogeneity between centres: one line per change cell, a suppressed one with
+    its rule."""
+    return [
+        HETEROGENEITY_TITLE,
+        f"{'Outcome':<24}{'Month':>6}{'k (out)':>10}{'Q':>9}{'p':>8}{'I²':>8}{'τ²':>9}"
+        "  Random-effects SMC (95% CI)",
+        *(_heterogeneity_line(row) for row in rows),
+    ]

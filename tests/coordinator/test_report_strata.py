@@ -292,6 +292,7 @@ def test_suppressed_strata_show_the_rule_and_no_statistic(written) -> None:
             "label",
             "unit",
             "resolution",
+            "benefit",
             "suppressed",
             "suppression_rule",
             "stratum",
