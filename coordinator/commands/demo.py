@@ -1,10 +1,11 @@
-"""``sscjak-coordinator demo [--out FILE] [--report DIR]``: the real federation on loopback.
+"""``sscjak-coordinator demo [--plan PLAN] [--out FILE] [--report DIR]``: the real federation
+on loopback.
 
 Starts a SuperLink (TLS, node authentication) and one ``sscjak-node serve`` process per
 bundled demo centre (``coordinator/synthetic/demo_centres/centre_*``) on 127.0.0.1, each with a
 temporary state directory, keys, the study roster and an approval of the default plan —
 approved automatically, because whoever runs the demo plays every centre's data
-steward. Runs the default plan through Flower and the secure aggregation, prints the
+steward. Runs the demo plan (or ``--plan``) through Flower and the secure aggregation, prints the
 pooled table, and stops every process it started, by PID, whatever happens (errors,
 Ctrl-C included).
 """
@@ -16,7 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sscjak.coordinator.commands.command_support import write_report_if_asked
+from sscjak.coordinator.commands.command_support import (
+    read_plan_argument,
+    write_report_if_asked,
+)
 from sscjak.coordinator.commands.progress_lines import print_progress
 from sscjak.coordinator.federation.loopback import LoopbackFederation
 from sscjak.coordinator.results.results_table import format_results_table
@@ -43,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="PLAN",
+        help="run this plan instead of the demo plan (TOML, as for simulate and run)",
+    )
+    parser.add_argument(
         "--out", type=Path, metavar="FILE", help="results JSON to write (default: none)"
     )
     parser.add_argument("--report", type=Path, metavar="DIR", help="also write the study report")
@@ -61,13 +71,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"fewer than {MIN_PARTICIPANTS} demo centres found in {bundled_demo_folder()}"
         )
+    plan = read_plan_argument(args.plan) if args.plan is not None else demo_plan()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sscjak-demo-") as scratch:
         root = args.keep or Path(scratch)
         out = args.out or root / "results.json"
         plan_file = Path(root) / "demo_plan.toml"
         Path(root).mkdir(parents=True, exist_ok=True)
-        plan_file.write_text(demo_plan().canonical_toml, encoding="utf-8")
+        plan_file.write_text(plan.canonical_toml, encoding="utf-8")
         federation = LoopbackFederation(root, centres, plan_file=plan_file)
         try:
             federation.start()

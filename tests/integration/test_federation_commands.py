@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -184,17 +185,28 @@ def test_node_serve_refuses_to_start_without_tls_material(tmp_path):
 
 
 def test_demo_prints_the_pooled_table_and_leaves_no_process(tmp_path):
+    """The demo's federation with the demo plan plus heterogeneity (``--plan``): the
+    random-effects secure sum runs through Flower too, and everything equals simulate."""
     out = tmp_path / "demo.json"
     keep = tmp_path / "demo"
-    printed = check([*COORDINATOR, "demo", "--out", str(out), "--keep", str(keep)], timeout=400)
+    plan_file = tmp_path / "demo_plan.toml"
+    plan_file.write_text(
+        replace(demo_plan(), heterogeneity=True).canonical_toml, encoding="utf-8"
+    )
+    printed = check(
+        [*COORDINATOR, "demo", "--plan", str(plan_file), "--out", str(out), "--keep", str(keep)],
+        timeout=400,
+    )
     centres = demo_centre_folders()
     assert f"nodes answered {len(centres)}/{len(centres)}" in printed
     assert "Pooled analysis" in printed
     assert "Drug retention (time to JAK inhibitor stop) by jaki_drug" in printed
-    plan_file = tmp_path / "demo_plan.toml"
-    plan_file.write_text(demo_plan().canonical_toml, encoding="utf-8")
+    assert "Heterogeneity between centres" in printed
+    results = json.loads(out.read_text())
+    shown = [row for row in results["heterogeneity"] if not row["suppressed"]]
+    assert shown and all(row["random_effects"] is not None for row in shown)
     reference = simulate(list(centres.values()), tmp_path / "simulated.json", plan_file)
-    assert comparable(json.loads(out.read_text())) == comparable(reference)
+    assert comparable(results) == comparable(reference)
     # every process the demo started is gone (ps lists no process using its state dir)
     listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(keep) not in listing
