@@ -66,3 +66,24 @@ def test_preview_json_only_and_bad_folder(
     (tmp_path / "empty").mkdir()
     assert node_main(["preview", "--data", str(tmp_path / "empty")]) == 1
     assert "patients" in capsys.readouterr().err
+
+
+def test_preview_shows_the_heterogeneity_terms_of_a_plan_that_asks_for_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terms of the centre's own estimate are in the preview with their unit, as they
+    would be sent; the τ² exchange's vector is not (it needs the coordinator's τ²)."""
+    from sscjak.shared.plan import load_plan
+
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        'outcomes = ["mrss"]\nmonths = [12]\nheterogeneity = true\n', encoding="utf-8"
+    )
+    plan = load_plan(plan_file)
+    layout = SummaryLayout.for_plan(plan)
+    terms = layout.counts(summarise_centre(_centre(), plan), "het.mrss.12")
+    assert node_main(["preview", "--data", str(_centre()), "--plan", str(plan_file)]) == 0
+    out = capsys.readouterr().out
+    assert "het.mrss.12" in out
+    assert f"sum_w = {terms['sum_w']} units of 2^-32" in out
+    assert terms["centres"] + terms["centres_left_out"] == 1
