@@ -23,10 +23,14 @@ then the summary is computed and doubly masked (pairwise masks bound to plan, ro
 and S, plus a fresh self-mask), the answer and its seed are recorded, audit-logged and
 returned with a commitment to the seed.
 
-A **random-effects request** (a heterogeneity plan's second secure sum) passes the same
-guards, then :func:`~sscjak.node.guard.request_checks.accept_random_effects` (the plan
-asks for heterogeneity, one τ² per cell, and per release epoch one τ² per estimate);
-the vector released is the small random-effects vector, masked the same way.
+A heterogeneity plan's request also passes
+:func:`~sscjak.node.guard.request_checks.accept_heterogeneity` (per release epoch, one
+``min_centre_n`` per estimate). A **random-effects request** (its second secure sum)
+passes the same guards, then
+:func:`~sscjak.node.guard.request_checks.accept_random_effects` (the plan asks for
+heterogeneity, at least 4 participants, one τ² per cell, and per release epoch one τ²
+per estimate); the vector released is the small random-effects vector, masked the same
+way.
 
 **Unmask request**: the node reveals the seed of an answer only for exactly the set it
 answered, under the current epoch, and only if the epoch allows that set, roster and
@@ -51,6 +55,7 @@ from sscjak.node.guard.release_epoch import EpochFileError
 from sscjak.node.guard.request_checks import (
     RequestRefusedError,
     accept_analysis_request,
+    accept_heterogeneity,
     accept_random_effects,
 )
 from sscjak.shared.protocol import (
@@ -106,25 +111,27 @@ def _answer(request: AnalysisRequest, node: NodeContext) -> Payload:
     with node.ledger.locked():
         accepted = accept_analysis_request(request, node)
         plan = accepted.plan
+        settings = None
         if request.tau2 is None:
+            if plan.heterogeneity:
+                settings = accept_heterogeneity(accepted, node)
             layout = SummaryLayout.for_plan(plan)
             summary = _summarise(request, lambda: node.summarise(node.data_folder, plan))
-            new_tau2: dict[str, str] = {}
         else:
-            tau2 = accept_random_effects(accepted, node)
+            tau2, settings = accept_random_effects(accepted, node)
             layout = RandomEffectsLayout.for_plan(plan)
             summary = _summarise(
-                request,
-                lambda: node.summarise_random_effects(node.data_folder, plan, tau2.values),
+                request, lambda: node.summarise_random_effects(node.data_folder, plan, tau2)
             )
-            new_tau2 = tau2.new
         layout.check(summary)
         if node.fingerprint(node.data_folder) != accepted.data_fingerprint:
             raise RequestRefusedError(
                 "the centre's data changed while they were being read; ask again", request
             )
-        if new_tau2:
-            node.ledger.record_tau2(accepted.epoch.epoch_id, new_tau2)
+        if settings is not None and settings.new:
+            node.ledger.record_estimate_settings(
+                accepted.epoch.epoch_id, settings.setting, settings.new
+            )
         return release_masked_summary(accepted, node, summary, layout)
 
 

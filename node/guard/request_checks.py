@@ -126,23 +126,65 @@ def _pinned_own_key(
 
 
 @dataclass(frozen=True)
-class AcceptedTau2:
-    """The τ² of an accepted random-effects request: exact values in the plan's cell
-    order, and the ones this epoch has not answered before (to record with the answer)."""
+class EstimateSettings:
+    """The per-estimate setting of an accepted heterogeneity request (``min_centre_n`` for
+    the plan's own sum, ``tau2`` for the random-effects sum), and the entries this epoch
+    has not answered before, to record with the answer."""
 
-    values: tuple[Fraction, ...]
+    setting: str
     new: dict[str, str]
 
 
-def accept_random_effects(accepted: AcceptedRequest, node: NodeContext) -> AcceptedTau2:
-    """Check a random-effects request beyond :func:`accept_analysis_request`.
+def accept_estimate_settings(
+    accepted: AcceptedRequest, node: NodeContext, setting: str, values: list[str]
+) -> EstimateSettings:
+    """Per release epoch, one value of ``setting`` per estimate (:func:`estimate_identity`).
 
-    The plan must ask for heterogeneity and the request carry one τ² per change cell. Per
-    release epoch a node answers each estimate (:func:`estimate_identity`) with one τ²
-    only: the pooled Σ1/(v + τ²) and Σθ/(v + τ²) at several τ² are rational functions of
-    τ² whose poles are the centres' −vᵢ, so a coordinator allowed many τ² could solve
-    them for every centre's own θᵢ and vᵢ. Call under ``node.ledger.locked()``.
+    Two pooled sums over one set that differ only in ``min_centre_n`` differ by the terms
+    of the centres included under one and left out under the other: one centre's own
+    θ and v. The pooled Σ1/(v + τ²), Σθ/(v + τ²) at several τ² are rational functions of
+    τ² whose poles are the centres' −vᵢ: enough of them give every centre's θᵢ and vᵢ.
+    So a node answers each estimate under one value only; the same value again (a retry,
+    a twin plan) is answered. Call under ``node.ledger.locked()``.
     """
+    request, plan = accepted.request, accepted.plan
+    answered = node.ledger.estimate_settings(accepted.epoch.epoch_id, setting)
+    new: dict[str, str] = {}
+    for (outcome, months), value in zip(plan.cells, values, strict=True):
+        key = estimate_identity(plan, outcome, months)
+        earlier = answered.get(key, new.get(key))
+        if earlier is not None and earlier != value:
+            raise RequestRefusedError(
+                f"this centre already released its estimate of {outcome} at {months} months "
+                f"with {setting} = {_shown(setting, earlier)} in this release epoch; another "
+                f"{setting} ({_shown(setting, value)}) would let the coordinator isolate this "
+                "centre's own estimate",
+                request,
+            )
+        if key not in answered:
+            new[key] = value
+    return EstimateSettings(setting, new)
+
+
+def _shown(setting: str, value: str) -> str:
+    return f"{float.fromhex(value):.6g}" if setting == "tau2" else value
+
+
+def accept_heterogeneity(accepted: AcceptedRequest, node: NodeContext) -> EstimateSettings:
+    """The plan's own sum of a heterogeneity plan: one ``min_centre_n`` per estimate."""
+    plan = accepted.plan
+    return accept_estimate_settings(
+        accepted, node, "min_centre_n", [str(plan.min_centre_n)] * len(plan.cells)
+    )
+
+
+def accept_random_effects(
+    accepted: AcceptedRequest, node: NodeContext
+) -> tuple[tuple[Fraction, ...], EstimateSettings]:
+    """Check a random-effects request beyond :func:`accept_analysis_request`: the plan
+    asks for heterogeneity, the set has at least 4 centres, one τ² per change cell, and
+    one τ² per estimate and epoch (:func:`accept_estimate_settings`); return τ² exactly.
+    Call under ``node.ledger.locked()``."""
     request, plan = accepted.request, accepted.plan
     tau2 = request.tau2 or ()
     if not plan.heterogeneity:
@@ -161,19 +203,7 @@ def accept_random_effects(accepted: AcceptedRequest, node: NodeContext) -> Accep
         raise RequestRefusedError(
             f"expected one tau2 per change cell ({len(plan.cells)}), got {len(tau2)}", request
         )
-    answered = node.ledger.answered_tau2(accepted.epoch.epoch_id)
-    new: dict[str, str] = {}
-    for (outcome, months), value in zip(plan.cells, tau2, strict=True):
-        key, text = estimate_identity(plan, outcome, months), float(value).hex()
-        earlier = answered.get(key, new.get(key))
-        if earlier is not None and earlier != text:
-            raise RequestRefusedError(
-                f"this centre already answered the random-effects exchange of {outcome} at "
-                f"{months} months with tau2 = {float.fromhex(earlier):.6g} in this release "
-                "epoch; a second tau2 would let the coordinator solve for this centre's own "
-                "estimate",
-                request,
-            )
-        if key not in answered:
-            new[key] = text
-    return AcceptedTau2(tuple(Fraction(value) for value in tau2), new)
+    settings = accept_estimate_settings(
+        accepted, node, "tau2", [float(value).hex() for value in tau2]
+    )
+    return tuple(Fraction(value) for value in tau2), settings

@@ -10,10 +10,11 @@ The guards of docs/secure-aggregation.md rest on this ledger:
   second exchange; the file is 0600 in a 0700 directory).
 * **reveals** — every self-mask seed revealed, with its set; the release epoch
   (:mod:`sscjak.node.guard.release_epoch`) is pinned by the first.
-* **τ² answered** — per release epoch and per estimate (a change cell's outcome, time
-  point, window, SMC kind and grid), the one τ² this node answered a random-effects
-  request with. This file is never trimmed: forgetting an entry would let a second τ²
-  through.
+* **estimate settings** — per release epoch and per estimate of a heterogeneity plan (a
+  change cell's outcome, time point, window, SMC kind and grid), the one
+  ``min_centre_n`` its terms were sent under and the one τ² a random-effects request
+  was answered with. This file is never trimmed: forgetting an entry would let a second
+  setting through, and two sums differing only in it can isolate this centre's terms.
 
 State lives in ``STATE/ledger/`` as JSON lines, all updates under an exclusive ``flock``
 on ``STATE/ledger/lock`` because Flower may run one process per message. Every file is
@@ -38,7 +39,7 @@ LEDGER_DIRECTORY = "ledger"
 _NONCES_FILE = "seen_nonces.txt"
 _ANSWERS_FILE = "answers.jsonl"
 _REVEALS_FILE = "reveals.jsonl"
-_TAU2_FILE = "random_effects_tau2.jsonl"
+_ESTIMATE_SETTINGS_FILE = "estimate_settings.jsonl"
 #: Nonces remembered. A forgotten nonce could be answered again, but the answer carries a
 #: fresh self-mask and the epoch rules still hold, so the bound costs no protection.
 MAX_REMEMBERED_NONCES = 100_000
@@ -129,17 +130,27 @@ class RoundLedger:
         rows = _read_json_lines(self.directory / _REVEALS_FILE)
         return [row for row in rows if plan_sha256 is None or row["plan_sha256"] == plan_sha256]
 
-    def answered_tau2(self, epoch_id: str) -> dict[str, str]:
-        """Estimate identity → the τ² (``float.hex``) answered for it in epoch ``epoch_id``."""
-        rows = _read_json_lines(self.directory / _TAU2_FILE)
-        return {row["estimate"]: row["tau2"] for row in rows if row["epoch_id"] == epoch_id}
+    def estimate_settings(self, epoch_id: str, setting: str) -> dict[str, str]:
+        """Estimate identity → the value of ``setting`` (``"tau2"`` or ``"min_centre_n"``)
+        this node answered under in epoch ``epoch_id``."""
+        rows = _read_json_lines(self.directory / _ESTIMATE_SETTINGS_FILE)
+        return {
+            row["estimate"]: row["value"]
+            for row in rows
+            if row["epoch_id"] == epoch_id and row["setting"] == setting
+        }
 
-    def record_tau2(self, epoch_id: str, answered: dict[str, str]) -> None:
-        """Remember (fsync'd, before the answer is sent) the τ² answered per estimate."""
-        path = self.directory / _TAU2_FILE
+    def record_estimate_settings(
+        self, epoch_id: str, setting: str, answered: dict[str, str]
+    ) -> None:
+        """Remember (fsync'd, before the answer is sent) ``setting`` per estimate."""
+        path = self.directory / _ESTIMATE_SETTINGS_FILE
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lines = "".join(
-            json.dumps({"epoch_id": epoch_id, "estimate": key, "tau2": value}, sort_keys=True)
+            json.dumps(
+                {"epoch_id": epoch_id, "estimate": key, "setting": setting, "value": value},
+                sort_keys=True,
+            )
             + "\n"
             for key, value in answered.items()
         )

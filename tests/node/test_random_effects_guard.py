@@ -119,13 +119,13 @@ def test_a_second_tau2_for_the_same_estimate_is_refused_even_through_a_twin_plan
     assert again["kind"] == ANALYSIS_REPLY_KIND
     # Another τ² for FVC at 12 months: refused, directly or through the twin plan.
     other = handle_analysis_request(request(roster, nodes, PLAN, (0.02, 0.2)), node)
-    assert "already answered the random-effects exchange of fvc_pct at 12 months" in reason(
+    assert "already released its estimate of fvc_pct at 12 months with tau2 = 0.01" in reason(
         other
     )
     twin = handle_analysis_request(request(roster, nodes, TWIN, (0.01, 0.3)), node)
-    assert "mrss at 12 months" in reason(twin)
+    assert "mrss at 12 months with tau2 = 0.2" in reason(twin)
     # Nothing was recorded for the refused requests: the first τ² still holds.
-    answered = node.ledger.answered_tau2(node.ledger.epoch().epoch_id)
+    answered = node.ledger.estimate_settings(node.ledger.epoch().epoch_id, "tau2")
     assert sorted(float.fromhex(value) for value in answered.values()) == [0.01, 0.2]
 
 
@@ -172,7 +172,7 @@ def test_a_malformed_tau2_is_refused_as_a_malformed_request(tmp_path: Path, bad:
     payload["tau2"] = bad
     node = next(iter(nodes.values()))
     assert "malformed request" in reason(handle_analysis_request(payload, node))
-    assert node.ledger.answered_tau2(node.ledger.epoch().epoch_id) == {}
+    assert node.ledger.estimate_settings(node.ledger.epoch().epoch_id, "tau2") == {}
 
 
 def test_a_random_effects_exchange_needs_four_participants(tmp_path: Path) -> None:
@@ -193,3 +193,37 @@ def test_the_policy_can_refuse_heterogeneity(tmp_path: Path) -> None:
     for tau2 in (None, (0.0, 0.0)):
         reply = handle_analysis_request(request(roster, nodes, PLAN, tau2), node)
         assert "allow_heterogeneity" in reason(reply)
+
+
+def test_attack_two_per_centre_minimums_isolate_one_centres_estimate(tmp_path: Path) -> None:
+    """Two plans equal but for min_centre_n, over one set: a centre with n between the two
+    minimums is in one pooled sum and not the other, so the difference would be its own
+    (w, wθ, wθ², w²). The node sends its terms under one min_centre_n per estimate."""
+    from sscjak.node.summarise.summary_vector import summarise_centre
+    from sscjak.shared.summary_layout import SummaryLayout
+
+    low = parse_plan(
+        'outcomes = ["mrss"]\nmonths = [24]\nheterogeneity = true\nmin_centre_n = 3\n'
+    )
+    high = parse_plan(low.canonical_toml.replace("min_centre_n = 3", "min_centre_n = 40"))
+    roster, nodes = nodes_for(tmp_path, low, high)
+    # The attack would work: some centre is in under one minimum and out under the other.
+    segment = "het.mrss.24"
+    included = {
+        name: (
+            SummaryLayout.for_plan(low).counts(summarise_centre(n.data_folder, low), segment),
+            SummaryLayout.for_plan(high).counts(summarise_centre(n.data_folder, high), segment),
+        )
+        for name, n in nodes.items()
+    }
+    isolated = [n for n, (a, b) in included.items() if a["centres"] and b["centres_left_out"]]
+    assert isolated, "the demo centres must make the attack possible"
+    for name in isolated:
+        node = nodes[name]
+        first = handle_analysis_request(request(roster, nodes, low, None), node)
+        assert first["kind"] == ANALYSIS_REPLY_KIND
+        second = handle_analysis_request(request(roster, nodes, high, None), node)
+        assert "with min_centre_n = 3 in this release epoch" in reason(second)
+        # The same minimum again (a rerun) is answered.
+        again = handle_analysis_request(request(roster, nodes, low, None), node)
+        assert again["kind"] == ANALYSIS_REPLY_KIND
