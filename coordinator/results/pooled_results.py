@@ -50,7 +50,8 @@ from sscjak.shared.disclosure import (
     suppression_rule,
 )
 from sscjak.shared.plan import Plan
-from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
+from sscjak.shared.statistics.change_cell import change_cell_statistics
+from sscjak.shared.statistics.moments import ChangeCellSums
 from sscjak.shared.statistics.poisson import poisson_rate_ci
 from sscjak.shared.statistics.quantiles import quantile_type7
 from sscjak.shared.summary_layout import SummaryLayout, cell_prefix, stratum_cell_prefix

@@ -27,12 +27,13 @@ import numpy as np
 from sscjak.node.data.centre_reader import read_centre
 from sscjak.node.summarise.derivation import DerivedCohort, derive_cohort
 from sscjak.shared.plan import Plan
-from sscjak.shared.statistics.change_cell import ChangeCellSums, smc_estimate
 from sscjak.shared.statistics.heterogeneity import (
     heterogeneity_terms,
     left_out_terms,
     random_effects_terms,
 )
+from sscjak.shared.statistics.moments import ChangeCellSums
+from sscjak.shared.statistics.smc import smc_estimate
 from sscjak.shared.summary_layout import (
     RandomEffectsLayout,
     SummaryLayout,

@@ -18,30 +18,14 @@ from typing import Any, Literal
 import numpy as np
 
 from sscjak.shared.statistics.moments import (
+    ChangeCellSums,
     baseline_followup_correlation,
     mean_from_sums,
     sd_from_sums,
 )
 from sscjak.shared.statistics.quantiles import quantile_type7
 from sscjak.shared.statistics.signed_rank import exact_conditional_p, signed_rank_test
-from sscjak.shared.statistics.smc import (
-    smc_baseline,
-    smc_change,
-    smc_confidence_interval,
-    smc_variance,
-)
-
-
-@dataclass(frozen=True)
-class ChangeCellSums:
-    """The exact integer moments of a change cell, in grid units (see module docstring)."""
-
-    n: int
-    sum_baseline: int
-    sum_baseline_squared: int
-    sum_change: int
-    sum_change_squared: int
-    sum_baseline_times_change: int
+from sscjak.shared.statistics.smc import smc_baseline, smc_change, smc_confidence_interval
 
 
 @dataclass(frozen=True)
@@ -196,36 +180,3 @@ def change_cell_statistics(
         p_value_exact_conditional=p_exact,
     )
 
-
-def smc_estimate(
-    sums: ChangeCellSums, units_per_value: int, smc_kind: Literal["baseline", "change"]
-) -> tuple[float, float] | None:
-    """(θ, v): a cell's ``smc`` of the chosen kind and its large-sample variance.
-
-    The same moments, SMC and variance as :func:`change_cell_statistics` (Becker 1988, as
-    in :mod:`.smc`), from the sums alone: what one centre contributes to the heterogeneity
-    analysis (:mod:`.heterogeneity`). ``None`` when the SMC or its variance is undefined
-    or the variance is not above 0 (every change 0 and r = 1, for example).
-    """
-    n = operator.index(sums.n)
-    mean_change = mean_from_sums(n, sums.sum_change, units_per_value)
-    if smc_kind == "baseline":
-        sd = sd_from_sums(n, sums.sum_baseline, sums.sum_baseline_squared, units_per_value)
-        smc = smc_baseline(mean_change, sd)
-    else:
-        sd = sd_from_sums(n, sums.sum_change, sums.sum_change_squared, units_per_value)
-        smc = smc_change(mean_change, sd)
-    if smc is None:
-        return None
-    r = baseline_followup_correlation(
-        n,
-        sums.sum_baseline,
-        sums.sum_baseline_squared,
-        sums.sum_change,
-        sums.sum_change_squared,
-        sums.sum_baseline_times_change,
-    )
-    variance = smc_variance(smc, n, r, smc_kind)
-    if variance is None or not variance > 0:
-        return None
-    return smc, variance

@@ -88,8 +88,6 @@ from dataclasses import astuple, dataclass
 from fractions import Fraction
 from typing import Final
 
-from scipy import stats
-
 #: S, the fixed-point scale of every contributed term: an integer counts units of 2⁻³².
 FIXED_POINT_SCALE: Final = 2**32
 #: Contributed integers must be below this in absolute value: 16 of them sum within int64.
@@ -298,6 +296,8 @@ def dersimonian_laird(
     tau2 = max(Fraction(0), excess / scaling)
     i2 = 100 * max(Fraction(0), excess / q) if q > 0 else Fraction(0)
     h2 = max(Fraction(1), q / df)
+    from scipy import stats  # imported when used: every summary layout imports this module
+
     p_value = float(stats.chi2.sf(float(q), df))
     return HeterogeneityResult(
         k,
@@ -361,6 +361,8 @@ def random_effects_estimate(
     estimate = float(b / a)
     se = 1.0 / math.sqrt(a)
     z = float(b / a * math.sqrt(a))
+    from scipy import stats  # imported when used, as above
+
     half_width = float(stats.norm.ppf(0.5 + level / 2.0)) * se
     p_value = float(2.0 * stats.norm.sf(abs(z)))
     return RandomEffectsResult(

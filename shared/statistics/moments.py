@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import dataclass
 from fractions import Fraction
 
 
@@ -136,3 +137,15 @@ def baseline_followup_correlation(
     s_x1sq = s_x0sq + 2 * s_x0d + s_dsq
     s_x0x1 = s_x0sq + s_x0d
     return pearson_from_sums(n, s_x0, s_x1, s_x0sq, s_x1sq, s_x0x1)
+
+
+@dataclass(frozen=True)
+class ChangeCellSums:
+    """The exact integer moments of a change cell, in grid units (see module docstring)."""
+
+    n: int
+    sum_baseline: int
+    sum_baseline_squared: int
+    sum_change: int
+    sum_change_squared: int
+    sum_baseline_times_change: int

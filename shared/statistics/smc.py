@@ -10,9 +10,15 @@ Cohen's d_z). Both are ``None`` (JSON null) when the SD they divide by is 0 or m
 from __future__ import annotations
 
 import math
+import operator
 from typing import Literal
 
-from scipy import stats
+from sscjak.shared.statistics.moments import (
+    ChangeCellSums,
+    baseline_followup_correlation,
+    mean_from_sums,
+    sd_from_sums,
+)
 
 SmcKind = Literal["baseline", "change"]
 
@@ -80,5 +86,41 @@ def smc_confidence_interval(
     variance = smc_variance(smc, n, r, kind)
     if variance is None:
         return None
+    from scipy import stats  # imported when used: a node imports this module without it
+
     half_width = float(stats.norm.ppf(0.5 + level / 2.0)) * math.sqrt(variance)
     return (smc - half_width, smc + half_width)
+
+def smc_estimate(
+    sums: ChangeCellSums, units_per_value: int, smc_kind: Literal["baseline", "change"]
+) -> tuple[float, float] | None:
+    """(θ, v): a cell's ``smc`` of the chosen kind and its large-sample variance.
+
+    The same moments, SMC and variance as
+    :func:`~sscjak.shared.statistics.change_cell.change_cell_statistics` (Becker 1988),
+    from the sums alone: what one centre contributes to the heterogeneity
+    analysis (:mod:`.heterogeneity`). ``None`` when the SMC or its variance is undefined
+    or the variance is not above 0 (every change 0 and r = 1, for example).
+    """
+    n = operator.index(sums.n)
+    mean_change = mean_from_sums(n, sums.sum_change, units_per_value)
+    if smc_kind == "baseline":
+        sd = sd_from_sums(n, sums.sum_baseline, sums.sum_baseline_squared, units_per_value)
+        smc = smc_baseline(mean_change, sd)
+    else:
+        sd = sd_from_sums(n, sums.sum_change, sums.sum_change_squared, units_per_value)
+        smc = smc_change(mean_change, sd)
+    if smc is None:
+        return None
+    r = baseline_followup_correlation(
+        n,
+        sums.sum_baseline,
+        sums.sum_baseline_squared,
+        sums.sum_change,
+        sums.sum_change_squared,
+        sums.sum_baseline_times_change,
+    )
+    variance = smc_variance(smc, n, r, smc_kind)
+    if variance is None or not variance > 0:
+        return None
+    return smc, variance

@@ -36,8 +36,6 @@ from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from scipy import stats
-from scipy.linalg import lapack
 
 from sscjak.shared.data_contract import MONTH_IN_DAYS
 
@@ -545,6 +543,8 @@ def _r_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     split into sets that never share an informative event time (e.g. every event at a
     time where all patients at risk die).
     """
+    from scipy.linalg import lapack  # imported when used: a node needs only the time grid
+
     a = np.array(a, dtype=np.float64, order="F")
     lu, _, x, info = lapack.dgesv(a, np.array(b, dtype=np.float64))
     if info > 0:
@@ -625,6 +625,8 @@ def log_rank_test(
     elif df == 0:
         p_value = 1.0  # pchisq(0, 0, lower.tail = FALSE) is 1 in R
     else:
+        from scipy import stats  # imported when used, as above
+
         p_value = float(stats.chi2.sf(chisq, df))
     return LogRankResult(
         n=n_group,

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from sscjak.shared.statistics.change_cell import ChangeCellSums, change_cell_statistics
+from sscjak.shared.statistics.change_cell import change_cell_statistics
+from sscjak.shared.statistics.moments import ChangeCellSums
 
 # R 4.2.2 (exactRankTests 0.8-35), the stacked rows of an mRSS cell:
 X0 = np.array([14, 22, 9, 30, 17, 11, 25, 8, 19, 27, 13, 16])
