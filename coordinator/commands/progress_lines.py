@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sscjak.coordinator.federation.secure_round import EXCHANGE_WORDS, SUMMARIES
+
 
 def format_progress(event: dict[str, Any]) -> str | None:
     """The console line of one progress event, or ``None`` for an event shown elsewhere.
@@ -27,7 +29,7 @@ def format_progress(event: dict[str, Any]) -> str | None:
         missing = event.get("missing") or []
         return line + (f"; not online: {', '.join(missing)}" if missing else "")
     if kind == "reply":
-        what = "seeds revealed" if event.get("exchange") == "seeds" else "nodes answered"
+        what = EXCHANGE_WORDS.get(str(event.get("exchange")), EXCHANGE_WORDS[SUMMARIES])
         return f"{what} {event['answered']}/{event['expected']} ({event['node']})"
     if kind == "attempt":
         return str(event["summary"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,6 +52,15 @@ from sscjak.shared.summary_layout import RandomEffectsLayout, SummaryLayout
 #: Exchange names used in progress reports.
 SUMMARIES = "summaries"
 SEEDS = "seeds"
+RANDOM_EFFECTS = "random-effects"
+RANDOM_EFFECTS_SEEDS = "random-effects-seeds"
+#: What a progress line says has happened in each exchange.
+EXCHANGE_WORDS: dict[str, str] = {
+    SUMMARIES: "nodes answered",
+    SEEDS: "seeds revealed",
+    RANDOM_EFFECTS: "random-effects sums answered",
+    RANDOM_EFFECTS_SEEDS: "random-effects seeds revealed",
+}
 
 
 class Transport(Protocol):
@@ -111,7 +120,7 @@ class RoundProgress:
     """What one exchange of an attempt gave: nodes that answered, and why others did not.
 
     ``exchange`` is :data:`SUMMARIES` (the masked summaries) or :data:`SEEDS` (the
-    unmasking exchange).
+    unmasking exchange), or their random-effects counterparts.
     """
 
     attempt: int
@@ -128,7 +137,7 @@ class RoundProgress:
 
     def describe(self) -> str:
         """One line for the console: ``attempt 1: 3/4 nodes answered; …``."""
-        what = "nodes answered" if self.exchange == SUMMARIES else "seeds revealed"
+        what = EXCHANGE_WORDS[self.exchange]
         text = f"attempt {self.attempt}: {len(self.answered)}/{len(self.participants)} {what}"
         by_reason: dict[str, list[str]] = {}
         for name, reason in sorted(self.refused.items()):
@@ -239,6 +248,8 @@ def run_secure_analysis(
             {name: encode_request(request) for name in asked}, timeout
         )
         summaries = _collect_summaries(replies, request, vector_length)
+        if tau2 is not None:
+            summaries.progress = replace(summaries.progress, exchange=RANDOM_EFFECTS)
         report(summaries.progress)
         if not summaries.progress.complete:
             excluded.update(summaries.progress.problems())
@@ -248,6 +259,8 @@ def run_secure_analysis(
                 asked = list(summaries.progress.answered)
             continue
         seeds = _collect_seeds(transport, request, summaries.commitments, timeout)
+        if tau2 is not None:
+            seeds.progress = replace(seeds.progress, exchange=RANDOM_EFFECTS_SEEDS)
         report(seeds.progress)
         if seeds.progress.complete:
             pooled = remove_self_masks(

@@ -44,6 +44,8 @@ from flwr.serverapp import Grid, ServerApp
 from sscjak.coordinator.federation.plan_rounds import run_plan_rounds
 from sscjak.coordinator.federation.round_settings import RoundSettings
 from sscjak.coordinator.federation.secure_round import (
+    RANDOM_EFFECTS,
+    RANDOM_EFFECTS_SEEDS,
     SEEDS,
     SUMMARIES,
     RoundProgress,
@@ -60,7 +62,12 @@ from sscjak.shared.flower_payload import (
     payload_from_message,
 )
 from sscjak.shared.plan import load_plan
-from sscjak.shared.protocol import MIN_PARTICIPANTS, UNMASK_REQUEST_KIND, Payload
+from sscjak.shared.protocol import (
+    MIN_PARTICIPANTS,
+    RANDOM_EFFECTS_REQUEST_KIND,
+    UNMASK_REQUEST_KIND,
+    Payload,
+)
 from sscjak.shared.roster import Roster, load_roster
 
 #: Seconds between two pulls of replies from the SuperLink (Flower's own
@@ -159,11 +166,14 @@ class FlowerTransport:
 
     def exchange(self, requests: dict[str, Payload], timeout: float) -> dict[str, Payload]:
         self.exchanges += 1
-        self.exchange_name = (
-            SEEDS
-            if any(p.get("kind") == UNMASK_REQUEST_KIND for p in requests.values())
-            else SUMMARIES
-        )
+        kinds = {p.get("kind") for p in requests.values()}
+        if RANDOM_EFFECTS_REQUEST_KIND in kinds:
+            self.exchange_name = RANDOM_EFFECTS
+        elif UNMASK_REQUEST_KIND in kinds:
+            random_effects_before = self.exchange_name == RANDOM_EFFECTS
+            self.exchange_name = RANDOM_EFFECTS_SEEDS if random_effects_before else SEEDS
+        else:
+            self.exchange_name = SUMMARIES
         online = self.online_nodes()
         messages: list[Message] = []
         name_of: dict[int, str] = {}

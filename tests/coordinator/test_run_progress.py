@@ -261,3 +261,35 @@ def test_process_logs_are_written_without_escape_sequences(tmp_path):
     assert b"\x1b" not in text
     assert b"INFO : coloured line" in text and b"ERROR: on stderr" in text
     assert b"NO_COLOR=1" in text
+
+
+def test_the_random_effects_sum_is_named_in_the_progress_lines(tmp_path) -> None:
+    """A heterogeneity plan's second secure sum is told apart from the first, in the
+    attempt lines and in the per-reply lines of a real in-process round."""
+    import functools
+
+    from sscjak.coordinator.federation.plan_rounds import run_plan_rounds
+    from sscjak.coordinator.federation.secure_round import InProcessTransport
+    from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
+    from sscjak.node.guard.analysis_handler import handle_analysis_request
+    from sscjak.node.guard.simulated_centres import prepare_simulated_nodes
+    from sscjak.shared.plan import Plan
+
+    plan = Plan(outcomes=("tjc",), months=(12,), heterogeneity=True)
+    roster, nodes = prepare_simulated_nodes(list(demo_centre_folders().values()), plan, tmp_path)
+    transport = InProcessTransport(
+        {n: functools.partial(handle_analysis_request, node=c) for n, c in nodes.items()}
+    )
+    lines: list[str] = []
+    rounds = run_plan_rounds(transport, plan, roster, progress=lambda p: lines.append(p.describe()))
+    assert rounds.random_effects is not None
+    assert lines == [
+        "attempt 1: 4/4 nodes answered",
+        "attempt 1: 4/4 seeds revealed",
+        "attempt 1: 4/4 random-effects sums answered",
+        "attempt 1: 4/4 random-effects seeds revealed",
+    ]
+    reply = {"event": "reply", "exchange": "random-effects", "answered": 2, "expected": 4}
+    assert format_progress({**reply, "node": "centre-b"}) == (
+        "random-effects sums answered 2/4 (centre-b)"
+    )
