@@ -253,6 +253,7 @@ def analyse(
     roster_file: Path,
     on_event: Callable[[dict], None] | None = None,
     wait_for_nodes: float = 30.0,
+    exchange_timeout: float = EXCHANGE_TIMEOUT,
 ) -> tuple[list[dict], float]:
     """Run one analysis; (every progress event, seconds)."""
     events: list[dict] = []
@@ -267,9 +268,7 @@ def analyse(
         out_file,
         plan_file=plan_file,
         roster_file=roster_file,
-        round_settings=RoundSettings(
-            timeout=EXCHANGE_TIMEOUT, wait_for_nodes=wait_for_nodes
-        ),
+        round_settings=RoundSettings(timeout=exchange_timeout, wait_for_nodes=wait_for_nodes),
         on_event=both,
         run_name=f"{len(FAULT_TABLE)}-{out_file.stem}",
     )
@@ -348,7 +347,11 @@ def test_superlink_restarted_mid_run(federation, tmp_path):
     assert restarted, "the analysis never got a reply before the restart"
     assert read_whole_or_absent(out) is None
     record("SuperLink restarted mid-run", 1, "failed clearly (SuperLink stopped)", seconds)
-    _, seconds = analyse(federation, tmp_path / "after.json", plan_file, roster_file)
+    # A SuperNode finds the restarted SuperLink after its reconnection back-off, which can
+    # exceed the short exchange timeout of the other cases: every node must answer here.
+    _, seconds = analyse(
+        federation, tmp_path / "after.json", plan_file, roster_file, exchange_timeout=45.0
+    )
     assert alive(federation) == names
     results = read_whole_or_absent(tmp_path / "after.json")
     assert results is not None
