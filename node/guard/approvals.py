@@ -210,9 +210,10 @@ def _heterogeneity_lines(plan: Plan) -> list[str]:
     return [
         "  heterogeneity between centres: per change cell this node adds fixed-point terms of",
         "  ITS OWN SMC and weight (w, w*SMC, w*SMC^2, w^2, w = 1/variance) to the secure sum,",
-        f"  or nothing when it has fewer than {plan.min_centre_n} patients in the cell;",
-        "  then ONE more secure sum per cell and release epoch (the random-effects terms for",
-        "  the tau2 the coordinator sends; a second tau2 for the same estimate is refused).",
+        f"  or only a 1 in 'left out' when it has fewer than {plan.min_centre_n} patients in",
+        "  the cell; then ONE more secure sum (the random-effects terms for the tau2 the",
+        "  coordinator sends). Per estimate and release epoch the node answers under one",
+        "  min_centre_n and one tau2 only; another is refused.",
         "  The coordinator sees only the sums over the centres. With only 3 centres",
         "  contributing to a cell, those sums determine each of the 3 estimates (the report",
         "  then suppresses the cell, but the coordinator holds the sums); the node answers",
