@@ -227,3 +227,17 @@ def test_attack_two_per_centre_minimums_isolate_one_centres_estimate(tmp_path: P
         # The same minimum again (a rerun) is answered.
         again = handle_analysis_request(request(roster, nodes, low, None), node)
         assert again["kind"] == ANALYSIS_REPLY_KIND
+
+
+def test_the_approval_text_says_what_a_heterogeneity_plan_releases() -> None:
+    from sscjak.node.guard.approvals import are_twins, describe_release
+
+    text = describe_release(PLAN, Roster(()))
+    assert "ITS OWN SMC and weight" in text
+    assert "min_centre_n and one tau2 only" in text
+    assert "het.fvc_pct.12 (6 numbers)" in text
+    # Another SMC kind or per-centre minimum changes what the het segments hold.
+    assert not are_twins(PLAN, TWIN)
+    assert "heterogeneity" not in describe_release(
+        parse_plan('outcomes = ["fvc_pct", "mrss"]\nmonths = [12]\n'), Roster(())
+    )
