@@ -67,18 +67,22 @@ def _terms(layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int)
     return layout.counts(pooled, heterogeneity_segment(outcome, months))
 
 
-def _shown(layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int) -> bool:
-    """Whether the cell's heterogeneity may be shown (see the module docstring)."""
-    plan = layout.plan
-    n = layout.counts(pooled, f"{cell_prefix(outcome, months)}.sums")["n"]
-    centres = _terms(layout, pooled, outcome, months)["centres"]
-    return not is_suppressed(n, plan.min_cell) and centres >= MIN_HETEROGENEITY_CENTRES
+def _suppression(
+    layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int
+) -> str | None:
+    """Why the cell's heterogeneity is not shown, or ``None`` (see the module docstring)."""
+    min_cell = layout.plan.min_cell
+    if is_suppressed(layout.counts(pooled, f"{cell_prefix(outcome, months)}.sums")["n"], min_cell):
+        return suppression_rule(min_cell)
+    if _terms(layout, pooled, outcome, months)["centres"] < MIN_HETEROGENEITY_CENTRES:
+        return heterogeneity_suppression_rule()
+    return None
 
 
 def _dersimonian_laird(
     layout: SummaryLayout, pooled: np.ndarray, outcome: str, months: int
 ) -> HeterogeneityResult | None:
-    if not _shown(layout, pooled, outcome, months):
+    if _suppression(layout, pooled, outcome, months) is not None:
         return None
     return dersimonian_laird_from_pooled(tuple(_terms(layout, pooled, outcome, months).values()))
 
@@ -115,16 +119,11 @@ def heterogeneity_results(
             "min_centre_n": plan.min_centre_n,
         }
         rows.append(row)
-        n = layout.counts(pooled, f"{cell_prefix(outcome, months)}.sums")["n"]
-        result = _dersimonian_laird(layout, pooled, outcome, months)
-        if result is None:
-            rule = (
-                suppression_rule(plan.min_cell)
-                if is_suppressed(n, plan.min_cell)
-                else heterogeneity_suppression_rule()
-            )
+        rule = _suppression(layout, pooled, outcome, months)
+        if rule is not None:
             row.update(suppressed=True, suppression_rule=rule)
             continue
+        result = dersimonian_laird_from_pooled(tuple(terms.values()))
         row.update(
             suppressed=False,
             q=result.q,

@@ -67,18 +67,10 @@ def centre_estimates(derived: DerivedCohort, plan: Plan) -> dict[tuple[str, int]
     """(θ, v) of every change cell of ``plan`` at this centre, ``None`` where left out."""
     estimates: dict[tuple[str, int], Estimate] = {}
     for (outcome, months), cell in derived.cells.items():
-        x0, d = cell.baseline_units, cell.change_units
-        if x0.size < plan.min_centre_n:
+        sums = ChangeCellSums.of(cell.baseline_units, cell.change_units)
+        if sums.n < plan.min_centre_n:
             estimates[(outcome, months)] = None
             continue
-        sums = ChangeCellSums(
-            int(x0.size),
-            int(x0.sum()),
-            int((x0 * x0).sum()),
-            int(d.sum()),
-            int((d * d).sum()),
-            int((x0 * d).sum()),
-        )
         estimate = smc_estimate(sums, plan.measure(outcome).units_per_value, plan.smc)
         estimates[(outcome, months)] = estimate if _fits(estimate) else None
     return estimates

@@ -7,6 +7,7 @@ of the centres' vectors is the vector of the stacked cohort.
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from sscjak.node.summarise.centre_estimates import fill_heterogeneity
 from sscjak.node.summarise.derivation import DerivedCohort, derive_cohort
 from sscjak.shared.data_contract import EVENT_TYPES, JAKI_DRUGS, SEXES, SSC_SUBSETS
 from sscjak.shared.plan import Plan
+from sscjak.shared.statistics.moments import ChangeCellSums
 from sscjak.shared.statistics.survival import on_time_grid
 from sscjak.shared.summary_layout import (
     MAX_AGE_YEARS,
@@ -105,14 +107,7 @@ def _fill_cell(
     layout: SummaryLayout, vector: np.ndarray, prefix: str, x0: np.ndarray, d: np.ndarray
 ) -> None:
     """A change cell's exact sums (n, Σx₀, Σx₀², Σd, Σd², Σx₀d) and its histogram of d."""
-    sums = [
-        x0.size,
-        int(x0.sum()),
-        int((x0 * x0).sum()),
-        int(d.sum()),
-        int((d * d).sum()),
-        int((x0 * d).sum()),
-    ]
+    sums = list(astuple(ChangeCellSums.of(x0, d)))
     segment = layout.segment(f"{prefix}.sums")
     if segment.length == len(sums) + 1:  # a stratum's cell also counts its centres
         sums.append(int(x0.size > 0))

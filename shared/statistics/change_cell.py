@@ -19,7 +19,6 @@ import numpy as np
 
 from sscjak.shared.statistics.moments import (
     ChangeCellSums,
-    baseline_followup_correlation,
     mean_from_sums,
     sd_from_sums,
 )
@@ -133,14 +132,7 @@ def change_cell_statistics(
     sd_baseline = sd_from_sums(n, sums.sum_baseline, sums.sum_baseline_squared, units_per_value)
     mean_change = mean_from_sums(n, sums.sum_change, units_per_value)
     sd_change = sd_from_sums(n, sums.sum_change, sums.sum_change_squared, units_per_value)
-    r = baseline_followup_correlation(
-        n,
-        sums.sum_baseline,
-        sums.sum_baseline_squared,
-        sums.sum_change,
-        sums.sum_change_squared,
-        sums.sum_baseline_times_change,
-    )
+    r = sums.correlation()
     value_smc_baseline = smc_baseline(mean_change, sd_baseline)
     value_smc_change = smc_change(mean_change, sd_change)
     smc = value_smc_baseline if smc_kind == "baseline" else value_smc_change

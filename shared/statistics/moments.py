@@ -21,6 +21,8 @@ import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 
 def _exact_int(name: str, value: object) -> int:
     """``value`` as a Python int (numpy integers accepted); floats and bools refused."""
@@ -149,3 +151,28 @@ class ChangeCellSums:
     sum_change: int
     sum_change_squared: int
     sum_baseline_times_change: int
+
+    @classmethod
+    def of(cls, baseline_units: np.ndarray, change_units: np.ndarray) -> ChangeCellSums:
+        """The sums of one cell's patients: baseline x₀ and change d in grid units."""
+        x0 = np.asarray(baseline_units, dtype=np.int64)
+        d = np.asarray(change_units, dtype=np.int64)
+        return cls(
+            int(x0.size),
+            int(x0.sum()),
+            int((x0 * x0).sum()),
+            int(d.sum()),
+            int((d * d).sum()),
+            int((x0 * d).sum()),
+        )
+
+    def correlation(self) -> float | None:
+        """Pearson r of baseline and follow-up (:func:`baseline_followup_correlation`)."""
+        return baseline_followup_correlation(
+            self.n,
+            self.sum_baseline,
+            self.sum_baseline_squared,
+            self.sum_change,
+            self.sum_change_squared,
+            self.sum_baseline_times_change,
+        )

@@ -15,7 +15,6 @@ from typing import Literal
 
 from sscjak.shared.statistics.moments import (
     ChangeCellSums,
-    baseline_followup_correlation,
     mean_from_sums,
     sd_from_sums,
 )
@@ -112,15 +111,7 @@ def smc_estimate(
         smc = smc_change(mean_change, sd)
     if smc is None:
         return None
-    r = baseline_followup_correlation(
-        n,
-        sums.sum_baseline,
-        sums.sum_baseline_squared,
-        sums.sum_change,
-        sums.sum_change_squared,
-        sums.sum_baseline_times_change,
-    )
-    variance = smc_variance(smc, n, r, smc_kind)
+    variance = smc_variance(smc, n, sums.correlation(), smc_kind)
     if variance is None or not variance > 0:
         return None
     return smc, variance
