@@ -6,18 +6,18 @@ from collections.abc import Sequence
 
 from sscjak.shared.cli_support import run_cli
 
-#: One module per sub-command; each defines ``register(subparsers)``.
-COMMAND_MODULES: list[str] = [
-    "sscjak.coordinator.commands.simulate",
-    "sscjak.coordinator.commands.report",
-    "sscjak.coordinator.commands.plan",
-    "sscjak.coordinator.commands.roster",
-    "sscjak.coordinator.commands.synthesize",
-    "sscjak.coordinator.commands.certs",
-    "sscjak.coordinator.commands.serve",
-    "sscjak.coordinator.commands.run",
-    "sscjak.coordinator.commands.demo",
-]
+#: Each sub-command's module; it defines ``register(subparsers)``.
+COMMAND_MODULES: dict[str, str] = {
+    "simulate": "sscjak.coordinator.commands.simulate",
+    "report": "sscjak.coordinator.commands.report",
+    "plan": "sscjak.coordinator.commands.plan",
+    "roster": "sscjak.coordinator.commands.roster",
+    "synthesize": "sscjak.coordinator.commands.synthesize",
+    "certs": "sscjak.coordinator.commands.certs",
+    "serve": "sscjak.coordinator.commands.serve",
+    "run": "sscjak.coordinator.commands.run",
+    "demo": "sscjak.coordinator.commands.demo",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,17 +6,17 @@ from collections.abc import Sequence
 
 from sscjak.shared.cli_support import run_cli
 
-#: One module per sub-command; each defines ``register(subparsers)``.
-COMMAND_MODULES: list[str] = [
-    "sscjak.node.commands.validate",
-    "sscjak.node.commands.keys",
-    "sscjak.node.commands.approve",
-    "sscjak.node.commands.policy",
-    "sscjak.node.commands.preview",
-    "sscjak.node.commands.history",
-    "sscjak.node.commands.serve",
-    "sscjak.node.commands.flower_key",
-]
+#: Each sub-command's module; it defines ``register(subparsers)``.
+COMMAND_MODULES: dict[str, str] = {
+    "validate": "sscjak.node.commands.validate",
+    "keys": "sscjak.node.commands.keys",
+    "approve": "sscjak.node.commands.approve",
+    "policy": "sscjak.node.commands.policy",
+    "preview": "sscjak.node.commands.preview",
+    "history": "sscjak.node.commands.history",
+    "serve": "sscjak.node.commands.serve",
+    "flower-key": "sscjak.node.commands.flower_key",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

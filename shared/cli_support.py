@@ -2,9 +2,13 @@
 
 Each sub-command lives in its own module exposing ``register(subparsers)``, which adds
 its parser and sets ``func`` (a callable taking the parsed arguments and returning an
-exit code). ``run_cli`` turns every anticipated failure (any
-:class:`~sscjak.shared.errors.SscjakError`, :class:`UserError` included) into a one-line
-message on stderr and a non-zero exit, never a traceback.
+exit code). A program lists its sub-commands as ``{name: module}``; ``run_cli`` imports
+only the module of the sub-command given on the command line (all of them for the
+program's own ``--help`` or a name it does not know), so that a light command such as
+``sscjak-node keys`` starts without loading pandas, matplotlib or Flower. ``run_cli``
+turns every anticipated failure (any :class:`~sscjak.shared.errors.SscjakError`,
+:class:`UserError` included) into a one-line message on stderr and a non-zero exit,
+never a traceback.
 
 Every parser, sub-commands' included, shows each option's default in its help
 (:class:`DefaultsHelpFormatter`): an option whose help text does not already say
@@ -18,7 +22,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sscjak.shared.errors import SscjakError
 
@@ -73,22 +77,41 @@ class CommandParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
+def chosen_command(command_modules: Mapping[str, str], argv: Sequence[str]) -> str | None:
+    """The sub-command named by ``argv`` (its first word; the programs have no option
+    before the sub-command but ``--help``), or None if that is not one of theirs."""
+    first = next(iter(argv), None)
+    return first if first in command_modules else None
+
+
 def build_parser(
-    prog: str, description: str, command_modules: Sequence[str]
+    prog: str,
+    description: str,
+    command_modules: Mapping[str, str],
+    argv: Sequence[str] | None = None,
 ) -> argparse.ArgumentParser:
-    """The whole command-line parser: one sub-command per module of ``command_modules``."""
+    """The command-line parser: one sub-command per module of ``command_modules``; only
+    the one ``argv`` names, if it names one (:func:`chosen_command`)."""
     parser = CommandParser(prog=prog, description=description)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in command_modules:
-        importlib.import_module(module_name).register(subparsers)
+    chosen = chosen_command(command_modules, argv or ())
+    for name, module_name in command_modules.items():
+        if chosen in (None, name):
+            importlib.import_module(module_name).register(subparsers)
+            if name not in subparsers.choices:
+                raise RuntimeError(f"{module_name} does not register the command {name!r}")
     return parser
 
 
 def run_cli(
-    prog: str, description: str, command_modules: Sequence[str], argv: Sequence[str] | None
+    prog: str,
+    description: str,
+    command_modules: Mapping[str, str],
+    argv: Sequence[str] | None,
 ) -> int:
     """Build the parser from ``command_modules`` and run the chosen sub-command."""
-    args = build_parser(prog, description, command_modules).parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog, description, command_modules, words).parse_args(words)
     try:
         return int(args.func(args) or 0)
     except SscjakError as error:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -112,3 +115,52 @@ def test_serve_help_shows_its_ports():
     help_text = " ".join(dict(SUBCOMMANDS)["sscjak-coordinator serve"].format_help().split())
     assert "(default: 9093)" in help_text
     assert "(default: 0.0.0.0:9092)" in help_text
+
+
+#: Libraries a light command must not load: they take seconds to import.
+HEAVY_LIBRARIES = ("pandas", "matplotlib", "scipy", "flwr")
+
+
+@pytest.mark.parametrize(
+    ("cli_module", "argv"),
+    [
+        ("sscjak.node.cli", ["keys", "--help"]),
+        ("sscjak.node.cli", ["policy", "--help"]),
+        ("sscjak.coordinator.cli", ["roster", "add", "--help"]),
+        ("sscjak.coordinator.cli", ["certs", "--help"]),
+        ("sscjak.coordinator.cli", ["plan", "show", "--help"]),
+    ],
+)
+def test_a_light_command_loads_only_its_own_module(cli_module, argv):
+    """Only the named sub-command's module is imported, so none of the heavy libraries."""
+    probe = (
+        "import sys\n"
+        f"from {cli_module} import COMMAND_MODULES, main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in COMMAND_MODULES.values() if m in sys.modules))\n"
+        f"print(sorted(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    *_, commands_loaded, heavy_loaded = done.stdout.strip().splitlines()
+    modules = importlib.import_module(cli_module).COMMAND_MODULES
+    assert commands_loaded == str([modules[argv[0]]])
+    assert heavy_loaded == "[]"
+
+
+def test_the_programs_own_help_lists_every_sub_command():
+    for prog, modules in CLIS.items():
+        (action,) = [
+            a
+            for a in build_parser(prog, "test", modules, ["--help"])._actions
+            if isinstance(a, argparse._SubParsersAction)
+        ]
+        assert list(action.choices) == list(modules)
+
+
+def test_a_module_registering_another_name_is_refused():
+    with pytest.raises(RuntimeError, match="does not register the command 'keyz'"):
+        build_parser("sscjak-node", "test", {"keyz": "sscjak.node.commands.keys"}, ["keyz"])

@@ -69,7 +69,7 @@ def cli_parser(program: str) -> argparse.ArgumentParser:
     module = importlib.import_module(CLI_MODULES[program])
     parser = argparse.ArgumentParser(prog=program)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in module.COMMAND_MODULES:
+    for name in module.COMMAND_MODULES.values():
         importlib.import_module(name).register(subparsers)
     return parser
 
