@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sscjak.coordinator.cli import main
 from sscjak.coordinator.results.schema import RESULTS_SCHEMA
 from sscjak.coordinator.synthetic.cohort_model import generate_cohort, split_into_centres
 from sscjak.coordinator.synthetic.writers import write_centre
@@ -40,13 +43,28 @@ REQUIRED_CHANGE_KEYS = {
 }
 
 
-def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def simulate_as_a_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it: a new Python process."""
     return subprocess.run(
         [sys.executable, "-m", "sscjak.coordinator.cli", "simulate", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The command's ``main`` in this process (the same code path without the seconds of
+    starting Python and importing the libraries); an exception it lets out fails the
+    test, as a traceback would."""
+    argv = ["simulate", *map(str, args)]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse's usage errors
+            code = stop.code if isinstance(stop.code, int) else 1
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +81,7 @@ def centres(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_simulate_writes_the_contract_results_file(centres: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    completed = simulate(*centres, "--out", out)
+    completed = simulate_as_a_process(*centres, "--out", out)
     assert completed.returncode == 0, completed.stderr
     results = json.loads(out.read_text())
     assert results["schema"] == RESULTS_SCHEMA
