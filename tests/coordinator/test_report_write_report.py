@@ -40,6 +40,19 @@ def written(demo, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, A
     return results, write_report(results, tmp_path_factory.mktemp("written") / "report")
 
 
+@pytest.fixture(scope="module")
+def small(demo) -> dict[str, Any]:
+    """The demo results cut to their first measure: a report of three figures, for the
+    tests of how the report's files are put in place, which do not depend on how many
+    measures it shows."""
+    results = copy.deepcopy(demo[0])
+    kept = results["changes"][0]["outcome"]
+    results["changes"] = [c for c in results["changes"] if c["outcome"] == kept]
+    distributions = results["distributions"]
+    distributions["changes"] = [d for d in distributions["changes"] if d["outcome"] == kept]
+    return results
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (relative path → bytes)."""
     return {
@@ -97,9 +110,10 @@ def test_html_prints_readably(written) -> None:
 
 
 def test_other_files_of_the_folder_are_kept_and_stale_report_files_replaced(
-    demo, tmp_path: Path
+    demo, small, tmp_path: Path
 ) -> None:
-    results, results_path = demo
+    _, results_path = demo
+    results = small
     folder = tmp_path / "study"
     folder.mkdir()
     (folder / "results.json").write_bytes(results_path.read_bytes())
@@ -112,8 +126,8 @@ def test_other_files_of_the_folder_are_kept_and_stale_report_files_replaced(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study"], "staging left behind"
 
 
-def test_a_refused_report_leaves_the_previous_one_untouched(demo, tmp_path: Path) -> None:
-    results, _ = demo
+def test_a_refused_report_leaves_the_previous_one_untouched(small, tmp_path: Path) -> None:
+    results = small
     folder = tmp_path / "report"
     write_report(results, folder)
     before = snapshot(folder)
@@ -126,9 +140,9 @@ def test_a_refused_report_leaves_the_previous_one_untouched(demo, tmp_path: Path
 
 
 def test_a_failure_while_moving_into_place_restores_the_previous_report(
-    demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    results, _ = demo
+    results = small
     folder = tmp_path / "report"
     write_report(results, folder)
     before = snapshot(folder)
@@ -154,16 +168,16 @@ def test_a_failure_while_moving_into_place_restores_the_previous_report(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
-def test_a_folder_that_cannot_be_written_is_a_user_error(demo, tmp_path: Path) -> None:
-    results, _ = demo
+def test_a_folder_that_cannot_be_written_is_a_user_error(small, tmp_path: Path) -> None:
+    results = small
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where a folder is needed")
     with pytest.raises(ReportError, match="cannot write the report in"):
         write_report(results, blocked / "report")
 
 
-def test_a_symlinked_folder_receives_the_report(demo, tmp_path: Path) -> None:
-    results, _ = demo
+def test_a_symlinked_folder_receives_the_report(small, tmp_path: Path) -> None:
+    results = small
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real, target_is_directory=True)
@@ -172,8 +186,8 @@ def test_a_symlinked_folder_receives_the_report(demo, tmp_path: Path) -> None:
     assert (real / "report.html").is_file() and files.html == tmp_path / "link" / "report.html"
 
 
-def test_a_missing_folder_is_created_with_its_parents(demo, tmp_path: Path) -> None:
-    results, _ = demo
+def test_a_missing_folder_is_created_with_its_parents(small, tmp_path: Path) -> None:
+    results = small
     files = write_report(results, tmp_path / "a" / "b" / "report")
     assert files.html.is_file()
     assert (files.html.parent.stat().st_mode & 0o777) == 0o755
@@ -196,8 +210,8 @@ def test_results_that_are_not_sscjak_results_are_refused(
     assert issubclass(ReportError, SscjakError) and not issubclass(ReportError, UserError)
 
 
-def test_a_folder_path_that_is_a_file_is_refused(demo, tmp_path: Path) -> None:
-    results, _ = demo
+def test_a_folder_path_that_is_a_file_is_refused(small, tmp_path: Path) -> None:
+    results = small
     (tmp_path / "report").write_text("not a folder")
     with pytest.raises(ReportError, match="not a folder"):
         write_report(results, tmp_path / "report")
@@ -205,7 +219,9 @@ def test_a_folder_path_that_is_a_file_is_refused(demo, tmp_path: Path) -> None:
 
 def run_report_cli(argv: list[str]) -> int:
     """The ``report`` sub-command as ``sscjak-coordinator`` will dispatch it."""
-    return run_cli("sscjak-coordinator", "test", ["sscjak.coordinator.commands.report"], argv)
+    return run_cli(
+        "sscjak-coordinator", "test", {"report": "sscjak.coordinator.commands.report"}, argv
+    )
 
 
 def test_report_command_writes_the_report_from_a_results_file(
@@ -289,8 +305,8 @@ def test_the_contracts_minimal_results_give_a_report(tmp_path: Path) -> None:
     assert {p.name for p in files.figures} == {"forest_smc.png"}
 
 
-def test_provenance_states_how_the_vectors_were_combined(demo, tmp_path: Path) -> None:
-    results, _ = demo
+def test_provenance_states_how_the_vectors_were_combined(small, tmp_path: Path) -> None:
+    results = small
     summed = write_report(results, tmp_path / "summed").markdown.read_text(encoding="utf-8")
     assert "these vectors were summed." in summed
     assert "secure aggregation" not in summed
