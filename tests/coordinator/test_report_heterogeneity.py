@@ -34,7 +34,7 @@ from sscjak.coordinator.federation.in_process import (
     pool_random_effects,
 )
 from sscjak.coordinator.report.tables import ReportTable, report_tables
-from sscjak.coordinator.report.write_report import write_report
+from sscjak.coordinator.report.write_report import ReportFiles, write_report
 from sscjak.coordinator.results.pooled_results import build_results
 from sscjak.coordinator.results.results_table import format_results_table
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders, demo_plan
@@ -350,12 +350,23 @@ def without_heterogeneity(results: dict[str, Any]) -> dict[str, Any]:
     return {key: item for key, item in results.items() if key != "heterogeneity"}
 
 
-def test_no_section_or_block_without_heterogeneity(results: dict[str, Any], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def written_without(
+    results: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> ReportFiles:
+    """The report of the same results with the heterogeneity left out."""
+    folder = tmp_path_factory.mktemp("without-heterogeneity") / "report"
+    return write_report(without_heterogeneity(results), folder)
+
+
+def test_no_section_or_block_without_heterogeneity(
+    results: dict[str, Any], written_without: ReportFiles
+) -> None:
     without = without_heterogeneity(results)
     tables = report_tables(without)
     assert tables == tuple(t for t in report_tables(results) if t.section != SECTION)
     assert report_tables(without | {"heterogeneity": []}) == tables
-    files = write_report(without, tmp_path / "report")
+    files = written_without
     html = files.html.read_text(encoding="utf-8")
     markdown = files.markdown.read_text(encoding="utf-8")
     for text in (html, markdown):
@@ -367,9 +378,11 @@ def test_no_section_or_block_without_heterogeneity(results: dict[str, Any], tmp_
     assert format_results_table(results).startswith(f"{terminal}\n\n{TERMINAL_TITLE}\n")
 
 
-def test_the_report_is_otherwise_unchanged_by_the_section(written, tmp_path: Path) -> None:
-    results, folder = written
-    files = write_report(without_heterogeneity(results), tmp_path / "report")
+def test_the_report_is_otherwise_unchanged_by_the_section(
+    written, written_without: ReportFiles
+) -> None:
+    _, folder = written
+    files = written_without
     with_section = (folder / "report.md").read_text(encoding="utf-8")
     plain = files.markdown.read_text(encoding="utf-8")
     start = with_section.index(f"## {SECTION}")
