@@ -53,6 +53,13 @@ from sscjak.shared.private_files import write_private_file
 #: The Runtime API task type a ClientApp executor asks for (``flwr.supercore.constant``).
 CLIENT_APP_TASK_TYPE = "flwr-clientapp"
 
+#: Seconds between two asks for a task on the SuperNode's loopback Runtime API while idle.
+#: The SuperNode itself pulls from the SuperLink only every 3 s, so asking more often
+#: than every half second gains little; every ask costs both processes CPU (at 0.1 s an
+#: idle node and its SuperNode kept a tenth of a core busy). Flower's own SuperExec asks
+#: every 1 s.
+TASK_POLL_INTERVAL = 0.5
+
 #: File (in the directory given to :func:`write_runtime_secret`) holding the secret of
 #: the running SuperNode's Runtime API.
 RUNTIME_SECRET_FILE = "runtime_api_secret"
@@ -160,7 +167,7 @@ class LocalClientAppRunner:
         runtime_api_address: str,
         handler: MessageHandler,
         *,
-        poll_interval: float = 0.1,
+        poll_interval: float = TASK_POLL_INTERVAL,
         on_task: Callable[[str, str], None] | None = None,
         runtime_secret: bytes | None = None,
     ) -> None:
@@ -212,7 +219,7 @@ class LocalClientAppRunner:
                     )
                 except Exception as error:  # the SuperNode is starting or restarting
                     logger.debug("runtime API not reachable yet: %s", error)
-                    stop.wait(max(self.poll_interval, 0.5))
+                    stop.wait(max(self.poll_interval, TASK_POLL_INTERVAL))
                     continue
                 if response.HasField("task") and response.token:
                     self.serve_task(response.token)
