@@ -16,6 +16,7 @@ tree with one offending line added, which the rule must report.
 from __future__ import annotations
 
 import ast
+import functools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,19 @@ TOP_LEVEL = ("node", "coordinator", "shared")
 PLAYS_EVERY_NODE = Path("coordinator/federation/in_process.py")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(source: str) -> ast.Module:
+    """The syntax tree of ``source``; the rules and mutation tests read the same files
+    many times, and a file's tree depends only on its text."""
+    return ast.parse(source)
+
+
+def parsed(path: Path) -> ast.Module:
+    return _parsed(path.read_text(encoding="utf-8"))
+
+
 def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parsed(path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -87,8 +99,7 @@ def libraries_using_the_cli_error(root: Path) -> list[str]:
         for path in modules(root, top):
             if is_command_module(root, path):
                 continue
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            for node in ast.walk(tree):
+            for node in ast.walk(parsed(path)):
                 if isinstance(node, ast.ClassDef) and any(
                     isinstance(base, ast.Name) and base.id == "UserError" for base in node.bases
                 ):

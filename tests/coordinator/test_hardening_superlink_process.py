@@ -28,11 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from sscjak.coordinator.federation.certs import write_coordinator_certificates
 from sscjak.coordinator.federation.deployment import start_superlink
 from sscjak.coordinator.federation.superlink_process import FLEET_MAX_BODY_BYTES, SuperLinkSettings
-from sscjak.shared.process_control import ProcessGroup, free_port
+from sscjak.shared.process_control import ProcessGroup
 
 pytestmark = pytest.mark.integration
 

@@ -734,14 +734,11 @@ def layout():
 
 @pytest.mark.integration
 def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(layout, tmp_path):
+    from ports import free_port
+
     from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
     from sscjak.shared.plan import default_plan
-    from sscjak.shared.process_control import (
-        ProcessGroup,
-        descendant_pids,
-        free_port,
-        wait_for_port,
-    )
+    from sscjak.shared.process_control import ProcessGroup, descendant_pids, wait_for_port
 
     assert os.geteuid() == 0, "mount namespaces and setpriv need root (CI runs as root)"
     started_at = time.monotonic()

@@ -50,10 +50,11 @@ from disclosure_support import (
     scan,
     write_disclosure_centres,
 )
+from ports import free_port
 
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.plan import Plan
-from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
+from sscjak.shared.process_control import ProcessGroup, wait_for_port
 from sscjak.shared.secure_aggregation import self_mask, self_mask_commitment
 from sscjak.shared.summary_layout import SummaryLayout
 
@@ -99,12 +100,19 @@ class RecordingProxy:
     the TLS layer carries: every byte a node sends, in the clear.
     """
 
-    def __init__(self, target_port: int, certificate: Path, key: Path, ca: Path) -> None:
+    def __init__(
+        self, target_port: int, certificate: Path, key: Path, ca: Path, avoid: set[bytes]
+    ) -> None:
         self.target_port = target_port
         self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._server_tls.load_cert_chain(certificate, key)
         self._client_tls = ssl.create_default_context(cafile=str(ca))
         self.port = free_port()
+        # The nodes send the proxy's port as text (the HTTP Host header): never one that
+        # reads as a pattern of the centres' data (port 44015 and the Excel serial day
+        # 44015 are the same text), or the scan would find the port.
+        while str(self.port).encode() in avoid:
+            self.port = free_port()
         self.sent_by_nodes: dict[int, bytearray] = {}
         self.received_by_nodes: dict[int, bytearray] = {}
         self._ids = itertools.count()
@@ -306,8 +314,11 @@ class CommandFederation:
         wait_for_port("127.0.0.1", fleet_port, 10)
         self.database = DatabaseWatcher(self.home / "superlink.sqlite").start()
         certs = self.home / "certs"
+        needles = {
+            p.needle for folder in self.centres.folders.values() for p in leak_patterns(folder)
+        }
         self.proxy = RecordingProxy(
-            fleet_port, certs / "server.pem", certs / "server.key", certs / "ca.pem"
+            fleet_port, certs / "server.pem", certs / "server.key", certs / "ca.pem", needles
         ).start()
         for name, folder in self.centres.folders.items():
             self.nodes[name] = self.processes.start(

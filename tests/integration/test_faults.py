@@ -277,8 +277,9 @@ def analyse(
 
 # -- the cases, in an order that never needs a just-killed node ---------------------------
 def test_node_killed_between_the_two_exchanges(federation, tmp_path):
-    """The victim answers first (the others are held in their handlers) and is killed before
-    it can reveal its self-mask seed. The others revealed theirs, so the set is kept: the
+    """The victim is killed right after its masked summary arrives, before it can reveal its
+    self-mask seed; one other node is held in its handler until then, so the first exchange
+    cannot end before the kill. The others revealed their seeds, so the set is kept: the
     coordinator waits for the victim and asks the same set again with fresh nonces, never
     the survivors alone, and fails clearly with no results file; once the victim is back,
     the same set completes."""
@@ -289,7 +290,10 @@ def test_node_killed_between_the_two_exchanges(federation, tmp_path):
     started = time.monotonic()
     events: list[dict] = []
     killed: list[str] = []
-    with holding(federation, others) as holds:
+    # The held node answers only after the kill, within what is left of the exchange: on a
+    # busy machine that takes longer than the other cases' timeout.
+    timeout = 2 * EXCHANGE_TIMEOUT
+    with holding(federation, others[-1:]) as holds:
 
         def on_event(event: dict) -> None:
             events.append(event)
@@ -300,7 +304,7 @@ def test_node_killed_between_the_two_exchanges(federation, tmp_path):
                     hold.release()
 
         with pytest.raises(FederationError, match="no complete analysis") as failure:
-            analyse(federation, out, plan_file, roster_file, on_event)
+            analyse(federation, out, plan_file, roster_file, on_event, exchange_timeout=timeout)
     seconds = time.monotonic() - started
     assert f"{victim}: did not answer" in str(failure.value)
     assert read_whole_or_absent(out) is None

@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders, demo_plan
-from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
+from sscjak.shared.process_control import ProcessGroup, wait_for_port
 
 pytestmark = pytest.mark.integration
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flower_test_apps import run_app_and_read, write_app_pyproject
+from ports import free_port
 
 from sscjak.coordinator.federation.deployment import start_superlink
 from sscjak.coordinator.federation.errors import FederationError
@@ -30,7 +31,7 @@ from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
 from sscjak.node.guard.release_epoch import new_epoch, write_epoch
 from sscjak.node.summarise.summary_vector import summarise_centre
 from sscjak.shared.plan import Plan, default_plan, parse_plan
-from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
+from sscjak.shared.process_control import ProcessGroup, wait_for_port
 from sscjak.shared.roster import Roster, RosterMember, load_roster, write_roster
 from sscjak.shared.secure_aggregation import remove_self_masks
 

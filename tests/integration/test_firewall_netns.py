@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,22 +332,33 @@ def test_coordinator_cannot_connect_into_a_centre(federation):
     accepted_before = federation.probe_listener.log_tail().count("accepted_from")
     dropped_before = federation.topology.dropped_packets(centre1)
     started = time.monotonic()
-    into_listener = coordinator.probe(
-        "connect", centre1.address, str(PROBE_PORT), str(BLOCKED_TIMEOUT)
-    )
-    federation.figures["coordinator_to_centre_probe_listener"] = into_listener
-    assert into_listener["outcome"] == "timeout", into_listener  # dropped, not refused
-    for role in CENTRES:  # every centre: nothing of the node is reachable from outside
+    # every centre: nothing of the node is reachable from outside; each listening port
+    # is probed from the coordinator (all probes at once: each waits BLOCKED_TIMEOUT)
+    targets = [(centre1, PROBE_PORT)]
+    for role in CENTRES:
         centre = federation.host(role)
         listeners = centre.listening_sockets()
         exposed = [a for a in listeners if not is_loopback(a)]
         assert exposed == ([f"{centre.address}:{PROBE_PORT}"] if role == "centre1" else [])
-        for port in sorted({int(a.rsplit(":", 1)[1]) for a in listeners}):
-            outcome = coordinator.probe("connect", centre.address, str(port), str(BLOCKED_TIMEOUT))
-            federation.figures.setdefault("coordinator_to_centre_ports", []).append(
-                {"centre": role, "port": port, **outcome}
+        ports = sorted({int(a.rsplit(":", 1)[1]) for a in listeners})
+        targets += [(centre, port) for port in ports]
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        outcomes = list(
+            pool.map(
+                lambda target: coordinator.probe(
+                    "connect", target[0].address, str(target[1]), str(BLOCKED_TIMEOUT)
+                ),
+                targets,
             )
-            assert outcome["outcome"] == "timeout", (role, port, outcome)
+        )
+    into_listener, *into_ports = outcomes
+    federation.figures["coordinator_to_centre_probe_listener"] = into_listener
+    assert into_listener["outcome"] == "timeout", into_listener  # dropped, not refused
+    for (centre, port), outcome in zip(targets[1:], into_ports, strict=True):
+        federation.figures.setdefault("coordinator_to_centre_ports", []).append(
+            {"centre": centre.role, "port": port, **outcome}
+        )
+        assert outcome["outcome"] == "timeout", (centre.role, port, outcome)
     federation.figures["coordinator_probe_seconds"] = round(time.monotonic() - started, 2)
     time.sleep(0.5)
     assert federation.probe_listener.log_tail().count("accepted_from") == accepted_before

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders
-from sscjak.shared.process_control import ProcessGroup, free_port, wait_for_port
+from sscjak.shared.process_control import ProcessGroup, wait_for_port
 
 pytestmark = pytest.mark.integration
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_port
 
 from sscjak.node.flower.supernode_process import (
     CLIENT_APP_TASK_TYPE,
@@ -37,14 +38,6 @@ from sscjak.node.flower.supernode_process import (
 from sscjak.shared.flower_environment import flower_environment
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
