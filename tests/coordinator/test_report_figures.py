@@ -20,6 +20,7 @@ import pytest
 
 from sscjak.coordinator.cli import main as coordinator_main
 from sscjak.coordinator.report.figures import (
+    ReportFigure,
     _draw_histogram,
     bar_extents,
     change_distribution_figure,
@@ -70,9 +71,14 @@ def assert_bars_pool_consecutive_bins(bars: list, released: list) -> None:
     assert position == len(released)
 
 
-def test_no_bar_of_any_figure_holds_fewer_patients_than_the_minimum_cell(results) -> None:
+@pytest.fixture(scope="module")
+def figures(results) -> list[ReportFigure]:
+    """The report's figures of ``results``, drawn once for the tests that only read them."""
+    return list(report_figures(results))
+
+
+def test_no_bar_of_any_figure_holds_fewer_patients_than_the_minimum_cell(results, figures) -> None:
     minimum = results["plan"]["min_cell"]
-    figures = report_figures(results)
     bars = [bar for figure in figures for bar in figure.bars]
     assert bars, "the demo results must give histograms"
     assert all(count >= minimum for _, _, _, count in bars), bars
@@ -90,15 +96,15 @@ def assert_drawn_bars_are_the_released_bins(drawn: list, released: list) -> None
         assert right == pytest.approx(left)
 
 
-def test_change_histograms_draw_exactly_the_released_bins_of_each_cell(results) -> None:
+def test_change_histograms_draw_exactly_the_released_bins_of_each_cell(results, figures) -> None:
     minimum = results["plan"]["min_cell"]
     distributions = {
         (d["outcome"], d["months"]): d["bins"] for d in results["distributions"]["changes"]
     }
     outcomes = list(dict.fromkeys(c["outcome"] for c in results["changes"]))
-    for number, outcome in enumerate(outcomes, start=2):
-        figure = change_distribution_figure(results, outcome, number)
-        assert figure.key == f"changes_{outcome}"
+    by_key = {figure.key: figure for figure in figures}
+    for outcome in outcomes:
+        figure = by_key[f"changes_{outcome}"]
         for cell in (c for c in results["changes"] if c["outcome"] == outcome):
             name = f"{cell['months']} months"
             panel = [bar for bar in figure.bars if bar[0] == name]
@@ -242,5 +248,3 @@ def test_a_single_bar_distribution_is_stated_in_words_not_drawn(results) -> None
     assert [title.split(".")[0] for title in numbered] == [
         f"Figure {i}" for i in range(1, len(numbered) + 1)
     ]
-
-

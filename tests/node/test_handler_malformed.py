@@ -325,6 +325,7 @@ def _audit_lines(nodes: Nodes) -> list[bytes]:
     return nodes.node.audit_log.path.read_bytes().splitlines()
 
 
+@pytest.mark.slow
 @_slow
 @given(data=st.data())
 def test_mutated_unmask_requests_reveal_nothing_but_the_answered_seed(

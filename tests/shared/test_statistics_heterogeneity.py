@@ -492,6 +492,7 @@ def check_documented_bounds(theta: list[float], variance: list[float]) -> None:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(centres_strategy)
 def test_fixed_point_errors_within_documented_bounds(
