@@ -40,6 +40,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from sscjak.shared.cli_support import build_parser
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 DOC = REPO / "docs" / "deploy.md"
@@ -64,14 +66,10 @@ SHELL_OPERATORS = {";", "&&", "||", "|", ">", ">>", "<", "&", "(", ")"}
 # --- the real command-line interface -------------------------------------------------
 
 
-def cli_parser(program: str) -> argparse.ArgumentParser:
-    """The parser ``program`` builds (as ``shared.cli_support.run_cli`` does)."""
+def cli_parser(program: str, argv: list[str]) -> argparse.ArgumentParser:
+    """The parser ``program`` builds for ``argv``, as ``shared.cli_support.run_cli`` does."""
     module = importlib.import_module(CLI_MODULES[program])
-    parser = argparse.ArgumentParser(prog=program)
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in module.COMMAND_MODULES.values():
-        importlib.import_module(name).register(subparsers)
-    return parser
+    return build_parser(program, "", module.COMMAND_MODULES, argv)
 
 
 def parse_with_cli(argv: list[str], where: str) -> argparse.Namespace:
@@ -81,7 +79,7 @@ def parse_with_cli(argv: list[str], where: str) -> argparse.Namespace:
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-            return cli_parser(program).parse_args(argv[1:])
+            return cli_parser(program, argv[1:]).parse_args(argv[1:])
     except SystemExit:
         pytest.fail(f"{where}: the CLI rejects {shlex.join(argv)}\n{errors.getvalue()}")
 

@@ -314,9 +314,7 @@ class CommandFederation:
         wait_for_port("127.0.0.1", fleet_port, 10)
         self.database = DatabaseWatcher(self.home / "superlink.sqlite").start()
         certs = self.home / "certs"
-        needles = {
-            p.needle for folder in self.centres.folders.values() for p in leak_patterns(folder)
-        }
+        needles = {pattern.needle for pattern in all_patterns(self)}
         self.proxy = RecordingProxy(
             fleet_port, certs / "server.pem", certs / "server.key", certs / "ca.pem", needles
         ).start()
