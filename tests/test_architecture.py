@@ -30,14 +30,14 @@ PLAYS_EVERY_NODE = Path("coordinator/federation/in_process.py")
 
 
 @functools.lru_cache(maxsize=1024)
-def _parsed(source: str) -> ast.Module:
+def _parsed(source: str, filename: str) -> ast.Module:
     """The syntax tree of ``source``; the rules and mutation tests read the same files
     many times, and a file's tree depends only on its text."""
-    return ast.parse(source)
+    return ast.parse(source, filename=filename)
 
 
 def parsed(path: Path) -> ast.Module:
-    return _parsed(path.read_text(encoding="utf-8"))
+    return _parsed(path.read_text(encoding="utf-8"), str(path))
 
 
 def imported_modules(path: Path) -> set[str]:
