@@ -61,8 +61,9 @@ pytestmark = pytest.mark.integration
 
 #: Keys that describe how the result was obtained, not what it is.
 PROVENANCE_KEYS = {"participants", "attempts", "excluded_nodes", "software", "created"}
-#: Seconds the coordinator waits for one exchange before it reruns without a node.
-EXCHANGE_TIMEOUT = 8.0
+#: Seconds the coordinator waits for one exchange before it reruns without a node: long
+#: enough for every live node to answer while other test files load both cores.
+EXCHANGE_TIMEOUT = 16.0
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 
 #: One row per fault case, printed at the end of the module.
@@ -242,7 +243,10 @@ def record(fault: str, attempts: object, outcome: str, seconds: float) -> None:
 
 
 def audit_entries(federation: LoopbackFederation, name: str) -> list[dict]:
+    """Node ``name``'s audit log entries; none while it has logged nothing yet."""
     path = federation.state_dir(name) / "audit.jsonl"
+    if not path.exists():
+        return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -290,9 +294,6 @@ def test_node_killed_between_the_two_exchanges(federation, tmp_path):
     started = time.monotonic()
     events: list[dict] = []
     killed: list[str] = []
-    # The held node answers only after the kill, within what is left of the exchange: on a
-    # busy machine that takes longer than the other cases' timeout.
-    timeout = 2 * EXCHANGE_TIMEOUT
     with holding(federation, others[-1:]) as holds:
 
         def on_event(event: dict) -> None:
@@ -304,7 +305,7 @@ def test_node_killed_between_the_two_exchanges(federation, tmp_path):
                     hold.release()
 
         with pytest.raises(FederationError, match="no complete analysis") as failure:
-            analyse(federation, out, plan_file, roster_file, on_event, exchange_timeout=timeout)
+            analyse(federation, out, plan_file, roster_file, on_event)
     seconds = time.monotonic() - started
     assert f"{victim}: did not answer" in str(failure.value)
     assert read_whole_or_absent(out) is None
