@@ -3,14 +3,16 @@
 Home folder layout (``sscjak-coordinator serve --home HOME``)::
 
     HOME/certs/{ca,server}.{pem,key}   study CA and SuperLink certificate (certs command)
-    HOME/flwr_home/                    FLWR_HOME of the SuperLink, its SuperExec, the CLI
+    HOME/flwr_home/                    FLWR_HOME of the SuperLink and its SuperExec, and
+                                       the connection an operator's ``flwr ls`` uses
     HOME/superlink.sqlite              SuperLink state (--database)
     HOME/superlink.json                where the running SuperLink listens (for ``run``)
     HOME/runs/<stamp>/                 per-analysis app project, progress, log
 
 Processes are started in their own session and stopped by PID (:class:`ProcessGroup`),
 never by name. Flower's ServerApp runs in a process the SuperLink's SuperExec starts; a
-run is submitted with ``flwr run`` and followed through its progress file
+run is submitted over the Control API (:mod:`~sscjak.coordinator.federation.control_api`,
+as ``flwr run`` would) and followed through its progress file
 (:mod:`sscjak.coordinator.federation.server_app`).
 """
 
@@ -24,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
+from sscjak.coordinator.federation.control_api import start_flower_run
 from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.round_settings import DEFAULT_ROUND_SETTINGS, RoundSettings
 from sscjak.coordinator.federation.superlink_process import (
     SuperLinkSettings,
-    start_flower_run,
     superlink_command,
     write_cli_connection,
 )
@@ -129,7 +131,7 @@ def start_superlink(
 
 
 def write_app_project(directory: Path, run_config: Mapping[str, Any]) -> Path:
-    """The Flower app project ``flwr run`` bundles: a ``pyproject.toml`` only.
+    """The Flower app project a run bundles: a ``pyproject.toml`` only.
 
     Its components name installed code: the ServerApp
     ``sscjak.coordinator.federation.server_app:app`` and, because Flower requires one, the
@@ -226,8 +228,8 @@ def run_flower_analysis(
     }
     app_dir = write_app_project(run_dir / "app", run_config)
     try:
-        start_flower_run(settings, app_dir, {})
-    except RuntimeError as error:
+        start_flower_run(settings, app_dir)
+    except FederationError as error:
         raise FederationError(f"could not start the analysis run: {error}") from None
     longest = round_settings.longest_run_seconds(rounds)
     event = follow_progress(progress_file, longest, on_event, superlink)

@@ -11,7 +11,8 @@ listeners in one process**, both TLS:
 * the public listener (``--fleet-address host:port``) answers only ``/v1/fleet/…`` and
   returns 404 for every other path;
 * the loopback listener (``127.0.0.1:control_port``) serves the whole app, for the
-  ``flwr`` CLI, Flower's SuperExec and the ServerApp on the coordinator's own host.
+  coordinator's commands (:mod:`~sscjak.coordinator.federation.control_api`), Flower's
+  SuperExec and the ServerApp on the coordinator's own host.
 
 The public listener is reachable by anyone who can reach the Fleet address, before any
 node key is checked: Flower's ``ProtobufTranslationMiddleware``
@@ -48,18 +49,16 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
+from sscjak.coordinator.federation.control_api import ControlApiError, register_supernode
 from sscjak.coordinator.federation.errors import FederationError
-from sscjak.shared.flower_environment import flower_environment
 from sscjak.shared.roster import Roster, RosterMember
 
 #: Name of the SuperLink connection written into ``FLWR_HOME/config.toml`` for the CLI.
@@ -189,7 +188,9 @@ def superlink_command(settings: SuperLinkSettings) -> list[str]:
 
 
 def write_cli_connection(settings: SuperLinkSettings) -> Path:
-    """Write ``FLWR_HOME/config.toml`` so the ``flwr`` CLI reaches the loopback Control API.
+    """Write ``FLWR_HOME/config.toml`` so an operator's ``flwr`` CLI (``flwr ls``, ``flwr log``)
+    reaches the loopback Control API. sscjak itself calls the API directly
+    (:mod:`~sscjak.coordinator.federation.control_api`).
 
     ``FLWR_HOME`` is made 0700 and the file 0600: Flower keeps the SuperExec's and the
     ServerApp's files there, and nothing in it is for other users of the host.
@@ -211,56 +212,6 @@ def write_cli_connection(settings: SuperLinkSettings) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
-
-
-def _flwr_cli(settings: SuperLinkSettings, arguments: list[str], timeout: float) -> dict:
-    """Run ``flwr ARGUMENTS --format json`` against the study connection; its JSON answer."""
-    completed = subprocess.run(
-        ["flwr", *arguments, "--format", "json"],
-        env=flower_environment(settings.flwr_home),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    answer: dict = {}
-    for line in reversed(completed.stdout.strip().splitlines()):
-        with contextlib.suppress(json.JSONDecodeError):
-            answer = json.loads(line)
-            break
-    if not answer:
-        with contextlib.suppress(json.JSONDecodeError):
-            answer = json.loads(completed.stdout)
-    if completed.returncode != 0 or not answer.get("success", False):
-        detail = (completed.stdout + completed.stderr).strip()[-800:]
-        raise RuntimeError(f"flwr {' '.join(arguments[:2])} failed: {detail}")
-    return answer
-
-
-def register_supernode(
-    settings: SuperLinkSettings, public_key_openssh: Path, name: str, timeout: float = 60.0
-) -> int:
-    """Register a centre's node-authentication public key; return its Flower node id."""
-    answer = _flwr_cli(
-        settings,
-        ["supernode", "register", str(public_key_openssh), CLI_CONNECTION_NAME, "--name", name],
-        timeout,
-    )
-    return int(answer["node-id"])
-
-
-def start_flower_run(
-    settings: SuperLinkSettings,
-    app_dir: Path,
-    run_config: Mapping[str, str],
-    timeout: float = 120.0,
-) -> int:
-    """Submit the app in ``app_dir`` as a run (``flwr run``); return the run id."""
-    arguments = ["run", str(app_dir), CLI_CONNECTION_NAME]
-    for key, value in run_config.items():
-        arguments += ["--run-config", f"{key}={json.dumps(value)}"]
-    answer = _flwr_cli(settings, arguments, timeout)
-    return int(answer["run-id"])
 
 
 class RequestCutError(Exception):
@@ -543,11 +494,8 @@ def register_roster_nodes(settings: SuperLinkSettings, roster: Roster, key_dir: 
         )
         try:
             register_supernode(settings, path, member.name)
-        except RuntimeError as error:
-            if "already" not in str(error).lower():
-                raise FederationError(f"could not register {member.name}: {error}") from None
+        except ControlApiError as error:
+            raise FederationError(f"could not register {member.name}: {error}") from None
         return member.name
 
-    # Each registration is one `flwr` CLI process (about 1.5 s); run them side by side.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(register_member, members))
+    return [register_member(member) for member in members]

@@ -68,7 +68,7 @@ def test_waiting_and_nodes_lines_say_who_is_online_and_who_is_awaited():
 def test_a_failure_is_printed_once_as_the_error(tmp_path, monkeypatch, capsys):
     """print_progress shows no line for 'failed': the raised UserError is the message."""
 
-    def fake_start(settings, app_dir, run_config):
+    def fake_start(settings, app_dir):
         progress = tmp_path / "run" / "progress.jsonl"
         lines = [
             {"event": "nodes", "online": ["centre-a"], "roster": ["centre-a", "centre-b"]},

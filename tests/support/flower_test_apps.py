@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sscjak.coordinator.federation.superlink_process import SuperLinkSettings, start_flower_run
+from sscjak.coordinator.federation.control_api import start_flower_run
+from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
 
 
 def write_app_pyproject(
@@ -60,7 +61,7 @@ def run_app_and_read(
     settings: SuperLinkSettings, app_dir: Path, out_file: Path, timeout: float, what: str
 ) -> Any:
     """Push the bundle, wait for its ServerApp to write ``out_file`` (JSON), return it."""
-    start_flower_run(settings, app_dir, {})
+    start_flower_run(settings, app_dir)
     deadline = time.monotonic() + timeout
     while not out_file.exists() and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -1,0 +1,153 @@
+"""Tests of sscjak.coordinator.federation.control_api: the coordinator's Control API calls.
+
+The refusals are checked without a SuperLink (bad key files, nobody listening, the error
+payloads Flower sends); the calls themselves against a real SuperLink process (TLS, node
+authentication), as ``sscjak-coordinator serve`` starts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from ports import free_port
+
+from sscjak.coordinator.federation.certs import write_coordinator_certificates
+from sscjak.coordinator.federation.control_api import (
+    ControlApiError,
+    _refusal,
+    register_supernode,
+    start_flower_run,
+)
+from sscjak.coordinator.federation.deployment import start_superlink, write_app_project
+from sscjak.coordinator.federation.errors import FederationError
+from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
+from sscjak.shared.process_control import ProcessGroup
+
+
+def openssh_public_key(path: Path, private_key) -> Path:
+    path.write_bytes(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+    )
+    return path
+
+
+def settings_without_superlink(tmp_path: Path, *, insecure: bool = False) -> SuperLinkSettings:
+    certificates = None
+    if not insecure:
+        certificates = write_coordinator_certificates(tmp_path / "certs", ["127.0.0.1"])
+    return SuperLinkSettings(
+        fleet_host="127.0.0.1",
+        fleet_port=free_port(),
+        control_port=free_port(),  # nobody listens there
+        database=tmp_path / "superlink.sqlite",
+        flwr_home=tmp_path / "flwr_home",
+        certificates=certificates,
+        node_authentication=not insecure,
+    )
+
+
+# -- refused before or without a SuperLink ---------------------------------------------------
+def test_a_file_that_is_no_openssh_key_is_refused_with_its_name(tmp_path):
+    settings = settings_without_superlink(tmp_path, insecure=True)
+    path = tmp_path / "centre-a.pub"
+    path.write_text("not a key\n")
+    with pytest.raises(ControlApiError, match=r"centre-a\.pub: not an OpenSSH public key"):
+        register_supernode(settings, path, "centre-a")
+
+
+def test_an_rsa_key_is_refused_before_any_request(tmp_path):
+    settings = settings_without_superlink(tmp_path, insecure=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = openssh_public_key(tmp_path / "centre-a.pub", key)
+    with pytest.raises(ControlApiError, match="not a NIST EC public key"):
+        register_supernode(settings, path, "centre-a")
+
+
+def test_no_superlink_listening_says_so(tmp_path):
+    settings = settings_without_superlink(tmp_path)
+    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    with pytest.raises(ControlApiError, match=r"did not answer.*is the SuperLink running") as info:
+        register_supernode(settings, path, "centre-a")
+    assert settings.control_address in str(info.value)
+    assert isinstance(info.value, FederationError)  # the commands map it to a message
+
+
+def test_an_app_folder_without_a_project_file_is_not_submitted(tmp_path):
+    settings = settings_without_superlink(tmp_path, insecure=True)
+    (tmp_path / "app").mkdir()
+    with pytest.raises(ControlApiError, match=r"could not bundle the app in .*pyproject\.toml"):
+        start_flower_run(settings, tmp_path / "app")
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "code"),
+    [
+        (b'{"code": 23, "detail": "Public key already in use"}', "Public key already in use", 23),
+        (b'{"code": 5, "detail": "No run", "extra": "run 7"}', "No run run 7", 5),
+        (b'{"detail": "Not Found"}', "Not Found", None),
+        (b"<html>busy</html>", "HTTP 503", None),
+    ],
+)
+def test_a_refusal_carries_what_the_superlink_said(body, message, code):
+    response = httpx.Response(503, content=body)
+    error = _refusal(response)
+    assert str(error) == message
+    assert error.code == code
+
+
+# -- against a real SuperLink -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def superlink(tmp_path_factory) -> Iterator[SuperLinkSettings]:
+    root = tmp_path_factory.mktemp("control")
+    settings = SuperLinkSettings(
+        fleet_host="127.0.0.1",
+        fleet_port=free_port(),
+        control_port=free_port(),
+        database=root / "superlink.sqlite",
+        flwr_home=root / "flwr_home",
+        certificates=write_coordinator_certificates(root / "certs", ["127.0.0.1"]),
+    )
+    with ProcessGroup(root / "logs") as processes:
+        start_superlink(processes, settings)
+        yield settings
+
+
+@pytest.mark.integration
+def test_a_key_is_registered_once_and_known_afterwards(superlink, tmp_path):
+    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    node_id = register_supernode(superlink, path, "centre-a")
+    assert isinstance(node_id, int) and node_id > 0
+    assert register_supernode(superlink, path, "centre-a") is None  # already known
+    other = openssh_public_key(tmp_path / "b.pub", ec.generate_private_key(ec.SECP384R1()))
+    assert register_supernode(superlink, other, "centre-b") not in (None, node_id)
+
+
+@pytest.mark.integration
+def test_a_run_is_started_and_gets_its_own_id(superlink, tmp_path):
+    first = start_flower_run(superlink, write_app_project(tmp_path / "one", {"mode": "ping"}))
+    second = start_flower_run(superlink, write_app_project(tmp_path / "two", {"mode": "ping"}))
+    assert first > 0 and second > 0 and first != second
+
+
+@pytest.mark.integration
+def test_a_client_without_the_study_ca_is_refused(superlink, tmp_path):
+    """The Control API is TLS with the study CA: a CA of another study does not verify."""
+    stranger = write_coordinator_certificates(tmp_path / "other", ["127.0.0.1"])
+    settings = SuperLinkSettings(
+        fleet_host=superlink.fleet_host,
+        fleet_port=superlink.fleet_port,
+        control_port=superlink.control_port,
+        database=superlink.database,
+        flwr_home=superlink.flwr_home,
+        certificates=stranger,
+    )
+    path = openssh_public_key(tmp_path / "c.pub", ec.generate_private_key(ec.SECP384R1()))
+    with pytest.raises(ControlApiError, match=r"did not answer.*ConnectError"):
+        register_supernode(settings, path, "centre-c")
