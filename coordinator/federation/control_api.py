@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 
     from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
 
-#: Seconds one Control API request may take.
-CONTROL_API_TIMEOUT = 60.0
-
-
 class ControlApiError(FederationError):
     """The SuperLink's Control API refused a request or did not answer it; ``code`` is
     Flower's error code (``flwr.supercore.error.ApiErrorCode``) when the SuperLink gave one."""
@@ -53,7 +49,8 @@ class ControlApiError(FederationError):
 
 @contextlib.contextmanager
 def control_client(settings: SuperLinkSettings) -> Iterator[ControlHttpClient]:
-    """A client of the SuperLink's loopback Control API, closed on exit.
+    """A client of the SuperLink's loopback Control API, closed on exit (Flower's client
+    allows each request 30 s).
 
     Requests that fail at the transport or come back with an error status raise
     :class:`ControlApiError` with what the SuperLink said.
