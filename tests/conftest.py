@@ -2,7 +2,7 @@
 
 On the project's 2-core machine the suite is bound by CPU, not by waiting: the
 integration tests start many Python processes (SuperLink, SuperNodes, ``sscjak-node
-serve``, one ServerApp and one ``flwr run`` per analysis, the set-up commands), each
+serve``, one ServerApp per analysis, the set-up commands), each
 importing Flower, and the unit tests compute. Three workers keep both cores busy while
 one of them waits on Flower's heartbeat expiry or an exchange timeout; more workers only
 lengthen every test.

@@ -88,8 +88,8 @@ def _subject_alternative_names(hosts: list[str]) -> list[x509.GeneralName]:
 
 
 def _with_loopback(hosts: list[str]) -> list[str]:
-    """``hosts`` plus 127.0.0.1: the coordinator's own ``flwr`` CLI and ServerApp reach
-    the SuperLink's loopback Control/Runtime API with the same certificate."""
+    """``hosts`` plus 127.0.0.1: the coordinator's own commands and ServerApp reach the
+    SuperLink's loopback Control/Runtime API with the same certificate."""
     if not hosts:
         raise ValueError("at least one host name or IP address is needed for the certificate")
     return [*hosts, *(h for h in ("127.0.0.1",) if h not in hosts)]

@@ -12,7 +12,7 @@ Flower internals touched (pinned flwr==1.42.0; see docs/federation.md):
 ``flwr.supercore.control.ControlHttpClient``, ``flwr.proto.control_pb2.RegisterNodeRequest``
 and ``StartRunRequest``, ``flwr.cli.build.build_fab_from_disk``,
 ``flwr.cli.cli_client_interceptor.CliClientHttpInterceptor``,
-``flwr.supercore.interceptors.RuntimeVersionHttpInterceptor``,
+``flwr.supercore.runtime_version_compatibility.RuntimeVersionMetadata``,
 ``flwr.supercore.primitives.asymmetric.public_key_to_bytes``, ``flwr.supercore.fab.Fab``,
 ``flwr.common.serde.fab_to_proto`` and ``user_config_to_proto``,
 ``flwr.supercore.error.FlowerError`` and ``ApiErrorCode``.
@@ -34,7 +34,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sscjak.coordinator.federation.errors import FederationError
 
 if TYPE_CHECKING:
+    import httpx
     from flwr.supercore.control import ControlHttpClient
+    from flwr.supercore.protobuf.client import ProtobufCall, ProtobufRequestContext
 
     from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
 
@@ -47,36 +49,56 @@ class ControlApiError(FederationError):
         self.code = code
 
 
+class _VersionHeaders:
+    """Send this installation's Flower runtime version with each request, as the ``flwr``
+    CLI does. Unlike Flower's ``RuntimeVersionHttpInterceptor`` it never ends the process
+    on a mismatch: the SuperLink's refusal comes back as a :class:`ControlApiError`."""
+
+    def __init__(self) -> None:
+        from flwr.supercore.runtime_version_compatibility import RuntimeVersionMetadata
+
+        self.headers = dict(RuntimeVersionMetadata.from_local_component("flwr CLI").as_metadata())
+
+    def intercept(
+        self, context: ProtobufRequestContext, call_next: ProtobufCall
+    ) -> httpx.Response:
+        context.request.headers.update(self.headers)
+        return call_next(context)
+
+
 @contextlib.contextmanager
 def control_client(settings: SuperLinkSettings) -> Iterator[ControlHttpClient]:
     """A client of the SuperLink's loopback Control API, closed on exit (Flower's client
     allows each request 30 s).
 
-    Requests that fail at the transport or come back with an error status raise
-    :class:`ControlApiError` with what the SuperLink said.
+    An unreadable study CA, a request that fails at the transport (nobody listening, a
+    certificate the study CA did not sign) and an error status all raise
+    :class:`ControlApiError` saying what happened.
     """
+    import ssl
+
     import httpx
     from flwr.cli.cli_client_interceptor import CliClientHttpInterceptor
     from flwr.supercore.control import ControlHttpClient
-    from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor
 
     certificates = settings.certificates
-    ca_certificate = None if certificates is None else certificates.ca_certificate.read_bytes()
-    client = ControlHttpClient.from_server_address(
-        server_address=settings.control_address,
-        insecure=certificates is None,
-        root_certificates=ca_certificate,
-        interceptors=[
-            CliClientHttpInterceptor(),
-            RuntimeVersionHttpInterceptor(component_name="flwr CLI"),
-        ],
-    )
+    try:
+        ca_certificate = None if certificates is None else certificates.ca_certificate.read_bytes()
+        client = ControlHttpClient.from_server_address(
+            server_address=settings.control_address,
+            insecure=certificates is None,
+            root_certificates=ca_certificate,
+            interceptors=[CliClientHttpInterceptor(), _VersionHeaders()],
+        )
+    except (OSError, ssl.SSLError, ValueError) as error:
+        raise ControlApiError(f"cannot use the study CA certificate: {error}") from None
     try:
         yield client
     except httpx.RequestError as error:
         raise ControlApiError(
-            f"the SuperLink's Control API at {settings.control_address} did not answer "
-            f"({type(error).__name__}); is the SuperLink running?"
+            f"the SuperLink's Control API at {settings.control_address} could not be reached "
+            f"({type(error).__name__}: {error}); is the SuperLink running, with a "
+            "certificate of the study CA?"
         ) from None
     except httpx.HTTPStatusError as error:
         raise _refusal(error.response) from None
@@ -86,7 +108,7 @@ def control_client(settings: SuperLinkSettings) -> Iterator[ControlHttpClient]:
         client.close()
 
 
-def _refusal(response) -> ControlApiError:
+def _refusal(response: httpx.Response) -> ControlApiError:
     """What the SuperLink said when it refused a request (Flower's error payload if any)."""
     from flwr.supercore.error import FlowerError
 

@@ -3,11 +3,11 @@
 Separate from the node's X25519 masking key (``sscjak.node.guard.node_keys``): this one only
 proves to the coordinator's SuperLink that a connecting SuperNode is a registered centre
 (Flower node authentication, ``flower-superlink --enable-supernode-auth``; the SuperLink
-accepts only public keys registered with ``flwr supernode register`` and, in flwr 1.42,
+accepts only public keys registered over its Control API and, in flwr 1.42,
 only EC keys on NIST curves). The private key stays in the node's state directory in
 OpenSSH format, mode 0600, as ``flower-supernode --auth-supernode-private-key`` reads it;
 the public key is what the centre sends to the coordinator (PEM SubjectPublicKeyInfo, as
-the SuperLink stores it, and an OpenSSH line, as ``flwr supernode register`` reads it).
+the SuperLink stores it, and an OpenSSH line, as the coordinator's registration reads it).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def test_no_host_is_an_error(tmp_path):
 
 
 def test_loopback_is_always_a_name_of_the_server_certificate(tmp_path) -> None:
-    # The coordinator's own flwr CLI and ServerApp reach the SuperLink on 127.0.0.1.
+    # The coordinator's own commands and ServerApp reach the SuperLink on 127.0.0.1.
     paths = write_coordinator_certificates(tmp_path, ["coordinator.example.org"])
     server = x509.load_pem_x509_certificate(paths.server_certificate.read_bytes())
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -7,7 +7,11 @@ authentication), as ``sscjak-coordinator serve`` starts it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -24,7 +28,6 @@ from sscjak.coordinator.federation.control_api import (
     start_flower_run,
 )
 from sscjak.coordinator.federation.deployment import start_superlink, write_app_project
-from sscjak.coordinator.federation.errors import FederationError
 from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
 from sscjak.shared.process_control import ProcessGroup
 
@@ -73,10 +76,18 @@ def test_an_rsa_key_is_refused_before_any_request(tmp_path):
 def test_no_superlink_listening_says_so(tmp_path):
     settings = settings_without_superlink(tmp_path)
     path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
-    with pytest.raises(ControlApiError, match=r"did not answer.*is the SuperLink running") as info:
+    expected = r"could not be reached.*is the SuperLink running"
+    with pytest.raises(ControlApiError, match=expected) as info:
         register_supernode(settings, path, "centre-a")
     assert settings.control_address in str(info.value)
-    assert isinstance(info.value, FederationError)  # the commands map it to a message
+
+
+def test_an_unreadable_study_ca_is_named_not_a_traceback(tmp_path):
+    settings = settings_without_superlink(tmp_path)
+    settings.certificates.ca_certificate.write_text("not a certificate\n")
+    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    with pytest.raises(ControlApiError, match="cannot use the study CA certificate"):
+        register_supernode(settings, path, "centre-a")
 
 
 def test_an_app_folder_without_a_project_file_is_not_submitted(tmp_path):
@@ -90,7 +101,7 @@ def test_an_app_folder_without_a_project_file_is_not_submitted(tmp_path):
     ("body", "message", "code"),
     [
         (b'{"code": 23, "detail": "Public key already in use"}', "Public key already in use", 23),
-        (b'{"code": 5, "detail": "No run", "extra": "run 7"}', "No run run 7", 5),
+        (b'{"code": 16, "detail": "Run not found.", "extra": "run 7"}', "Run not found. run 7", 16),
         (b'{"detail": "Not Found"}', "Not Found", None),
         (b"<html>busy</html>", "HTTP 503", None),
     ],
@@ -100,6 +111,70 @@ def test_a_refusal_carries_what_the_superlink_said(body, message, code):
     error = _refusal(response)
     assert str(error) == message
     assert error.code == code
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """Answers every request with the status and body the test sets on the server."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.server.seen.append((self.path, dict(self.headers)))
+        status, body = self.server.answer
+        self.send_response(status)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def answering(tmp_path) -> Iterator[tuple[SuperLinkSettings, ThreadingHTTPServer]]:
+    """A plain-HTTP stand-in for the Control API on 127.0.0.1, and settings pointing at it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    server.seen, server.answer = [], (500, b"")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings = settings_without_superlink(tmp_path, insecure=True)
+    settings = dataclasses.replace(settings, control_port=server.server_address[1])
+    try:
+        yield settings, server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_key_already_in_use_is_known_and_other_refusals_are_errors(answering, tmp_path):
+    settings, server = answering
+    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    in_use = {"code": 23, "detail": "Public key already in use."}
+    server.answer = (412, json.dumps(in_use).encode())
+    assert register_supernode(settings, path, "centre-a") is None
+    path_called, headers = server.seen[-1]
+    assert path_called == "/v1/control/register-node"
+    assert headers["x-flwr-client"] == "cli"  # what the flwr CLI sends
+    assert any("version" in name.lower() for name in headers)
+    server.answer = (412, json.dumps({"code": 22, "detail": "Public key not valid."}).encode())
+    with pytest.raises(ControlApiError, match="Public key not valid") as info:
+        register_supernode(settings, path, "centre-a")
+    assert info.value.code == 22
+
+
+def test_a_version_refusal_is_an_error_not_an_exit(answering, tmp_path):
+    """Flower's own version interceptor would end the process; the coordinator reports it."""
+    settings, server = answering
+    refusal = {"code": 1001, "detail": "Incompatible Flower versions: SuperLink 1.43, CLI 1.42."}
+    server.answer = (426, json.dumps(refusal).encode())
+    with pytest.raises(ControlApiError, match="Incompatible Flower versions"):
+        start_flower_run(settings, write_app_project(tmp_path / "app", {"mode": "ping"}))
+
+
+def test_an_answer_that_is_not_protobuf_is_reported(answering, tmp_path):
+    settings, server = answering
+    server.answer = (200, b"\xff\xff\xff not protobuf")
+    with pytest.raises(ControlApiError, match="malformed"):
+        start_flower_run(settings, write_app_project(tmp_path / "app", {"mode": "ping"}))
 
 
 # -- against a real SuperLink -----------------------------------------------------------------
@@ -149,5 +224,5 @@ def test_a_client_without_the_study_ca_is_refused(superlink, tmp_path):
         certificates=stranger,
     )
     path = openssh_public_key(tmp_path / "c.pub", ec.generate_private_key(ec.SECP384R1()))
-    with pytest.raises(ControlApiError, match=r"did not answer.*ConnectError"):
+    with pytest.raises(ControlApiError, match=r"could not be reached.*CERTIFICATE_VERIFY_FAILED"):
         register_supernode(settings, path, "centre-c")

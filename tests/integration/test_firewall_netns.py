@@ -147,9 +147,9 @@ def federation(tmp_path_factory):
         # The commands of docs/federation.md, each on its host.
         started = time.monotonic()
         home = root / "coordinator"
-        # 127.0.0.1 too: the coordinator's own flwr CLI (node registration, flwr run)
-        # verifies the same certificate on the loopback Control API; with only the
-        # public address, 'serve' fails: "Connection to the SuperLink is unavailable".
+        # 127.0.0.1 too: the coordinator's own Control API calls (node registration,
+        # starting a run) verify the same certificate on the loopback Control API; with
+        # only the public address, 'serve' cannot register the roster's nodes.
         names = ["--host", coordinator.address, "--host", "127.0.0.1"]
         check_in(coordinator, [*COORDINATOR, "certs", str(home / "certs"), *names])
         roster = home / "roster.toml"
