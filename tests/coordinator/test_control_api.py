@@ -18,7 +18,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from ports import free_port
+from superlink_settings import loopback_superlink_settings
 
 from sscjak.coordinator.federation.certs import write_coordinator_certificates
 from sscjak.coordinator.federation.control_api import (
@@ -41,24 +41,9 @@ def openssh_public_key(path: Path, private_key) -> Path:
     return path
 
 
-def settings_without_superlink(tmp_path: Path, *, insecure: bool = False) -> SuperLinkSettings:
-    certificates = None
-    if not insecure:
-        certificates = write_coordinator_certificates(tmp_path / "certs", ["127.0.0.1"])
-    return SuperLinkSettings(
-        fleet_host="127.0.0.1",
-        fleet_port=free_port(),
-        control_port=free_port(),  # nobody listens there
-        database=tmp_path / "superlink.sqlite",
-        flwr_home=tmp_path / "flwr_home",
-        certificates=certificates,
-        node_authentication=not insecure,
-    )
-
-
 # -- refused before or without a SuperLink ---------------------------------------------------
 def test_a_file_that_is_no_openssh_key_is_refused_with_its_name(tmp_path):
-    settings = settings_without_superlink(tmp_path, insecure=True)
+    settings = loopback_superlink_settings(tmp_path, insecure=True)
     path = tmp_path / "centre-a.pub"
     path.write_text("not a key\n")
     with pytest.raises(ControlApiError, match=r"centre-a\.pub: not an OpenSSH public key"):
@@ -66,7 +51,7 @@ def test_a_file_that_is_no_openssh_key_is_refused_with_its_name(tmp_path):
 
 
 def test_an_rsa_key_is_refused_before_any_request(tmp_path):
-    settings = settings_without_superlink(tmp_path, insecure=True)
+    settings = loopback_superlink_settings(tmp_path, insecure=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = openssh_public_key(tmp_path / "centre-a.pub", key)
     with pytest.raises(ControlApiError, match="not a NIST EC public key"):
@@ -74,7 +59,7 @@ def test_an_rsa_key_is_refused_before_any_request(tmp_path):
 
 
 def test_no_superlink_listening_says_so(tmp_path):
-    settings = settings_without_superlink(tmp_path)
+    settings = loopback_superlink_settings(tmp_path)  # nobody listens on its ports
     path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
     expected = r"could not be reached.*is the SuperLink running"
     with pytest.raises(ControlApiError, match=expected) as info:
@@ -83,7 +68,7 @@ def test_no_superlink_listening_says_so(tmp_path):
 
 
 def test_an_unreadable_study_ca_is_named_not_a_traceback(tmp_path):
-    settings = settings_without_superlink(tmp_path)
+    settings = loopback_superlink_settings(tmp_path)
     settings.certificates.ca_certificate.write_text("not a certificate\n")
     path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
     with pytest.raises(ControlApiError, match="cannot use the study CA certificate"):
@@ -91,7 +76,7 @@ def test_an_unreadable_study_ca_is_named_not_a_traceback(tmp_path):
 
 
 def test_an_app_folder_without_a_project_file_is_not_submitted(tmp_path):
-    settings = settings_without_superlink(tmp_path, insecure=True)
+    settings = loopback_superlink_settings(tmp_path, insecure=True)
     (tmp_path / "app").mkdir()
     with pytest.raises(ControlApiError, match=r"could not bundle the app in .*pyproject\.toml"):
         start_flower_run(settings, tmp_path / "app")
@@ -136,7 +121,7 @@ def answering(tmp_path) -> Iterator[tuple[SuperLinkSettings, ThreadingHTTPServer
     server.seen, server.answer = [], (500, b"")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings = settings_without_superlink(tmp_path, insecure=True)
+    settings = loopback_superlink_settings(tmp_path, insecure=True)
     settings = dataclasses.replace(settings, control_port=server.server_address[1])
     try:
         yield settings, server
@@ -181,14 +166,7 @@ def test_an_answer_that_is_not_protobuf_is_reported(answering, tmp_path):
 @pytest.fixture(scope="module")
 def superlink(tmp_path_factory) -> Iterator[SuperLinkSettings]:
     root = tmp_path_factory.mktemp("control")
-    settings = SuperLinkSettings(
-        fleet_host="127.0.0.1",
-        fleet_port=free_port(),
-        control_port=free_port(),
-        database=root / "superlink.sqlite",
-        flwr_home=root / "flwr_home",
-        certificates=write_coordinator_certificates(root / "certs", ["127.0.0.1"]),
-    )
+    settings = loopback_superlink_settings(root)
     with ProcessGroup(root / "logs") as processes:
         start_superlink(processes, settings)
         yield settings
@@ -215,14 +193,7 @@ def test_a_run_is_started_and_gets_its_own_id(superlink, tmp_path):
 def test_a_client_without_the_study_ca_is_refused(superlink, tmp_path):
     """The Control API is TLS with the study CA: a CA of another study does not verify."""
     stranger = write_coordinator_certificates(tmp_path / "other", ["127.0.0.1"])
-    settings = SuperLinkSettings(
-        fleet_host=superlink.fleet_host,
-        fleet_port=superlink.fleet_port,
-        control_port=superlink.control_port,
-        database=superlink.database,
-        flwr_home=superlink.flwr_home,
-        certificates=stranger,
-    )
+    settings = dataclasses.replace(superlink, certificates=stranger)
     path = openssh_public_key(tmp_path / "c.pub", ec.generate_private_key(ec.SECP384R1()))
     with pytest.raises(ControlApiError, match=r"could not be reached.*CERTIFICATE_VERIFY_FAILED"):
         register_supernode(settings, path, "centre-c")

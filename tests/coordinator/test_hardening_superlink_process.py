@@ -28,9 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ports import free_port
+from superlink_settings import loopback_superlink_settings
 
-from sscjak.coordinator.federation.certs import write_coordinator_certificates
 from sscjak.coordinator.federation.deployment import start_superlink
 from sscjak.coordinator.federation.superlink_process import FLEET_MAX_BODY_BYTES, SuperLinkSettings
 from sscjak.shared.process_control import ProcessGroup
@@ -45,15 +44,7 @@ RSS_GROWTH_ALLOWED = 48 * MiB
 @pytest.fixture(scope="module")
 def superlink(tmp_path_factory) -> Iterator[tuple[SuperLinkSettings, int]]:
     root = tmp_path_factory.mktemp("superlink")
-    certificates = write_coordinator_certificates(root / "certs", ["127.0.0.1"])
-    settings = SuperLinkSettings(
-        fleet_host="127.0.0.1",
-        fleet_port=free_port(),
-        control_port=free_port(),
-        database=root / "superlink.sqlite",
-        flwr_home=root / "flwr_home",
-        certificates=certificates,
-    )
+    settings = loopback_superlink_settings(root)
     previous = os.umask(0o022)  # a permissive umask, as in a plain login shell
     try:
         with ProcessGroup(root / "logs") as processes:
