@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             if roster is not None:
-                names = register_roster_nodes(settings, roster, home.root / "node_keys")
+                names = register_roster_nodes(settings, roster)
                 print(f"registered {len(names)} node key(s): {', '.join(names)}")
             print(
                 f"SuperLink running (pid {superlink.pid}): centres connect to "

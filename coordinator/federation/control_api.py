@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
 
+
 class ControlApiError(FederationError):
     """The SuperLink's Control API refused a request or did not answer it; ``code`` is
     Flower's error code (``flwr.supercore.error.ApiErrorCode``) when the SuperLink gave one."""
@@ -123,23 +124,20 @@ def _refusal(response: httpx.Response) -> ControlApiError:
     return ControlApiError(f"HTTP {response.status_code}")
 
 
-def register_supernode(
-    settings: SuperLinkSettings, public_key_openssh: Path, name: str
-) -> int | None:
-    """Register a centre's node-authentication public key (OpenSSH, NIST EC curve) under
-    ``name``, as ``flwr supernode register`` does; its Flower node id, or ``None`` when
-    the SuperLink already knows the key (a restarted SuperLink keeps its database)."""
+def register_supernode(settings: SuperLinkSettings, public_key_pem: str, name: str) -> int | None:
+    """Register a centre's node-authentication public key (PEM, an EC key on a NIST curve)
+    under ``name``, as ``flwr supernode register`` does; its Flower node id, or ``None``
+    when the SuperLink already knows the key (a restarted SuperLink keeps its database)."""
     from flwr.proto.control_pb2 import RegisterNodeRequest  # pylint: disable=E0611
     from flwr.supercore.error import ApiErrorCode
     from flwr.supercore.primitives.asymmetric import public_key_to_bytes, uses_nist_ec_curve
 
     try:
-        public_key = serialization.load_ssh_public_key(public_key_openssh.read_bytes())
-    except (OSError, ValueError, UnsupportedAlgorithm) as error:
-        detail = f"{public_key_openssh}: not an OpenSSH public key ({error})"
-        raise ControlApiError(detail) from None
+        public_key = serialization.load_pem_public_key(public_key_pem.encode())
+    except (ValueError, UnsupportedAlgorithm) as error:
+        raise ControlApiError(f"the node key of {name} is not a PEM public key ({error})") from None
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not uses_nist_ec_curve(public_key):
-        raise ControlApiError(f"{public_key_openssh}: not a NIST EC public key")
+        raise ControlApiError(f"the node key of {name} is not an EC key on a NIST curve")
     request = RegisterNodeRequest(public_key=public_key_to_bytes(public_key), name=name)
     try:
         with control_client(settings) as client:

@@ -122,7 +122,7 @@ class LoopbackFederation:
         self.roster_file.write_text(text, encoding="utf-8")
         roster = load_roster(self.roster_file)
         self.approve_all(roster)
-        register_roster_nodes(self.settings, roster, self.root / "node_keys")
+        register_roster_nodes(self.settings, roster)
         for name in names:
             self.start_node(name)
         progress(

@@ -54,12 +54,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
 from sscjak.coordinator.federation.certs import CoordinatorCertificates
 from sscjak.coordinator.federation.control_api import ControlApiError, register_supernode
 from sscjak.coordinator.federation.errors import FederationError
-from sscjak.shared.roster import Roster, RosterMember
+from sscjak.shared.roster import Roster
 
 #: Name of the SuperLink connection written into ``FLWR_HOME/config.toml`` for the CLI.
 CLI_CONNECTION_NAME = "sscjak-study"
@@ -478,24 +476,18 @@ if __name__ == "__main__":
     main()
 
 
-def register_roster_nodes(settings: SuperLinkSettings, roster: Roster, key_dir: Path) -> list[str]:
+def register_roster_nodes(settings: SuperLinkSettings, roster: Roster) -> list[str]:
     """Register every roster member's Flower key with the SuperLink; the names registered.
 
     A key the SuperLink already knows is not an error (a restart re-registers the roster).
     """
-    key_dir.mkdir(parents=True, exist_ok=True)
-    members = [m for m in roster.members if m.flower_auth_public_key is not None]
-
-    def register_member(member: RosterMember) -> str:
-        public = serialization.load_pem_public_key(member.flower_auth_public_key.encode())
-        path = key_dir / f"{member.name}.pub"
-        path.write_bytes(
-            public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        )
+    registered = []
+    for member in roster.members:
+        if member.flower_auth_public_key is None:
+            continue
         try:
-            register_supernode(settings, path, member.name)
+            register_supernode(settings, member.flower_auth_public_key, member.name)
         except ControlApiError as error:
             raise FederationError(f"could not register {member.name}: {error}") from None
-        return member.name
-
-    return [register_member(member) for member in members]
+        registered.append(member.name)
+    return registered

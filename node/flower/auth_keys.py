@@ -7,7 +7,8 @@ accepts only public keys registered over its Control API and, in flwr 1.42,
 only EC keys on NIST curves). The private key stays in the node's state directory in
 OpenSSH format, mode 0600, as ``flower-supernode --auth-supernode-private-key`` reads it;
 the public key is what the centre sends to the coordinator (PEM SubjectPublicKeyInfo, as
-the SuperLink stores it, and an OpenSSH line, as the coordinator's registration reads it).
+the SuperLink stores it and the coordinator registers it, and an OpenSSH line, the form
+Flower's own ``flwr supernode register`` takes).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,47 +31,46 @@ from sscjak.coordinator.federation.superlink_process import SuperLinkSettings
 from sscjak.shared.process_control import ProcessGroup
 
 
-def openssh_public_key(path: Path, private_key) -> Path:
-    path.write_bytes(
-        private_key.public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
-    )
-    return path
+def pem_public_key(private_key) -> str:
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def ec_key_pem() -> str:
+    return pem_public_key(ec.generate_private_key(ec.SECP384R1()))
 
 
 # -- refused before or without a SuperLink ---------------------------------------------------
-def test_a_file_that_is_no_openssh_key_is_refused_with_its_name(tmp_path):
+def test_text_that_is_no_pem_key_is_refused_with_the_centre_name(tmp_path):
     settings = loopback_superlink_settings(tmp_path, insecure=True)
-    path = tmp_path / "centre-a.pub"
-    path.write_text("not a key\n")
-    with pytest.raises(ControlApiError, match=r"centre-a\.pub: not an OpenSSH public key"):
-        register_supernode(settings, path, "centre-a")
+    broken = "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(ControlApiError, match="the node key of centre-a is not a PEM public key"):
+        register_supernode(settings, broken, "centre-a")
 
 
 def test_an_rsa_key_is_refused_before_any_request(tmp_path):
     settings = loopback_superlink_settings(tmp_path, insecure=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = openssh_public_key(tmp_path / "centre-a.pub", key)
-    with pytest.raises(ControlApiError, match="not a NIST EC public key"):
-        register_supernode(settings, path, "centre-a")
+    key = pem_public_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    with pytest.raises(ControlApiError, match="centre-a is not an EC key on a NIST curve"):
+        register_supernode(settings, key, "centre-a")
 
 
 def test_no_superlink_listening_says_so(tmp_path):
     settings = loopback_superlink_settings(tmp_path)  # nobody listens on its ports
-    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    key = ec_key_pem()
     expected = r"could not be reached.*is the SuperLink running"
     with pytest.raises(ControlApiError, match=expected) as info:
-        register_supernode(settings, path, "centre-a")
+        register_supernode(settings, key, "centre-a")
     assert settings.control_address in str(info.value)
 
 
 def test_an_unreadable_study_ca_is_named_not_a_traceback(tmp_path):
     settings = loopback_superlink_settings(tmp_path)
     settings.certificates.ca_certificate.write_text("not a certificate\n")
-    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    key = ec_key_pem()
     with pytest.raises(ControlApiError, match="cannot use the study CA certificate"):
-        register_supernode(settings, path, "centre-a")
+        register_supernode(settings, key, "centre-a")
 
 
 def test_an_app_folder_without_a_project_file_is_not_submitted(tmp_path):
@@ -132,17 +130,17 @@ def answering(tmp_path) -> Iterator[tuple[SuperLinkSettings, ThreadingHTTPServer
 
 def test_a_key_already_in_use_is_known_and_other_refusals_are_errors(answering, tmp_path):
     settings, server = answering
-    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
+    key = ec_key_pem()
     in_use = {"code": 23, "detail": "Public key already in use."}
     server.answer = (412, json.dumps(in_use).encode())
-    assert register_supernode(settings, path, "centre-a") is None
+    assert register_supernode(settings, key, "centre-a") is None
     path_called, headers = server.seen[-1]
     assert path_called == "/v1/control/register-node"
     assert headers["x-flwr-client"] == "cli"  # what the flwr CLI sends
     assert any("version" in name.lower() for name in headers)
     server.answer = (412, json.dumps({"code": 22, "detail": "Public key not valid."}).encode())
     with pytest.raises(ControlApiError, match="Public key not valid") as info:
-        register_supernode(settings, path, "centre-a")
+        register_supernode(settings, key, "centre-a")
     assert info.value.code == 22
 
 
@@ -173,12 +171,12 @@ def superlink(tmp_path_factory) -> Iterator[SuperLinkSettings]:
 
 
 @pytest.mark.integration
-def test_a_key_is_registered_once_and_known_afterwards(superlink, tmp_path):
-    path = openssh_public_key(tmp_path / "a.pub", ec.generate_private_key(ec.SECP384R1()))
-    node_id = register_supernode(superlink, path, "centre-a")
+def test_a_key_is_registered_once_and_known_afterwards(superlink):
+    key = ec_key_pem()
+    node_id = register_supernode(superlink, key, "centre-a")
     assert isinstance(node_id, int) and node_id > 0
-    assert register_supernode(superlink, path, "centre-a") is None  # already known
-    other = openssh_public_key(tmp_path / "b.pub", ec.generate_private_key(ec.SECP384R1()))
+    assert register_supernode(superlink, key, "centre-a") is None  # already known
+    other = ec_key_pem()
     assert register_supernode(superlink, other, "centre-b") not in (None, node_id)
 
 
@@ -194,6 +192,6 @@ def test_a_client_without_the_study_ca_is_refused(superlink, tmp_path):
     """The Control API is TLS with the study CA: a CA of another study does not verify."""
     stranger = write_coordinator_certificates(tmp_path / "other", ["127.0.0.1"])
     settings = dataclasses.replace(superlink, certificates=stranger)
-    path = openssh_public_key(tmp_path / "c.pub", ec.generate_private_key(ec.SECP384R1()))
+    key = ec_key_pem()
     with pytest.raises(ControlApiError, match=r"could not be reached.*CERTIFICATE_VERIFY_FAILED"):
-        register_supernode(settings, path, "centre-c")
+        register_supernode(settings, key, "centre-c")
