@@ -254,7 +254,8 @@ def run_secure_analysis(
         if not summaries.progress.complete:
             excluded.update(summaries.progress.problems())
             if set_is_pinned:
-                _wait_for_lost(transport, summaries.progress, timeout)
+                if attempt < max_attempts:
+                    _wait_for_lost(transport, summaries.progress, timeout)
             else:
                 asked = list(summaries.progress.answered)
             continue
@@ -282,14 +283,16 @@ def run_secure_analysis(
         # Someone revealed for this set: only this set can be unmasked from now on.
         set_is_pinned = True
         excluded.update(seeds.progress.problems())
-        _wait_for_lost(transport, seeds.progress, timeout)
+        if attempt < max_attempts:
+            _wait_for_lost(transport, seeds.progress, timeout)
     raise SecureRoundError(
         f"no complete analysis after {max_attempts} attempts; " + _grouped(excluded)
     )
 
 
 def _wait_for_lost(transport: Transport, outcome: RoundProgress, timeout: float) -> None:
-    """Give the nodes that did not answer ``timeout`` seconds to come back."""
+    """Give the nodes that did not answer ``timeout`` seconds to come back (before a next
+    attempt only: after the last one, waiting would only delay the failure)."""
     lost = sorted(outcome.problems())
     wait_for = getattr(transport, "wait_for", None)
     if wait_for is not None and lost:

@@ -204,6 +204,33 @@ def test_a_node_lost_between_the_exchanges_is_waited_for_and_the_same_set_retrie
     assert first.participants == second.participants and first.nonce != second.nonce
 
 
+def test_a_lost_node_is_waited_for_before_each_next_attempt_and_never_after_the_last(
+    tmp_path: Path,
+) -> None:
+    transport, _, roster = _federation(tmp_path, 4)
+    original = transport.exchange
+    waited: list[int] = []
+
+    def lose_centre_02_after_the_first_exchange(requests: dict, timeout: float) -> dict:
+        replies = original(requests, timeout)
+        if len(transport.sent) == 1:
+            transport.unreachable.add("centre-02")
+        return replies
+
+    def never_back(names: list[str], timeout: float) -> bool:
+        waited.append(len(transport.sent))
+        return False
+
+    transport.exchange = lose_centre_02_after_the_first_exchange  # type: ignore[method-assign]
+    transport.wait_for = never_back  # type: ignore[method-assign]
+    settings = RoundSettings(max_attempts=3)
+    with pytest.raises(SecureRoundError, match="no complete analysis after 3 attempts"):
+        run_secure_analysis(transport, PLAN, roster, settings=settings)
+    # attempt 1: both exchanges, then a wait; attempts 2 and 3: the masked exchange only
+    assert len(transport.sent) == 4
+    assert waited == [2, 3]
+
+
 def test_a_node_lost_for_good_between_the_exchanges_is_never_replaced_by_a_smaller_set(
     tmp_path: Path,
 ) -> None:
