@@ -248,3 +248,33 @@ def test_a_single_bar_distribution_is_stated_in_words_not_drawn(results) -> None
     assert [title.split(".")[0] for title in numbered] == [
         f"Figure {i}" for i in range(1, len(numbered) + 1)
     ]
+
+
+def test_a_figure_is_drawn_once_and_gives_the_pixels_of_a_laid_out_save(
+    results, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saving draws the figure once (no second layout pass), with the same bytes as a save
+    that keeps the layout engine ``tight_layout`` left and draws twice."""
+    from matplotlib.figure import Figure
+
+    draws: list[int] = []
+    real_draw = Figure.draw
+
+    def counted_draw(self: Figure, renderer: object) -> None:
+        draws.append(1)
+        real_draw(self, renderer)
+
+    monkeypatch.setattr(Figure, "draw", counted_draw)
+    once = forest_plot(results).png
+    assert len(draws) == 1
+    real_set_layout_engine = Figure.set_layout_engine
+
+    def keep_the_engine(self: Figure, layout: object = None, **options: object) -> None:
+        if layout is not None:  # tight_layout sets its engine, then a placeholder
+            real_set_layout_engine(self, layout, **options)
+
+    monkeypatch.setattr(Figure, "set_layout_engine", keep_the_engine)
+    draws.clear()
+    twice = forest_plot(results).png
+    assert len(draws) == 2  # what saving a figure with a layout engine does
+    assert once == twice
