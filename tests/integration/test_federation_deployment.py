@@ -356,9 +356,11 @@ def test_nodes_survive_a_superlink_restart_and_answer_again(federation, tmp_path
 
 
 def test_fleet_address_serves_only_the_fleet_api(federation):
+    import ssl
+
     import httpx
 
-    ca = str(federation.settings.certificates.ca_certificate)
+    ca = ssl.create_default_context(cafile=federation.settings.certificates.ca_certificate)
     fleet = f"https://{federation.settings.fleet_address}"
     control = f"https://{federation.settings.control_address}"
     assert httpx.post(f"{fleet}/v1/control/list-runs", verify=ca).status_code == 404
