@@ -253,11 +253,10 @@ def run_secure_analysis(
         report(summaries.progress)
         if not summaries.progress.complete:
             excluded.update(summaries.progress.problems())
-            if set_is_pinned:
-                if attempt < max_attempts:
-                    _wait_for_lost(transport, summaries.progress, timeout)
-            else:
+            if not set_is_pinned:
                 asked = list(summaries.progress.answered)
+            elif attempt < max_attempts:
+                _wait_for_lost(transport, summaries.progress, timeout)
             continue
         seeds = _collect_seeds(transport, request, summaries.commitments, timeout)
         if tau2 is not None:
