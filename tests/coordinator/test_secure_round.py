@@ -176,25 +176,32 @@ def test_a_dropout_in_the_first_exchange_is_retried_with_the_survivors(tmp_path:
     np.testing.assert_array_equal(result.pooled, survivors)
 
 
+def lose_after_the_first_exchange(transport: InProcessTransport, name: str) -> None:
+    """Make ``name`` unreachable once the first exchange is over (its masked summary
+    arrived), as a node lost between the two exchanges."""
+    original = transport.exchange
+
+    def exchange(requests: dict, timeout: float) -> dict:
+        replies = original(requests, timeout)
+        if len(transport.sent) == 1:
+            transport.unreachable.add(name)
+        return replies
+
+    transport.exchange = exchange  # type: ignore[method-assign]
+
+
 def test_a_node_lost_between_the_exchanges_is_waited_for_and_the_same_set_retried(
     tmp_path: Path,
 ) -> None:
     transport, vectors, roster = _federation(tmp_path, 4)
-    original = transport.exchange
+    lose_after_the_first_exchange(transport, "centre-02")
     waited: list[list[str]] = []
-
-    def lose_centre_02_after_the_first_exchange(requests: dict, timeout: float) -> dict:
-        replies = original(requests, timeout)
-        if len(transport.sent) == 1:
-            transport.unreachable.add("centre-02")
-        return replies
 
     def centre_02_comes_back(names: list[str], timeout: float) -> bool:
         waited.append(names)
         transport.unreachable.clear()
         return True
 
-    transport.exchange = lose_centre_02_after_the_first_exchange  # type: ignore[method-assign]
     transport.wait_for = centre_02_comes_back  # type: ignore[method-assign]
     result = run_secure_analysis(transport, PLAN, roster)
     assert waited == [["centre-02"]]
@@ -208,20 +215,13 @@ def test_a_lost_node_is_waited_for_before_each_next_attempt_and_never_after_the_
     tmp_path: Path,
 ) -> None:
     transport, _, roster = _federation(tmp_path, 4)
-    original = transport.exchange
+    lose_after_the_first_exchange(transport, "centre-02")
     waited: list[int] = []
-
-    def lose_centre_02_after_the_first_exchange(requests: dict, timeout: float) -> dict:
-        replies = original(requests, timeout)
-        if len(transport.sent) == 1:
-            transport.unreachable.add("centre-02")
-        return replies
 
     def never_back(names: list[str], timeout: float) -> bool:
         waited.append(len(transport.sent))
         return False
 
-    transport.exchange = lose_centre_02_after_the_first_exchange  # type: ignore[method-assign]
     transport.wait_for = never_back  # type: ignore[method-assign]
     settings = RoundSettings(max_attempts=3)
     with pytest.raises(SecureRoundError, match="no complete analysis after 3 attempts"):
