@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import configparser
 import contextlib
 import hashlib
 import importlib
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from deploy_units import UNITS, read_unit, stop_timeout_seconds
 from packaging.requirements import Requirement
 
 from sscjak.shared.cli_support import build_parser
@@ -49,10 +49,6 @@ VENV_BIN = Path(sys.executable).parent
 #: The folders installed as ``sscjak.<folder>`` (setup.py).
 INSTALLED_FOLDERS = ("node", "coordinator", "shared")
 CLI_MODULES = {"sscjak-node": "sscjak.node.cli", "sscjak-coordinator": "sscjak.coordinator.cli"}
-UNITS = {
-    "node": DEPLOY / "systemd" / "sscjak-node.service",
-    "coordinator": DEPLOY / "systemd" / "sscjak-coordinator.service",
-}
 ENV_FILES = {
     "node": DEPLOY / "env" / "node.env.example",
     "coordinator": DEPLOY / "env" / "coordinator.env.example",
@@ -168,13 +164,6 @@ def expand(tokens: list[str], env: dict[str, str], where: str) -> list[str]:
         return env[name]
 
     return [re.sub(r"\$\{(\w+)\}|\$(\w+)", value, token) for token in tokens]
-
-
-def read_unit(path: Path) -> configparser.ConfigParser:
-    unit = configparser.ConfigParser(interpolation=None, delimiters=("=",))
-    unit.optionxform = str  # systemd keys are case-sensitive
-    unit.read_string(path.read_text(encoding="utf-8"))
-    return unit
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -876,12 +865,12 @@ def test_the_units_command_lines_run_an_analysis_after_the_documented_setup(layo
 
             # systemctl stop with KillMode=mixed: SIGTERM to the main process only
             stop_seconds = []
-            for service in [*nodes, link]:
+            for service, role in [*((node, "node") for node in nodes), (link, "coordinator")]:
                 children = descendant_pids(service.pid)
                 assert children, f"{service.name} started no Flower process"
                 began = time.monotonic()
                 os.kill(service.pid, signal.SIGTERM)
-                service.process.wait(timeout=30)  # TimeoutStopSec=30
+                service.process.wait(timeout=stop_timeout_seconds(role))
                 stop_seconds.append(time.monotonic() - began)
                 assert service.process.returncode == 0, service.log_tail()
                 time.sleep(0.5)

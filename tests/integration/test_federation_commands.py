@@ -9,7 +9,6 @@ every process stopped by PID at the end, logs printed on failure.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from deploy_units import stop_timeout_seconds
 from ports import free_port
 
 from sscjak.coordinator.synthetic.demo_bundle import demo_centre_folders, demo_plan
@@ -27,14 +27,6 @@ pytestmark = pytest.mark.integration
 NODE = [sys.executable, "-m", "sscjak.node.cli"]
 COORDINATOR = [sys.executable, "-m", "sscjak.coordinator.cli"]
 PROVENANCE_KEYS = {"participants", "attempts", "excluded_nodes", "software", "created"}
-#: how long a service manager waits after SIGTERM: the coordinator unit's TimeoutStopSec
-SERVICE_STOP_SECONDS = float(
-    re.search(
-        r"^TimeoutStopSec=(\d+)$",
-        (Path(__file__).parents[2] / "deploy/systemd/sscjak-coordinator.service").read_text(),
-        re.MULTILINE,
-    )[1]
-)
 
 
 def check(command: list[str], timeout: float = 120) -> str:
@@ -147,7 +139,8 @@ def test_serve_and_run_as_documented(tmp_path):
             # stopped as the deploy units stop a service: SIGTERM, then up to
             # TimeoutStopSec; 'serve' itself gives its Flower child a grace period first
             for started in reversed(processes.started):
-                processes.stop(started, grace=SERVICE_STOP_SECONDS)
+                role = "coordinator" if started is link else "node"
+                processes.stop(started, grace=stop_timeout_seconds(role))
         finally:
             print(processes.logs())
     assert all(s.process.poll() is not None for s in processes.started)
